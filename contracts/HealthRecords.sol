@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+/// @title HealthRecords
+/// @notice Consortium approval of patients' health details and bill details.
+///
+/// A primary hospital submits a salted commitment to a record plus the record sealed (encrypted)
+/// to the patient, itself and its supporting hospitals. The sealed envelope is only emitted in
+/// `EntrySubmitted`; storage keeps the commitment and the approval state, never the record.
+/// Every supporting hospital of the panel in force at submission, and the patient, must approve
+/// before the entry is approved (`dataMigrationAllow`); one rejection rejects it.
+contract HealthRecords {
+    /// @notice What an entry holds: a patient's health details or bill details.
+    enum EntryKind {
+        Health,
+        Bill
+    }
+
+    /// @notice Where an entry stands. `None` means the entry does not exist.
+    enum EntryStatus {
+        None,
+        Pending,
+        Approved,
+        Rejected
+    }
+
+    /// @notice The on-chain part of an entry; packed into three storage slots.
+    struct Entry {
+        // slot 0
+        address patient;
+        EntryKind kind;
+        EntryStatus status;
+        uint8 approvals;
+        // Panel size plus one (the patient).
+        uint8 requiredVotes;
+        // Bit 0: the patient; bit i: the supporting hospital at position i of the panel snapshot.
+        uint32 votedMask;
+        // slot 1
+        address submitter;
+        uint32 panelVersion;
+        uint64 submittedBlock;
+        // slot 2
+        bytes32 commitment;
+    }
+
+    /// @notice The largest panel: the vote bitmap holds the patient plus 31 hospitals.
+    uint256 public constant MAX_SUPPORTING_HOSPITALS = 31;
+    /// @notice Length of an uncompressed secp256k1 public key without its 0x04 prefix.
+    uint256 public constant PUBLIC_KEY_LENGTH = 64;
+
+    /// @notice The consortium admin, who registers hospitals.
+    address public immutable admin;
+
+    // Id of the next entry. Starting it at 1 in the constructor makes the first submission pay for
+    // a non-zero to non-zero write (5k gas) rather than a zero to non-zero one (22k gas).
+    uint256 private nextEntryId = 1;
+
+    mapping(address => string) private hospitalNames;
+    mapping(address => bool) public isHospital;
+    address[] private hospitalList;
+
+    mapping(address => bytes) private publicKeys;
+
+    /// @notice Current panel version of each primary hospital (0: no panel yet).
+    mapping(address => uint32) public panelVersionOf;
+    mapping(address => mapping(uint32 => address[])) private panels;
+    // Position (1-based) of each member in a panel version; 0 means not a member.
+    mapping(address => mapping(uint32 => mapping(address => uint8))) private panelPositions;
+
+    mapping(uint256 => Entry) private entries;
+
+    event HospitalRegistered(address indexed hospital, string name);
+    event KeyPublished(address indexed account, bytes publicKey);
+    event SupportingHospitalsSet(address indexed primary, uint32 indexed panelVersion, address[] hospitals);
+    event EntrySubmitted(
+        uint256 indexed id,
+        address indexed patient,
+        address indexed submitter,
+        EntryKind kind,
+        bytes32 commitment,
+        uint32 panelVersion,
+        bytes envelope
+    );
+    event VoteCast(uint256 indexed id, address indexed voter, bool approve, uint8 approvals, uint8 requiredVotes);
+    event EntryApproved(uint256 indexed id, address indexed patient, EntryKind kind);
+    event EntryRejected(uint256 indexed id, address indexed patient, address indexed rejectedBy);
+
+    error NotAdmin(address caller);
+    error NotRegisteredHospital(address account);
+    error HospitalAlreadyRegistered(address hospital);
+    error ZeroAddress();
+    error EmptyHospitalName();
+    error InvalidPublicKeyLength(uint256 length);
+    error KeyNotOwnedByCaller(address caller, address keyOwner);
+    error TooManySupportingHospitals(uint256 count, uint256 max);
+    error NoSupportingHospitals(address primary);
+    error SupportingHospitalNotRegistered(address hospital);
+    error DuplicateSupportingHospital(address hospital);
+    error CannotSupportSelf(address primary);
+    error PatientKeyNotPublished(address patient);
+    error PatientIsParticipant(address patient);
+    error ZeroCommitment();
+    error EmptyEnvelope();
+    error UnknownEntry(uint256 id);
+    error WrongEntryKind(uint256 id, EntryKind actual);
+    error NotEntryVoter(uint256 id, address account);
+    error AlreadyVoted(uint256 id, address voter);
+    error EntryNotPending(uint256 id, EntryStatus status);
+
+    modifier onlyAdmin() {
+        if (msg.sender != admin) revert NotAdmin(msg.sender);
+        _;
+    }
+
+    modifier onlyHospital() {
+        if (!isHospital[msg.sender]) revert NotRegisteredHospital(msg.sender);
+        _;
+    }
+
+    constructor() {
+        admin = msg.sender;
+    }
+
+    // ---------------------------------------------------------------- hospitals and keys
+
+    /// @notice Admits a hospital to the consortium.
+    function registerHospital(address hospital, string calldata name) external onlyAdmin {
+        if (hospital == address(0)) revert ZeroAddress();
+        if (bytes(name).length == 0) revert EmptyHospitalName();
+        if (isHospital[hospital]) revert HospitalAlreadyRegistered(hospital);
+        isHospital[hospital] = true;
+        hospitalNames[hospital] = name;
+        hospitalList.push(hospital);
+        emit HospitalRegistered(hospital, name);
+    }
+
+    /// @notice Every registered hospital, in registration order.
+    function getHospitals() external view returns (address[] memory) {
+        return hospitalList;
+    }
+
+    /// @notice The name a hospital was registered under ("" when not registered).
+    function hospitalName(address hospital) external view returns (string memory) {
+        return hospitalNames[hospital];
+    }
+
+    /// @notice Publishes the caller's secp256k1 public key (64 bytes, x ‖ y) so records can be
+    /// sealed to it. The key must hash to the caller's address: nobody can publish a key for
+    /// someone else and so read records meant for them.
+    function publishKey(bytes calldata publicKey) external {
+        if (publicKey.length != PUBLIC_KEY_LENGTH) revert InvalidPublicKeyLength(publicKey.length);
+        address owner = address(uint160(uint256(keccak256(publicKey))));
+        if (owner != msg.sender) revert KeyNotOwnedByCaller(msg.sender, owner);
+        publicKeys[msg.sender] = publicKey;
+        emit KeyPublished(msg.sender, publicKey);
+    }
+
+    /// @notice An account's published public key ("" when none).
+    function publicKeyOf(address account) external view returns (bytes memory) {
+        return publicKeys[account];
+    }
+
+    // ---------------------------------------------------------------- supporting hospitals
+
+    /// @notice Names the caller's supporting hospitals: the panel that must approve the entries it
+    /// submits from now on. Entries already submitted keep the panel they were submitted under.
+    function setSupportingHospitals(address[] calldata hospitals) external onlyHospital {
+        uint256 count = hospitals.length;
+        if (count == 0) revert NoSupportingHospitals(msg.sender);
+        if (count > MAX_SUPPORTING_HOSPITALS) revert TooManySupportingHospitals(count, MAX_SUPPORTING_HOSPITALS);
+        uint32 version = panelVersionOf[msg.sender] + 1;
+        mapping(address => uint8) storage positions = panelPositions[msg.sender][version];
+        for (uint256 i = 0; i < count; ++i) {
+            address hospital = hospitals[i];
+            if (hospital == msg.sender) revert CannotSupportSelf(msg.sender);
+            if (!isHospital[hospital]) revert SupportingHospitalNotRegistered(hospital);
+            if (positions[hospital] != 0) revert DuplicateSupportingHospital(hospital);
+            positions[hospital] = uint8(i + 1);
+        }
+        panels[msg.sender][version] = hospitals;
+        panelVersionOf[msg.sender] = version;
+        emit SupportingHospitalsSet(msg.sender, version, hospitals);
+    }
+
+    /// @notice A primary hospital's current supporting hospitals.
+    function getSupportingHospitals(address primary) external view returns (address[] memory) {
+        return panels[primary][panelVersionOf[primary]];
+    }
+
+    /// @notice The supporting hospitals snapshotted for one entry: the ones whose votes it needs.
+    function getEntryPanel(uint256 id) external view returns (address[] memory) {
+        Entry storage entry = existingEntry(id);
+        return panels[entry.submitter][entry.panelVersion];
+    }
+
+    // ---------------------------------------------------------------- submissions
+
+    /// @notice Submits a patient's health details: a commitment and the sealed envelope.
+    function submitHealthDetails(address patient, bytes32 commitment, bytes calldata envelope)
+        external
+        onlyHospital
+        returns (uint256 id)
+    {
+        return submit(EntryKind.Health, patient, commitment, envelope);
+    }
+
+    /// @notice Submits a patient's bill details: a commitment and the sealed envelope.
+    function submitBillDetails(address patient, bytes32 commitment, bytes calldata envelope)
+        external
+        onlyHospital
+        returns (uint256 id)
+    {
+        return submit(EntryKind.Bill, patient, commitment, envelope);
+    }
+
+    function submit(EntryKind kind, address patient, bytes32 commitment, bytes calldata envelope)
+        private
+        returns (uint256 id)
+    {
+        if (commitment == bytes32(0)) revert ZeroCommitment();
+        if (envelope.length == 0) revert EmptyEnvelope();
+        uint32 version = panelVersionOf[msg.sender];
+        if (version == 0) revert NoSupportingHospitals(msg.sender);
+        if (patient == msg.sender || isHospital[patient]) revert PatientIsParticipant(patient);
+        if (publicKeys[patient].length == 0) revert PatientKeyNotPublished(patient);
+
+        id = nextEntryId++;
+        entries[id] = Entry({
+            patient: patient,
+            kind: kind,
+            status: EntryStatus.Pending,
+            approvals: 0,
+            requiredVotes: uint8(panels[msg.sender][version].length + 1),
+            votedMask: 0,
+            submitter: msg.sender,
+            panelVersion: version,
+            submittedBlock: uint64(block.number),
+            commitment: commitment
+        });
+        emit EntrySubmitted(id, patient, msg.sender, kind, commitment, version, envelope);
+    }
+
+    /// @notice Number of entries submitted so far; entry ids run from 1 to `entryCount()`.
+    function entryCount() external view returns (uint256) {
+        return nextEntryId - 1;
+    }
+
+    /// @notice The on-chain part of a health-details entry.
+    function getHealthDetails(uint256 id) external view returns (Entry memory) {
+        return entryOfKind(id, EntryKind.Health);
+    }
+
+    /// @notice The on-chain part of a bill-details entry.
+    function getBillDetails(uint256 id) external view returns (Entry memory) {
+        return entryOfKind(id, EntryKind.Bill);
+    }
+
+    /// @notice The on-chain part of any entry.
+    function getEntry(uint256 id) external view returns (Entry memory) {
+        return existingEntry(id);
+    }
+
+    // ---------------------------------------------------------------- votes
+
+    /// @notice The caller (a supporting hospital of the entry's panel, or its patient) approves.
+    function approvePendingEntry(uint256 id) external {
+        Entry storage entry = openEntryFor(id);
+        uint8 approvals = entry.approvals + 1;
+        entry.approvals = approvals;
+        emit VoteCast(id, msg.sender, true, approvals, entry.requiredVotes);
+        if (approvals == entry.requiredVotes) {
+            entry.status = EntryStatus.Approved;
+            emit EntryApproved(id, entry.patient, entry.kind);
+        }
+    }
+
+    /// @notice The caller (a supporting hospital of the entry's panel, or its patient) rejects;
+    /// one rejection rejects the entry.
+    function rejectPendingEntry(uint256 id) external {
+        Entry storage entry = openEntryFor(id);
+        entry.status = EntryStatus.Rejected;
+        emit VoteCast(id, msg.sender, false, entry.approvals, entry.requiredVotes);
+        emit EntryRejected(id, entry.patient, msg.sender);
+    }
+
+    /// @notice True once every required voter approved: the entry may be migrated off chain.
+    function dataMigrationAllow(uint256 id) external view returns (bool) {
+        return existingEntry(id).status == EntryStatus.Approved;
+    }
+
+    /// @notice Approvals so far and approvals needed.
+    function getVoteCount(uint256 id) external view returns (uint8 approvals, uint8 requiredVotes) {
+        Entry storage entry = existingEntry(id);
+        return (entry.approvals, entry.requiredVotes);
+    }
+
+    /// @notice Whether an account has voted on an entry.
+    function hasVoted(uint256 id, address voter) external view returns (bool) {
+        Entry storage entry = existingEntry(id);
+        uint256 bit = voterBit(entry, voter);
+        return bit != 0 && entry.votedMask & bit != 0;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function existingEntry(uint256 id) private view returns (Entry storage entry) {
+        entry = entries[id];
+        if (entry.status == EntryStatus.None) revert UnknownEntry(id);
+    }
+
+    function entryOfKind(uint256 id, EntryKind kind) private view returns (Entry storage entry) {
+        entry = existingEntry(id);
+        if (entry.kind != kind) revert WrongEntryKind(id, entry.kind);
+    }
+
+    /// Bit of `voter` in the entry's vote mask, or 0 when it is not a required voter.
+    function voterBit(Entry storage entry, address voter) private view returns (uint32) {
+        if (voter == entry.patient) return 1;
+        uint8 position = panelPositions[entry.submitter][entry.panelVersion][voter];
+        return position == 0 ? 0 : uint32(1) << position;
+    }
+
+    /// Checks that the caller may vote on a pending entry now and records that it has voted.
+    function openEntryFor(uint256 id) private returns (Entry storage entry) {
+        entry = existingEntry(id);
+        if (entry.status != EntryStatus.Pending) revert EntryNotPending(id, entry.status);
+        uint32 bit = voterBit(entry, msg.sender);
+        if (bit == 0) revert NotEntryVoter(id, msg.sender);
+        if (entry.votedMask & bit != 0) revert AlreadyVoted(id, msg.sender);
+        entry.votedMask |= bit;
+    }
+}

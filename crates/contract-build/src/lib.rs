@@ -1,0 +1,223 @@
+//! Builds the `HealthRecords` contract artifact that `hrm` embeds.
+//!
+//! `hrm` deploys from `abi/HealthRecords.json` so that users need no compiler. This crate is the
+//! one place that artifact is made: it compiles `contracts/HealthRecords.sol` with solc through
+//! foundry-compilers (no svm download: the solc binary is the one `tools/setup` installs) and
+//! renders the artifact deterministically, so a test can rebuild it and compare byte for byte.
+
+use std::path::{Path, PathBuf};
+
+use foundry_compilers::artifacts::{
+    BytecodeHash, EvmVersion, Optimizer, Settings, SettingsMetadata, SolcInput, SolcLanguage,
+    Source, Sources, output_selection::OutputSelection,
+};
+use foundry_compilers::solc::Solc;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The contract's source file, relative to the project root.
+pub const CONTRACT_SOURCE: &str = "contracts/HealthRecords.sol";
+/// The artifact `hrm` embeds, relative to the project root.
+pub const ARTIFACT_PATH: &str = "abi/HealthRecords.json";
+/// The contract compiled.
+pub const CONTRACT_NAME: &str = "HealthRecords";
+/// The solc release the artifact is built with.
+pub const SOLC_VERSION: semver::Version = semver::Version::new(0, 8, 37);
+/// London: the newest EVM that both Anvil and Geth 1.13 Clique networks run.
+pub const EVM_VERSION: EvmVersion = EvmVersion::London;
+/// Optimizer runs: tuned for call cost over deployment cost, as the contract is called far more
+/// often than it is deployed.
+pub const OPTIMIZER_RUNS: usize = 200;
+
+/// Why the contract could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(
+        "solc was not found at {0}: run tools/setup to install solc 0.8.37, or set HRM_SOLC to a solc binary"
+    )]
+    SolcMissing(PathBuf),
+    #[error("solc at {path} is version {found}, but the artifact must be built with {expected}")]
+    WrongSolcVersion {
+        path: PathBuf,
+        found: semver::Version,
+        expected: semver::Version,
+    },
+    #[error("running solc failed: {0}")]
+    Solc(#[from] foundry_compilers::error::SolcError),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{CONTRACT_SOURCE} does not compile:\n{0}")]
+    Compile(String),
+    #[error("solc produced no {0} for {CONTRACT_NAME}")]
+    MissingOutput(&'static str),
+    #[error("serializing the artifact: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Compiler settings recorded in the artifact, so its provenance is visible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompilerInfo {
+    pub version: String,
+    pub evm_version: String,
+    pub optimizer_runs: usize,
+}
+
+/// The committed artifact: the ABI with creation and runtime bytecode, in a layout alloy's `sol!`
+/// reads directly (`abi`, `bytecode`, `deployedBytecode`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractArtifact {
+    pub contract_name: String,
+    /// sha256 of the source the artifact was built from.
+    pub source_sha256: String,
+    pub compiler: CompilerInfo,
+    pub abi: serde_json::Value,
+    pub bytecode: String,
+    pub deployed_bytecode: String,
+}
+
+impl ContractArtifact {
+    /// The artifact as committed: pretty JSON with every object's keys sorted and a trailing
+    /// newline. Sorting makes the text independent of serde_json's `preserve_order` feature, which
+    /// other crates in a build may switch on.
+    pub fn to_json(&self) -> Result<String, BuildError> {
+        let mut value = serde_json::to_value(self)?;
+        sort_keys(&mut value);
+        Ok(serde_json::to_string_pretty(&value)? + "\n")
+    }
+}
+
+/// The solc to use: `HRM_SOLC` if set, else the one `tools/setup` installs under `root`.
+pub fn default_solc(root: &Path) -> PathBuf {
+    std::env::var_os("HRM_SOLC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".tools/bin/solc"))
+}
+
+/// Compiles `contracts/HealthRecords.sol` under `root` with the given solc.
+pub fn compile_health_records(
+    root: &Path,
+    solc_path: &Path,
+) -> Result<ContractArtifact, BuildError> {
+    if !solc_path.exists() {
+        return Err(BuildError::SolcMissing(solc_path.to_path_buf()));
+    }
+    let solc = Solc::new(solc_path)?;
+    if solc.version_short() != SOLC_VERSION {
+        return Err(BuildError::WrongSolcVersion {
+            path: solc_path.to_path_buf(),
+            found: solc.version.clone(),
+            expected: SOLC_VERSION,
+        });
+    }
+    let source_path = root.join(CONTRACT_SOURCE);
+    let text = std::fs::read_to_string(&source_path).map_err(|source| BuildError::Read {
+        path: source_path.clone(),
+        source,
+    })?;
+    let source_sha256 = hex(&Sha256::digest(text.as_bytes()));
+
+    let mut sources = Sources::new();
+    // A relative source unit name keeps the output independent of where the checkout lives.
+    sources.insert(PathBuf::from(CONTRACT_SOURCE), Source::new(text));
+    let input =
+        SolcInput::new(SolcLanguage::Solidity, sources, build_settings()).sanitized(&solc.version);
+
+    let output = solc.compile_exact(&input)?;
+    if output.has_error() {
+        let messages: Vec<String> = output
+            .errors
+            .iter()
+            .filter(|e| e.severity.is_error())
+            .map(|e| {
+                e.formatted_message
+                    .clone()
+                    .unwrap_or_else(|| e.message.clone())
+            })
+            .collect();
+        return Err(BuildError::Compile(messages.join("\n")));
+    }
+    let contract = output
+        .find(CONTRACT_NAME)
+        .ok_or(BuildError::MissingOutput("contract"))?;
+    let abi = contract.abi.ok_or(BuildError::MissingOutput("ABI"))?;
+    let bytecode = contract
+        .bin
+        .and_then(|b| b.as_bytes())
+        .ok_or(BuildError::MissingOutput("creation bytecode"))?;
+    let deployed = contract
+        .bin_runtime
+        .and_then(|b| b.as_bytes())
+        .ok_or(BuildError::MissingOutput("runtime bytecode"))?;
+
+    Ok(ContractArtifact {
+        contract_name: CONTRACT_NAME.to_string(),
+        source_sha256,
+        compiler: CompilerInfo {
+            version: solc.version.to_string(),
+            evm_version: EVM_VERSION.to_string(),
+            optimizer_runs: OPTIMIZER_RUNS,
+        },
+        abi: serde_json::to_value(abi)?,
+        bytecode: format!("0x{}", hex(bytecode)),
+        deployed_bytecode: format!("0x{}", hex(deployed)),
+    })
+}
+
+/// Compiles and writes `abi/HealthRecords.json` under `root`; returns the path written.
+pub fn write_artifact(root: &Path, solc_path: &Path) -> Result<PathBuf, BuildError> {
+    let artifact = compile_health_records(root, solc_path)?;
+    let path = root.join(ARTIFACT_PATH);
+    let write = |path: &Path| -> std::io::Result<()> {
+        std::fs::create_dir_all(path.parent().expect("artifact path has a parent"))?;
+        std::fs::write(path, artifact.to_json().map_err(std::io::Error::other)?)
+    };
+    write(&path).map_err(|source| BuildError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+fn build_settings() -> Settings {
+    let mut settings = Settings {
+        optimizer: Optimizer {
+            enabled: Some(true),
+            runs: Some(OPTIMIZER_RUNS),
+            details: None,
+        },
+        evm_version: Some(EVM_VERSION),
+        // No metadata hash in the bytecode: the artifact then depends only on the source text and
+        // these settings, so it rebuilds identically on every machine.
+        metadata: Some(SettingsMetadata::new(BytecodeHash::None, false)),
+        ..Default::default()
+    };
+    settings.output_selection = OutputSelection::common_output_selection(
+        ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"].map(String::from),
+    );
+    settings
+}
+
+fn sort_keys(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.sort_keys();
+            map.values_mut().for_each(sort_keys);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

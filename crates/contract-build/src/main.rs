@@ -1,0 +1,20 @@
+//! `cargo run -p hrm-contract-build`: rebuilds abi/HealthRecords.json from contracts/.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
+    let solc = hrm_contract_build::default_solc(&root);
+    match hrm_contract_build::write_artifact(&root, &solc) {
+        Ok(path) => {
+            println!("wrote {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The contract's custom errors, decoded from revert data and told as sentences.
+
+use alloy::contract::Error as ContractCallError;
+
+use super::contract::HealthRecords::HealthRecordsErrors;
+use super::contract::{EntryKind, EntryStatus};
+
+/// Decodes a failed call's revert data into one of the contract's custom errors, if it is one.
+pub fn decode_contract_error(error: &ContractCallError) -> Option<HealthRecordsErrors> {
+    error.as_decoded_interface_error::<HealthRecordsErrors>()
+}
+
+/// A sentence that says what went wrong and, where there is one, what to do.
+pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
+    use HealthRecordsErrors as E;
+    match error {
+        E::NotAdmin(e) => format!(
+            "{} is not the consortium admin; only the account that deployed the contract can register hospitals",
+            e.caller
+        ),
+        E::NotRegisteredHospital(e) => format!(
+            "{} is not a registered hospital; ask the consortium admin to run `hrm hospital register {}`",
+            e.account, e.account
+        ),
+        E::HospitalAlreadyRegistered(e) => {
+            format!("{} is already a registered hospital", e.hospital)
+        }
+        E::ZeroAddress(_) => "the zero address cannot be registered".to_string(),
+        E::EmptyHospitalName(_) => "a hospital needs a non-empty name".to_string(),
+        E::InvalidPublicKeyLength(e) => format!(
+            "a public key must be 64 bytes (uncompressed secp256k1 without the 0x04 prefix), not {}",
+            e.length
+        ),
+        E::KeyNotOwnedByCaller(e) => format!(
+            "that public key belongs to {}, not to the sender {}; each account publishes its own key",
+            e.keyOwner, e.caller
+        ),
+        E::TooManySupportingHospitals(e) => {
+            format!(
+                "{} supporting hospitals is too many; the most is {}",
+                e.count, e.max
+            )
+        }
+        E::NoSupportingHospitals(e) => format!(
+            "hospital {} has no supporting hospitals; name them first with `hrm hospital supporting set`",
+            e.primary
+        ),
+        E::SupportingHospitalNotRegistered(e) => {
+            format!(
+                "supporting hospital {} is not a registered hospital",
+                e.hospital
+            )
+        }
+        E::DuplicateSupportingHospital(e) => {
+            format!("supporting hospital {} is named more than once", e.hospital)
+        }
+        E::CannotSupportSelf(e) => {
+            format!(
+                "hospital {} cannot be its own supporting hospital",
+                e.primary
+            )
+        }
+        E::PatientKeyNotPublished(e) => format!(
+            "patient {} has not published a public key, so nothing can be sealed to them; the patient must run `hrm key publish` first",
+            e.patient
+        ),
+        E::PatientIsParticipant(e) => format!(
+            "{} cannot be the patient: it is the submitting hospital or a registered hospital",
+            e.patient
+        ),
+        E::ZeroCommitment(_) => "the record commitment is zero".to_string(),
+        E::EmptyEnvelope(_) => "the sealed envelope is empty".to_string(),
+        E::UnknownEntry(e) => format!("there is no entry {}", e.id),
+        E::WrongEntryKind(e) => format!(
+            "entry {} holds {}",
+            e.id,
+            EntryKind::from_u8(e.actual).map_or("another kind of record", EntryKind::describe)
+        ),
+        E::NotEntryVoter(e) => format!(
+            "{} is not a voter on entry {}: only its patient and the supporting hospitals named when it was submitted vote",
+            e.account, e.id
+        ),
+        E::AlreadyVoted(e) => format!("{} has already voted on entry {}", e.voter, e.id),
+        E::EntryNotPending(e) => format!(
+            "entry {} is no longer pending (it is {}); votes are closed",
+            e.id,
+            EntryStatus::from_u8(e.status).map_or("in an unknown state", EntryStatus::as_str)
+        ),
+    }
+}
+
+/// The custom error's name, as declared in the contract.
+pub fn contract_error_name(error: &HealthRecordsErrors) -> &'static str {
+    use alloy::sol_types::SolInterface;
+    HealthRecordsErrors::name_by_selector(error.selector()).unwrap_or("unknown")
+}

@@ -1,0 +1,9 @@
+//! hrm: a hospital consortium's health-record approval on Ethereum.
+//!
+//! The binary (`src/main.rs`, `src/cli/`) is a thin layer over this library; the library never
+//! prints.
+
+pub mod chain;
+pub mod devnet;
+pub mod records;
+pub mod tools;

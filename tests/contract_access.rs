@@ -1,0 +1,270 @@
+//! The access matrix: every state-changing function of `HealthRecords`, called by each role, is
+//! either allowed or reverts with its specific custom error.
+
+mod common;
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::signers::local::PrivateKeySigner;
+use common::consortium::{
+    Consortium, expect_contract_error, mined, some_commitment, test_envelope,
+};
+use hrm::chain::HealthRecords::{self, HealthRecordsErrors as E, HealthRecordsInstance};
+use hrm::chain::keys::public_key_bytes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Admin,
+    Primary,
+    PanelMember,
+    Outsider,
+    Patient,
+    Stranger,
+}
+
+const ROLES: [Role; 6] = [
+    Role::Admin,
+    Role::Primary,
+    Role::PanelMember,
+    Role::Outsider,
+    Role::Patient,
+    Role::Stranger,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Function {
+    RegisterHospital,
+    PublishKey,
+    SetSupportingHospitals,
+    SubmitHealthDetails,
+    SubmitBillDetails,
+    ApprovePendingEntry,
+    RejectPendingEntry,
+}
+
+const FUNCTIONS: [Function; 7] = [
+    Function::RegisterHospital,
+    Function::PublishKey,
+    Function::SetSupportingHospitals,
+    Function::SubmitHealthDetails,
+    Function::SubmitBillDetails,
+    Function::ApprovePendingEntry,
+    Function::RejectPendingEntry,
+];
+
+/// The entry every vote in the matrix is about: pending, submitted by the primary.
+const PENDING_ENTRY: u64 = 1;
+
+fn signer(c: &Consortium, role: Role) -> &PrivateKeySigner {
+    match role {
+        Role::Admin => &c.admin,
+        Role::Primary => &c.primary,
+        Role::PanelMember => &c.panel[0],
+        Role::Outsider => &c.outsider,
+        Role::Patient => &c.patient,
+        Role::Stranger => &c.stranger,
+    }
+}
+
+/// What the contract must answer when `role` calls `function`: `None` for allowed.
+fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
+    let who = signer(c, role).address();
+    let id = U256::from(PENDING_ENTRY);
+    let not_hospital =
+        E::NotRegisteredHospital(HealthRecords::NotRegisteredHospital { account: who });
+    let not_voter = E::NotEntryVoter(HealthRecords::NotEntryVoter { id, account: who });
+    let no_panel = E::NoSupportingHospitals(HealthRecords::NoSupportingHospitals { primary: who });
+    match (function, role) {
+        (Function::RegisterHospital, Role::Admin) => None,
+        (Function::RegisterHospital, _) => {
+            Some(E::NotAdmin(HealthRecords::NotAdmin { caller: who }))
+        }
+        // Anyone may publish their own key: that is how patients join.
+        (Function::PublishKey, _) => None,
+        (Function::SetSupportingHospitals, Role::Primary | Role::PanelMember | Role::Outsider) => {
+            None
+        }
+        (Function::SetSupportingHospitals, _) => Some(not_hospital),
+        (Function::SubmitHealthDetails | Function::SubmitBillDetails, Role::Primary) => None,
+        // Registered hospitals without a panel of their own cannot submit.
+        (
+            Function::SubmitHealthDetails | Function::SubmitBillDetails,
+            Role::PanelMember | Role::Outsider,
+        ) => Some(no_panel),
+        (Function::SubmitHealthDetails | Function::SubmitBillDetails, _) => Some(not_hospital),
+        (
+            Function::ApprovePendingEntry | Function::RejectPendingEntry,
+            Role::PanelMember | Role::Patient,
+        ) => None,
+        (Function::ApprovePendingEntry | Function::RejectPendingEntry, _) => Some(not_voter),
+    }
+}
+
+/// Calls `function` as `role`: simulated with `eth_call` when `send` is false, so one state serves
+/// every cell of the matrix; sent as a transaction otherwise.
+async fn attempt(
+    c: &Consortium,
+    function: Function,
+    role: Role,
+    entry: u64,
+    send: bool,
+) -> Result<(), E> {
+    let who = signer(c, role);
+    let contract: HealthRecordsInstance<DynProvider> = c.as_(who);
+    // A registered hospital other than the caller, for a panel of one.
+    let other_hospital = if role == Role::Primary {
+        c.panel[0].address()
+    } else {
+        c.primary.address()
+    };
+    let id = U256::from(entry);
+    macro_rules! run {
+        ($call:expr) => {{
+            let call = $call.from(who.address());
+            let result = if send {
+                match call.send().await {
+                    Ok(pending) => {
+                        let receipt = pending.get_receipt().await.expect("receipt");
+                        assert!(
+                            receipt.status(),
+                            "{function:?} by {role:?} was mined but reverted"
+                        );
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                call.call().await.map(|_| ())
+            };
+            result.map_err(|e| expect_contract_error(Err::<(), _>(e)))
+        }};
+    }
+    match function {
+        Function::RegisterHospital => {
+            run!(contract.registerHospital(Address::repeat_byte(0x42), "New Hospital".to_string()))
+        }
+        Function::PublishKey => run!(contract.publishKey(public_key_bytes(who))),
+        Function::SetSupportingHospitals => {
+            run!(contract.setSupportingHospitals(vec![other_hospital]))
+        }
+        Function::SubmitHealthDetails => {
+            run!(contract.submitHealthDetails(
+                c.patient.address(),
+                some_commitment(),
+                test_envelope()
+            ))
+        }
+        Function::SubmitBillDetails => {
+            run!(contract.submitBillDetails(
+                c.patient.address(),
+                some_commitment(),
+                test_envelope()
+            ))
+        }
+        Function::ApprovePendingEntry => run!(contract.approvePendingEntry(id)),
+        Function::RejectPendingEntry => run!(contract.rejectPendingEntry(id)),
+    }
+}
+
+#[tokio::test]
+async fn every_function_by_every_role() {
+    let c = Consortium::deploy("access_matrix", 2).await;
+    let (id, _) = c.submit_health().await;
+    assert_eq!(id, PENDING_ENTRY);
+
+    let mut failures = Vec::new();
+    for function in FUNCTIONS {
+        for role in ROLES {
+            let want = expected(&c, function, role);
+            let got = attempt(&c, function, role, PENDING_ENTRY, false)
+                .await
+                .err();
+            if got != want {
+                failures.push(format!(
+                    "{function:?} by {role:?}: expected {want:?}, got {got:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "access matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn allowed_calls_succeed_as_transactions() {
+    let c = Consortium::deploy("access_allowed", 2).await;
+    let (pending, _) = c.submit_health().await;
+    for function in FUNCTIONS {
+        for role in ROLES {
+            if expected(&c, function, role).is_some() {
+                continue;
+            }
+            // A rejection closes its entry, so each allowed rejection gets an entry of its own.
+            let entry = if function == Function::RejectPendingEntry {
+                c.submit_health().await.0
+            } else {
+                pending
+            };
+            attempt(&c, function, role, entry, true)
+                .await
+                .unwrap_or_else(|e| panic!("{function:?} by {role:?} was refused: {e:?}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_transaction_is_never_sent() {
+    let c = Consortium::deploy("access_refused", 2).await;
+    let provider = c.env.provider_for(&c.stranger);
+    let nonce_before = provider
+        .get_transaction_count(c.stranger.address())
+        .await
+        .unwrap();
+    let block_before = provider.get_block_number().await.unwrap();
+
+    let result = c
+        .as_(&c.stranger)
+        .registerHospital(c.stranger.address(), "Sneaky".to_string())
+        .send()
+        .await;
+    assert_eq!(
+        expect_contract_error(result),
+        E::NotAdmin(HealthRecords::NotAdmin {
+            caller: c.stranger.address()
+        })
+    );
+    assert_eq!(
+        provider
+            .get_transaction_count(c.stranger.address())
+            .await
+            .unwrap(),
+        nonce_before
+    );
+    assert_eq!(provider.get_block_number().await.unwrap(), block_before);
+
+    // And a refusal in the middle of a flow leaves the entry as it was.
+    let (id, _) = c.submit_health().await;
+    let result = c
+        .as_(&c.outsider)
+        .approvePendingEntry(U256::from(id))
+        .send()
+        .await;
+    assert!(matches!(expect_contract_error(result), E::NotEntryVoter(_)));
+    let count = c
+        .as_(&c.admin)
+        .getVoteCount(U256::from(id))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(count.approvals, 0);
+    mined(
+        c.as_(&c.patient)
+            .approvePendingEntry(U256::from(id))
+            .send()
+            .await,
+    )
+    .await;
+}
