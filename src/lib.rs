@@ -4,6 +4,10 @@
 //! prints.
 
 pub mod chain;
+pub mod config;
 pub mod devnet;
+pub mod fsutil;
+pub mod identity;
 pub mod records;
+pub mod submission;
 pub mod tools;

@@ -1,1 +1,22 @@
-fn main() {}
+//! The `hrm` command: parse, dispatch, report the error, exit.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args).await {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("error: {report}");
+            for cause in report.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,9 +1,16 @@
-//! Everything that talks to the chain: contract bindings, providers, keys, revert decoding.
+//! Everything that talks to the chain: contract bindings, the consortium client, providers,
+//! deployments, keys and revert decoding.
 
+pub mod consortium;
 pub mod contract;
+pub mod deployment;
 pub mod dev_keys;
+mod error;
 pub mod keys;
 pub mod provider;
 pub mod revert;
 
+pub use consortium::{Connection, Consortium, EntryInfo, Submission, TxOutcome};
 pub use contract::{EntryKind, EntryStatus, HealthRecords};
+pub use deployment::{DeploymentRecord, DeploymentStore};
+pub use error::ChainError;

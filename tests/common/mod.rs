@@ -153,4 +153,5 @@ pub fn dev(index: usize) -> PrivateKeySigner {
     dev_signer(index).expect("there are ten development accounts")
 }
 
+pub mod cli;
 pub mod consortium;

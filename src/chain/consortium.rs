@@ -1,0 +1,462 @@
+//! The consortium as a client sees it: a connection to a chain, the deployed contract, and one
+//! method per thing a participant does.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::contract::SolCallBuilder;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::{Filter, TransactionReceipt};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{SolCall, SolEvent};
+use alloy::transports::http::reqwest::Url;
+use serde::Serialize;
+
+use super::contract::HealthRecords::{self, HealthRecordsInstance};
+use super::deployment::{DeploymentRecord, DeploymentStore};
+use super::provider::{read_provider, signing_provider};
+use super::{ChainError, EntryKind, EntryStatus};
+
+/// How long to wait for the node's first answer before calling it unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection to a chain, optionally with a signing account.
+#[derive(Clone)]
+pub struct Connection {
+    provider: DynProvider,
+    rpc_url: Url,
+    chain_id: u64,
+    sender: Option<Address>,
+    receipt_timeout: Duration,
+}
+
+/// What a mined transaction did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TxOutcome {
+    pub tx_hash: B256,
+    pub block: u64,
+    pub gas_used: u64,
+    /// The entry a submission created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<u64>,
+}
+
+impl TxOutcome {
+    fn from_receipt(receipt: &TransactionReceipt) -> Self {
+        Self {
+            tx_hash: receipt.transaction_hash,
+            block: receipt.block_number.unwrap_or_default(),
+            gas_used: receipt.gas_used,
+            entry_id: None,
+        }
+    }
+}
+
+/// The on-chain part of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryInfo {
+    pub id: u64,
+    pub kind: EntryKind,
+    pub status: EntryStatus,
+    pub patient: Address,
+    pub submitter: Address,
+    pub commitment: B256,
+    pub approvals: u8,
+    pub required_votes: u8,
+    pub panel_version: u32,
+    pub submitted_block: u64,
+}
+
+/// An entry's submission event: where its sealed envelope is.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub id: u64,
+    pub envelope: Bytes,
+    pub commitment: B256,
+    pub tx_hash: B256,
+    pub block: u64,
+}
+
+impl Connection {
+    /// Connects to `rpc_url` and reads its chain id.
+    pub async fn open(rpc_url: Url, receipt_timeout: Duration) -> Result<Self, ChainError> {
+        let provider = read_provider(rpc_url.clone());
+        let chain_id = match tokio::time::timeout(CONNECT_TIMEOUT, provider.get_chain_id()).await {
+            Ok(result) => {
+                result.map_err(|e| ChainError::from_transport(e, rpc_url.as_str(), None))?
+            }
+            Err(_) => {
+                return Err(ChainError::Unreachable {
+                    url: rpc_url.to_string(),
+                    reason: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                });
+            }
+        };
+        Ok(Self {
+            provider,
+            rpc_url,
+            chain_id,
+            sender: None,
+            receipt_timeout,
+        })
+    }
+
+    /// The same connection, signing with `signer`.
+    pub fn with_signer(self, signer: PrivateKeySigner) -> Self {
+        let sender = Some(signer.address());
+        Self {
+            provider: signing_provider(self.rpc_url.clone(), signer),
+            sender,
+            ..self
+        }
+    }
+
+    /// The chain's id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The JSON-RPC URL.
+    pub fn rpc_url(&self) -> &Url {
+        &self.rpc_url
+    }
+
+    /// The signing account, if any.
+    pub fn sender(&self) -> Option<Address> {
+        self.sender
+    }
+
+    /// The underlying provider.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// Deploys a new `HealthRecords` (the signer becomes its admin) and saves it for this chain;
+    /// refuses to replace a saved deployment unless `force`.
+    pub async fn deploy(
+        &self,
+        store: &DeploymentStore,
+        force: bool,
+    ) -> Result<(DeploymentRecord, TxOutcome), ChainError> {
+        if !force && let Some(existing) = store.load(self.chain_id)? {
+            return Err(ChainError::AlreadyDeployed {
+                chain_id: self.chain_id,
+                address: existing.address,
+            });
+        }
+        let deployer = self.sender.expect("deploying needs a signer");
+        let builder = HealthRecords::deploy_builder(self.provider.clone());
+        let pending = builder.send().await.map_err(|e| self.classify(e))?;
+        let receipt = self.wait(pending).await?;
+        let address = receipt
+            .contract_address
+            .ok_or_else(|| ChainError::Rpc("the receipt names no contract address".into()))?;
+        let record = DeploymentRecord {
+            chain_id: self.chain_id,
+            address,
+            deploy_block: receipt.block_number.unwrap_or_default(),
+            tx_hash: receipt.transaction_hash,
+            deployer,
+            deployed_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+        };
+        store.save(&record)?;
+        Ok((record, TxOutcome::from_receipt(&receipt)))
+    }
+
+    /// Attaches to this chain's saved deployment, checking that the contract is still there.
+    pub async fn attach(self, store: &DeploymentStore) -> Result<Consortium, ChainError> {
+        let deployment = store.load(self.chain_id)?.ok_or(ChainError::NoDeployment {
+            chain_id: self.chain_id,
+        })?;
+        let code = self
+            .provider
+            .get_code_at(deployment.address)
+            .await
+            .map_err(|e| ChainError::from_transport(e, self.rpc_url.as_str(), None))?;
+        if code.is_empty() {
+            return Err(ChainError::NoCode {
+                address: deployment.address,
+                chain_id: self.chain_id,
+            });
+        }
+        let contract = HealthRecords::new(deployment.address, self.provider.clone());
+        Ok(Consortium {
+            connection: self,
+            contract,
+            deployment,
+        })
+    }
+
+    fn classify(&self, error: alloy::contract::Error) -> ChainError {
+        ChainError::from_contract_error(error, self.rpc_url.as_str(), self.sender)
+    }
+
+    async fn wait(
+        &self,
+        pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let tx_hash = *pending.tx_hash();
+        let receipt = pending
+            .with_timeout(Some(self.receipt_timeout))
+            .get_receipt()
+            .await
+            .map_err(|e| match e {
+                alloy::providers::PendingTransactionError::TxWatcher(_) => {
+                    ChainError::ReceiptTimeout {
+                        tx_hash,
+                        seconds: self.receipt_timeout.as_secs(),
+                    }
+                }
+                alloy::providers::PendingTransactionError::TransportError(e) => {
+                    ChainError::from_transport(e, self.rpc_url.as_str(), self.sender)
+                }
+                other => ChainError::Rpc(other.to_string()),
+            })?;
+        if !receipt.status() {
+            return Err(ChainError::Failed { tx_hash });
+        }
+        Ok(receipt)
+    }
+}
+
+/// A connection attached to the deployed contract.
+#[derive(Clone)]
+pub struct Consortium {
+    connection: Connection,
+    contract: HealthRecordsInstance<DynProvider>,
+    deployment: DeploymentRecord,
+}
+
+impl Consortium {
+    /// The deployment this client talks to.
+    pub fn deployment(&self) -> &DeploymentRecord {
+        &self.deployment
+    }
+
+    /// The connection underneath.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// The contract binding.
+    pub fn contract(&self) -> &HealthRecordsInstance<DynProvider> {
+        &self.contract
+    }
+
+    /// The signing account; panics when the connection has none (a programming error).
+    pub fn sender(&self) -> Address {
+        self.connection
+            .sender
+            .expect("this operation needs a signing account")
+    }
+
+    async fn transact<C: SolCall>(
+        &self,
+        call: SolCallBuilder<&DynProvider, C>,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let pending = call.send().await.map_err(|e| self.connection.classify(e))?;
+        self.connection.wait(pending).await
+    }
+
+    async fn view<C: SolCall>(
+        &self,
+        call: SolCallBuilder<&DynProvider, C>,
+    ) -> Result<C::Return, ChainError> {
+        call.call().await.map_err(|e| self.connection.classify(e))
+    }
+
+    /// Admits a hospital (admin only).
+    pub async fn register_hospital(
+        &self,
+        hospital: Address,
+        name: &str,
+    ) -> Result<TxOutcome, ChainError> {
+        let receipt = self
+            .transact(self.contract.registerHospital(hospital, name.to_string()))
+            .await?;
+        Ok(TxOutcome::from_receipt(&receipt))
+    }
+
+    /// Every registered hospital with its name, in registration order.
+    pub async fn hospitals(&self) -> Result<Vec<(Address, String)>, ChainError> {
+        let addresses = self.view(self.contract.getHospitals()).await?;
+        let mut hospitals = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let name = self.view(self.contract.hospitalName(address)).await?;
+            hospitals.push((address, name));
+        }
+        Ok(hospitals)
+    }
+
+    /// Whether `account` is a registered hospital.
+    pub async fn is_hospital(&self, account: Address) -> Result<bool, ChainError> {
+        self.view(self.contract.isHospital(account)).await
+    }
+
+    /// The consortium admin.
+    pub async fn admin(&self) -> Result<Address, ChainError> {
+        self.view(self.contract.admin()).await
+    }
+
+    /// Publishes the signer's public key.
+    pub async fn publish_key(&self, public_key: Bytes) -> Result<TxOutcome, ChainError> {
+        let receipt = self.transact(self.contract.publishKey(public_key)).await?;
+        Ok(TxOutcome::from_receipt(&receipt))
+    }
+
+    /// An account's published public key (empty when none).
+    pub async fn public_key_of(&self, account: Address) -> Result<Bytes, ChainError> {
+        self.view(self.contract.publicKeyOf(account)).await
+    }
+
+    /// Names the signer's supporting hospitals.
+    pub async fn set_supporting_hospitals(
+        &self,
+        hospitals: Vec<Address>,
+    ) -> Result<TxOutcome, ChainError> {
+        let receipt = self
+            .transact(self.contract.setSupportingHospitals(hospitals))
+            .await?;
+        Ok(TxOutcome::from_receipt(&receipt))
+    }
+
+    /// A primary hospital's current supporting hospitals.
+    pub async fn supporting_hospitals(&self, primary: Address) -> Result<Vec<Address>, ChainError> {
+        self.view(self.contract.getSupportingHospitals(primary))
+            .await
+    }
+
+    /// Submits a sealed record; returns the outcome with the new entry's id.
+    pub async fn submit(
+        &self,
+        kind: EntryKind,
+        patient: Address,
+        commitment: B256,
+        envelope: Bytes,
+    ) -> Result<TxOutcome, ChainError> {
+        let receipt = match kind {
+            EntryKind::Health => {
+                self.transact(
+                    self.contract
+                        .submitHealthDetails(patient, commitment, envelope),
+                )
+                .await?
+            }
+            EntryKind::Bill => {
+                self.transact(
+                    self.contract
+                        .submitBillDetails(patient, commitment, envelope),
+                )
+                .await?
+            }
+        };
+        let event = receipt
+            .decoded_log::<HealthRecords::EntrySubmitted>()
+            .ok_or_else(|| {
+                ChainError::Rpc("the submission's receipt holds no EntrySubmitted event".into())
+            })?;
+        let mut outcome = TxOutcome::from_receipt(&receipt);
+        outcome.entry_id = Some(event.data.id.saturating_to());
+        Ok(outcome)
+    }
+
+    /// Approves or rejects an entry as the signer.
+    pub async fn vote(&self, id: u64, approve: bool) -> Result<TxOutcome, ChainError> {
+        let id = U256::from(id);
+        let receipt = if approve {
+            self.transact(self.contract.approvePendingEntry(id)).await?
+        } else {
+            self.transact(self.contract.rejectPendingEntry(id)).await?
+        };
+        let mut outcome = TxOutcome::from_receipt(&receipt);
+        outcome.entry_id = Some(id.saturating_to());
+        Ok(outcome)
+    }
+
+    /// Number of entries so far (ids run from 1).
+    pub async fn entry_count(&self) -> Result<u64, ChainError> {
+        Ok(self.view(self.contract.entryCount()).await?.saturating_to())
+    }
+
+    /// One entry's on-chain state.
+    pub async fn entry(&self, id: u64) -> Result<EntryInfo, ChainError> {
+        let entry = self.view(self.contract.getEntry(U256::from(id))).await?;
+        Ok(EntryInfo {
+            id,
+            kind: EntryKind::from_u8(entry.kind).ok_or_else(|| {
+                ChainError::Rpc(format!("entry {id} has unknown kind {}", entry.kind))
+            })?,
+            status: EntryStatus::from_u8(entry.status).ok_or_else(|| {
+                ChainError::Rpc(format!("entry {id} has unknown status {}", entry.status))
+            })?,
+            patient: entry.patient,
+            submitter: entry.submitter,
+            commitment: entry.commitment,
+            approvals: entry.approvals,
+            required_votes: entry.requiredVotes,
+            panel_version: entry.panelVersion,
+            submitted_block: entry.submittedBlock,
+        })
+    }
+
+    /// Every entry, oldest first.
+    pub async fn entries(&self) -> Result<Vec<EntryInfo>, ChainError> {
+        let count = self.entry_count().await?;
+        let mut entries = Vec::with_capacity(count as usize);
+        for id in 1..=count {
+            entries.push(self.entry(id).await?);
+        }
+        Ok(entries)
+    }
+
+    /// The supporting hospitals whose votes an entry needs.
+    pub async fn entry_panel(&self, id: u64) -> Result<Vec<Address>, ChainError> {
+        self.view(self.contract.getEntryPanel(U256::from(id))).await
+    }
+
+    /// Whether `voter` has voted on an entry.
+    pub async fn has_voted(&self, id: u64, voter: Address) -> Result<bool, ChainError> {
+        self.view(self.contract.hasVoted(U256::from(id), voter))
+            .await
+    }
+
+    /// An entry's submission event, with its sealed envelope.
+    pub async fn submission(&self, id: u64) -> Result<Submission, ChainError> {
+        let filter = Filter::new()
+            .address(self.deployment.address)
+            .event_signature(HealthRecords::EntrySubmitted::SIGNATURE_HASH)
+            .topic1(B256::from(U256::from(id)))
+            .from_block(self.deployment.deploy_block);
+        let logs = self
+            .connection
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| ChainError::from_transport(e, self.connection.rpc_url.as_str(), None))?;
+        let log = logs
+            .into_iter()
+            .next()
+            .ok_or(ChainError::MissingSubmission { id })?;
+        let event = HealthRecords::EntrySubmitted::decode_log(&log.inner)
+            .map_err(|e| ChainError::Rpc(format!("decoding entry {id}'s submission event: {e}")))?;
+        Ok(Submission {
+            id,
+            envelope: event.data.envelope,
+            commitment: event.data.commitment,
+            tx_hash: log.transaction_hash.unwrap_or_default(),
+            block: log.block_number.unwrap_or_default(),
+        })
+    }
+
+    /// The signer's balance, in wei.
+    pub async fn balance_of(&self, account: Address) -> Result<U256, ChainError> {
+        self.connection
+            .provider
+            .get_balance(account)
+            .await
+            .map_err(|e| ChainError::from_transport(e, self.connection.rpc_url.as_str(), None))
+    }
+}

@@ -1,0 +1,134 @@
+//! What every command needs: resolved settings, identities, and connections.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::http::reqwest::Url;
+use eyre::{Context as _, eyre};
+use hrm::chain::{Connection, Consortium, DeploymentStore};
+use hrm::config::{self, FileConfig, layered};
+use hrm::identity::{Identities, IdentityError};
+
+use super::GlobalArgs;
+
+/// Settings and identities resolved once per invocation.
+pub struct Context {
+    pub global: GlobalArgs,
+    pub home: PathBuf,
+    pub file: FileConfig,
+    pub identities: Identities,
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> eyre::Result<Self> {
+        let home = global.home.clone().unwrap_or_else(config::default_home);
+        let file = FileConfig::load(global.config.as_deref(), &home)?;
+        let identities = Identities::open(&home);
+        Ok(Self {
+            global,
+            home,
+            file,
+            identities,
+        })
+    }
+
+    pub fn json(&self) -> bool {
+        self.global.json
+    }
+
+    pub fn rpc_url(&self) -> eyre::Result<Url> {
+        let url = layered(
+            self.global.rpc_url.clone(),
+            self.file.rpc_url.clone(),
+            config::DEFAULT_RPC_URL.to_string(),
+        );
+        url.parse().map_err(|e| {
+            eyre!("'{url}' is not a valid RPC URL ({e}); pass e.g. --rpc-url http://127.0.0.1:8545")
+        })
+    }
+
+    pub fn receipt_timeout(&self) -> Duration {
+        let secs = layered(
+            self.global.receipt_timeout,
+            self.file.receipt_timeout_secs,
+            config::DEFAULT_RECEIPT_TIMEOUT.as_secs(),
+        );
+        Duration::from_secs(secs)
+    }
+
+    pub fn deployments(&self) -> DeploymentStore {
+        DeploymentStore::new(self.home.join("deployments"))
+    }
+
+    /// An address from a name, `0x…` or `dev:N`.
+    pub fn address(&self, spec: &str) -> eyre::Result<Address> {
+        Ok(self.identities.resolve_address(spec)?)
+    }
+
+    /// A read-only connection.
+    pub async fn connect(&self) -> eyre::Result<Connection> {
+        Ok(Connection::open(self.rpc_url()?, self.receipt_timeout()).await?)
+    }
+
+    /// The `--from` signer for the connected chain.
+    pub fn signer(&self, connection: &Connection) -> eyre::Result<PrivateKeySigner> {
+        let spec = self
+            .global
+            .from
+            .as_deref()
+            .ok_or_else(|| eyre!("this command signs a transaction: name the account with --from NAME|ADDRESS (or HRM_FROM)"))?;
+        Ok(self
+            .identities
+            .resolve_signer(spec, connection.chain_id(), password_for)?)
+    }
+
+    /// A connection that signs with `--from`.
+    pub async fn connect_signed(&self) -> eyre::Result<(Connection, PrivateKeySigner)> {
+        let connection = self.connect().await?;
+        let signer = self.signer(&connection)?;
+        Ok((connection.with_signer(signer.clone()), signer))
+    }
+
+    /// The deployed contract, read-only.
+    pub async fn consortium(&self) -> eyre::Result<Consortium> {
+        Ok(self.connect().await?.attach(&self.deployments()).await?)
+    }
+
+    /// The deployed contract, signing with `--from`.
+    pub async fn consortium_signed(&self) -> eyre::Result<(Consortium, PrivateKeySigner)> {
+        let (connection, signer) = self.connect_signed().await?;
+        Ok((connection.attach(&self.deployments()).await?, signer))
+    }
+}
+
+/// A keystore password: `HRM_PASSWORD`, else asked for on the terminal.
+pub fn password_for(name: &str) -> Result<String, IdentityError> {
+    if let Ok(password) = std::env::var("HRM_PASSWORD") {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(IdentityError::PasswordUnavailable(name.to_string()));
+    }
+    rpassword::prompt_password(format!("Password for '{name}': "))
+        .map_err(|_| IdentityError::PasswordUnavailable(name.to_string()))
+}
+
+/// A new keystore's password, asked twice on a terminal.
+pub fn new_password_for(name: &str) -> eyre::Result<String> {
+    if let Ok(password) = std::env::var("HRM_PASSWORD") {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(IdentityError::PasswordUnavailable(name.to_string()).into());
+    }
+    let first = rpassword::prompt_password(format!("New password for '{name}': "))
+        .context("reading the password")?;
+    let second = rpassword::prompt_password("Repeat it: ").context("reading the password")?;
+    if first != second {
+        return Err(eyre!("the two passwords differ; nothing was created"));
+    }
+    Ok(first)
+}

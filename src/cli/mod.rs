@@ -1,0 +1,104 @@
+//! The command line: one module per subcommand, each with its arguments and a `run`.
+
+mod account;
+mod context;
+mod deploy;
+mod hospital;
+mod key;
+mod output;
+mod show;
+mod status;
+mod submit;
+mod vote;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use context::Context;
+
+/// Health-record approval for a hospital consortium on Ethereum.
+///
+/// A primary hospital submits a patient's health or bill details sealed to the patient, itself
+/// and its supporting hospitals; they and the patient vote; an entry is approved only when all
+/// agree. Only a commitment and the sealed envelope ever reach the chain.
+#[derive(Debug, Parser)]
+#[command(name = "hrm", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes. Flags beat environment variables, which beat the config file.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// JSON-RPC endpoint of the chain [default: http://127.0.0.1:8545]
+    #[arg(long, global = true, env = "HRM_RPC_URL", value_name = "URL")]
+    pub rpc_url: Option<String>,
+    /// Account that signs: a keystore name, an address with a keystore, or dev:0..dev:9 (Anvil's
+    /// public development keys, local chains only)
+    #[arg(long, global = true, env = "HRM_FROM", value_name = "NAME|ADDRESS")]
+    pub from: Option<String>,
+    /// Config file [default: ./hrm.toml, else $HRM_HOME/hrm.toml]
+    #[arg(long, global = true, env = "HRM_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Folder for keystores, the address book and saved deployments [default: ~/.hrm]
+    #[arg(long, global = true, env = "HRM_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Seconds to wait for a transaction's receipt [default: 120]
+    #[arg(
+        long,
+        global = true,
+        env = "HRM_RECEIPT_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub receipt_timeout: Option<u64>,
+    /// Print machine-readable JSON instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, import and list signing accounts (encrypted keystores) and name addresses
+    #[command(subcommand)]
+    Account(account::AccountCommand),
+    /// Deploy the HealthRecords contract; the signer becomes the consortium admin
+    Deploy(deploy::DeployArgs),
+    /// Register and list hospitals; set and read a hospital's supporting hospitals
+    #[command(subcommand)]
+    Hospital(hospital::HospitalCommand),
+    /// Publish the signer's public key so records can be sealed to it
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Submit a patient's health details (readings), sealed to the patient and the panel
+    SubmitHealth(submit::SubmitHealthArgs),
+    /// Submit a patient's bill details, sealed to the patient and the panel
+    SubmitBill(submit::SubmitBillArgs),
+    /// Show an entry: decrypted when the signer is a recipient, metadata otherwise
+    Show(show::ShowArgs),
+    /// Approve or reject a pending entry as a supporting hospital or as its patient
+    Vote(vote::VoteArgs),
+    /// List entries with their votes and status
+    Status(status::StatusArgs),
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
+    let context = Context::new(cli.global)?;
+    match cli.command {
+        Command::Account(command) => account::run(&context, command),
+        Command::Deploy(args) => deploy::run(&context, args).await,
+        Command::Hospital(command) => hospital::run(&context, command).await,
+        Command::Key(command) => key::run(&context, command).await,
+        Command::SubmitHealth(args) => submit::run_health(&context, args).await,
+        Command::SubmitBill(args) => submit::run_bill(&context, args).await,
+        Command::Show(args) => show::run(&context, args).await,
+        Command::Vote(args) => vote::run(&context, args).await,
+        Command::Status(args) => status::run(&context, args).await,
+    }?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,48 @@
+//! Printing for people (tables) and for scripts (`--json`).
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use hrm::chain::TxOutcome;
+use serde::Serialize;
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl Serialize) -> eyre::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A table with the given header, laid out for the terminal.
+pub fn table<I: IntoIterator<Item = &'static str>>(header: I) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    table
+}
+
+/// Prints what a transaction did, under a one-line summary.
+pub fn print_tx(
+    json: bool,
+    summary: &str,
+    outcome: &TxOutcome,
+    extra: serde_json::Value,
+) -> eyre::Result<()> {
+    if json {
+        let mut value = serde_json::to_value(outcome)?;
+        if let (Some(map), serde_json::Value::Object(more)) = (value.as_object_mut(), extra) {
+            map.extend(more);
+        }
+        return print_json(&value);
+    }
+    println!("{summary}");
+    let mut rows = table(["", ""]);
+    rows.set_header(Vec::<String>::new());
+    if let Some(id) = outcome.entry_id {
+        rows.add_row(vec!["entry".to_string(), id.to_string()]);
+    }
+    rows.add_row(vec!["transaction".to_string(), outcome.tx_hash.to_string()]);
+    rows.add_row(vec!["block".to_string(), outcome.block.to_string()]);
+    rows.add_row(vec!["gas used".to_string(), outcome.gas_used.to_string()]);
+    println!("{rows}");
+    Ok(())
+}

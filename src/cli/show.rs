@@ -1,0 +1,72 @@
+//! `hrm show ID`.
+
+use clap::Args;
+use hrm::submission::open_submission;
+use serde_json::json;
+
+use super::context::Context;
+use super::output::{print_json, table};
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The entry id
+    pub id: u64,
+}
+
+pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
+    let connection = context.connect().await?;
+    // Without --from, or when the signer is not a recipient, only metadata is shown.
+    let signer = match context.global.from {
+        Some(_) => Some(context.signer(&connection)?),
+        None => None,
+    };
+    let consortium = connection.attach(&context.deployments()).await?;
+    let entry = consortium.entry(args.id).await?;
+    let submission = consortium.submission(args.id).await?;
+    let panel = consortium.entry_panel(args.id).await?;
+    let opened = match &signer {
+        Some(signer) => open_submission(&entry, &submission, signer)?,
+        None => None,
+    };
+
+    if context.json() {
+        return print_json(&json!({
+            "entry": entry,
+            "panel": panel,
+            "submission_tx": submission.tx_hash,
+            "envelope_bytes": submission.envelope.len(),
+            "record": opened.as_ref().map(|o| &o.record),
+        }));
+    }
+    let mut rows = table(["", ""]);
+    rows.set_header(Vec::<String>::new());
+    rows.add_row(vec![
+        "entry".into(),
+        format!("{} ({})", entry.id, entry.kind.describe()),
+    ]);
+    rows.add_row(vec![
+        "status".into(),
+        format!(
+            "{} ({}/{} approvals)",
+            entry.status, entry.approvals, entry.required_votes
+        ),
+    ]);
+    rows.add_row(vec!["patient".into(), entry.patient.to_string()]);
+    rows.add_row(vec!["submitted by".into(), entry.submitter.to_string()]);
+    let panel_text: Vec<String> = panel.iter().map(ToString::to_string).collect();
+    rows.add_row(vec!["supporting hospitals".into(), panel_text.join("\n")]);
+    rows.add_row(vec!["commitment".into(), entry.commitment.to_string()]);
+    rows.add_row(vec![
+        "submitted in".into(),
+        format!("block {}, tx {}", submission.block, submission.tx_hash),
+    ]);
+    println!("{rows}");
+    match opened {
+        Some(opened) => println!("{}", serde_json::to_string_pretty(&opened.record)?),
+        None => println!(
+            "(sealed: {} bytes; only the patient, the submitter and the supporting hospitals can open it)",
+            submission.envelope.len()
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `hrm status [--pending] [--patient WHO]`.
+
+use clap::Args;
+use hrm::chain::EntryStatus;
+
+use super::context::Context;
+use super::output::{print_json, table};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only entries still waiting for votes
+    #[arg(long)]
+    pub pending: bool,
+    /// Only this patient's entries: name, address or dev:N
+    #[arg(long)]
+    pub patient: Option<String>,
+}
+
+pub async fn run(context: &Context, args: StatusArgs) -> eyre::Result<()> {
+    let patient = args
+        .patient
+        .as_deref()
+        .map(|p| context.address(p))
+        .transpose()?;
+    let consortium = context.consortium().await?;
+    let entries: Vec<_> = consortium
+        .entries()
+        .await?
+        .into_iter()
+        .filter(|e| !args.pending || e.status == EntryStatus::Pending)
+        .filter(|e| patient.is_none_or(|p| e.patient == p))
+        .collect();
+    if context.json() {
+        return print_json(&entries);
+    }
+    if entries.is_empty() {
+        println!("No entries match.");
+        return Ok(());
+    }
+    let mut rows = table([
+        "id",
+        "kind",
+        "status",
+        "votes",
+        "patient",
+        "submitted by",
+        "block",
+    ]);
+    for e in entries {
+        rows.add_row(vec![
+            e.id.to_string(),
+            e.kind.as_str().to_string(),
+            e.status.to_string(),
+            format!("{}/{}", e.approvals, e.required_votes),
+            e.patient.to_string(),
+            e.submitter.to_string(),
+            e.submitted_block.to_string(),
+        ]);
+    }
+    println!("{rows}");
+    Ok(())
+}
