@@ -8,6 +8,9 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away (`hrm … | head`).
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread writes output.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args = cli::Cli::parse();
     match cli::run(args).await {
         Ok(code) => code,

@@ -83,6 +83,7 @@ pub async fn submit_record(
     patient: Address,
     record: &Record,
 ) -> Result<TxOutcome, SubmissionError> {
+    consortium.check_submission(record.kind(), patient).await?;
     let recipients = gather_recipients(consortium, patient).await?;
     let sealed = seal(record, &recipients)?;
     Ok(consortium

@@ -329,6 +329,33 @@ impl Consortium {
             .await
     }
 
+    /// Dry-runs a submission by the signer (with a placeholder commitment and envelope), so the
+    /// contract's own checks (registered hospital, panel, patient's key) speak before any sealing.
+    pub async fn check_submission(
+        &self,
+        kind: EntryKind,
+        patient: Address,
+    ) -> Result<(), ChainError> {
+        let (commitment, envelope) = (B256::repeat_byte(1), Bytes::from_static(&[1]));
+        match kind {
+            EntryKind::Health => {
+                self.view(
+                    self.contract
+                        .submitHealthDetails(patient, commitment, envelope),
+                )
+                .await?
+            }
+            EntryKind::Bill => {
+                self.view(
+                    self.contract
+                        .submitBillDetails(patient, commitment, envelope),
+                )
+                .await?
+            }
+        };
+        Ok(())
+    }
+
     /// Submits a sealed record; returns the outcome with the new entry's id.
     pub async fn submit(
         &self,

@@ -20,6 +20,15 @@ pub fn table<I: IntoIterator<Item = &'static str>>(header: I) -> Table {
     table
 }
 
+/// A two-column table of labels and values, without a header.
+pub fn key_value_table() -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    table
+}
+
 /// Prints what a transaction did, under a one-line summary.
 pub fn print_tx(
     json: bool,
@@ -35,8 +44,7 @@ pub fn print_tx(
         return print_json(&value);
     }
     println!("{summary}");
-    let mut rows = table(["", ""]);
-    rows.set_header(Vec::<String>::new());
+    let mut rows = key_value_table();
     if let Some(id) = outcome.entry_id {
         rows.add_row(vec!["entry".to_string(), id.to_string()]);
     }

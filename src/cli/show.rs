@@ -5,7 +5,7 @@ use hrm::submission::open_submission;
 use serde_json::json;
 
 use super::context::Context;
-use super::output::{print_json, table};
+use super::output::{key_value_table, print_json};
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -38,8 +38,7 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
             "record": opened.as_ref().map(|o| &o.record),
         }));
     }
-    let mut rows = table(["", ""]);
-    rows.set_header(Vec::<String>::new());
+    let mut rows = key_value_table();
     rows.add_row(vec![
         "entry".into(),
         format!("{} ({})", entry.id, entry.kind.describe()),
