@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs the pinned tools if needed (tools/setup), then every unit and
 # integration test against a real Anvil and a real MongoDB-wire server started by the harness.
+# Extra arguments go to `cargo test` (e.g. `./test.sh --test migration`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 tools/setup
-cargo test --workspace --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

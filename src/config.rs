@@ -18,6 +18,8 @@ use serde::Deserialize;
 
 /// JSON-RPC endpoint used when nothing else names one.
 pub const DEFAULT_RPC_URL: &str = "http://127.0.0.1:8545";
+/// MongoDB URI used when nothing else names one.
+pub const DEFAULT_MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
 /// Database name used when nothing else names one.
 pub const DEFAULT_DATABASE: &str = "hrm";
 /// How long a command waits for a transaction's receipt by default.

@@ -3,11 +3,14 @@
 //! The binary (`src/main.rs`, `src/cli/`) is a thin layer over this library; the library never
 //! prints.
 
+pub mod audit;
 pub mod chain;
 pub mod config;
 pub mod devnet;
 pub mod fsutil;
 pub mod identity;
+pub mod migration;
 pub mod records;
+pub mod store;
 pub mod submission;
 pub mod tools;

@@ -4,7 +4,7 @@ use alloy::primitives::{Address, B256, Bytes};
 use alloy::signers::local::PrivateKeySigner;
 use rand::RngCore;
 
-use crate::chain::{ChainError, Consortium, EntryInfo, Submission, TxOutcome};
+use crate::chain::{ChainError, Consortium, Submission, TxOutcome};
 use crate::records::envelope::{EnvelopeRecipient, envelope_recipients};
 use crate::records::{EnvelopeError, Record, commitment, open_envelope, seal_record};
 
@@ -94,15 +94,16 @@ pub async fn submit_record(
 /// A submitted entry, opened by one of its recipients.
 #[derive(Debug, Clone)]
 pub struct OpenedEntry {
+    /// The record's canonical JSON, as committed.
+    pub record_json: Vec<u8>,
     pub record: serde_json::Value,
     pub salt: [u8; 32],
     pub recipients: Vec<Address>,
 }
 
-/// Opens a submission's envelope with `signer`'s key and checks the record against the on-chain
-/// commitment. `Ok(None)` when the signer is not a recipient.
+/// Opens a submission's envelope with `signer`'s key and checks the record against the
+/// commitment and kind the chain holds. `Ok(None)` when the signer is not a recipient.
 pub fn open_submission(
-    entry: &EntryInfo,
     submission: &Submission,
     signer: &PrivateKeySigner,
 ) -> Result<Option<OpenedEntry>, SubmissionError> {
@@ -113,18 +114,20 @@ pub fn open_submission(
     let secret = k256::SecretKey::from_slice(&signer.to_bytes()[..])
         .expect("a signer's key is a valid secret key");
     let opened = open_envelope(&submission.envelope, address, &secret)?;
-    if commitment(&opened.salt, &opened.record_json) != entry.commitment
-        || opened.kind != entry.kind
+    let id = submission.id;
+    if commitment(&opened.salt, &opened.record_json) != submission.commitment
+        || opened.kind != submission.kind
     {
-        return Err(SubmissionError::CommitmentMismatch { id: entry.id });
+        return Err(SubmissionError::CommitmentMismatch { id });
     }
     let record = serde_json::from_slice(&opened.record_json).map_err(|e| {
         SubmissionError::UnreadableRecord {
-            id: entry.id,
+            id,
             message: e.to_string(),
         }
     })?;
     Ok(Some(OpenedEntry {
+        record_json: opened.record_json,
         record,
         salt: opened.salt,
         recipients: opened.recipients,

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use alloy::contract::SolCallBuilder;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::{Filter, TransactionReceipt};
+use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::{SolCall, SolEvent};
+use alloy::sol_types::SolCall;
 use alloy::transports::http::reqwest::Url;
 use serde::Serialize;
 
@@ -71,6 +71,9 @@ pub struct EntryInfo {
 #[derive(Debug, Clone)]
 pub struct Submission {
     pub id: u64,
+    pub kind: EntryKind,
+    pub patient: Address,
+    pub submitter: Address,
     pub envelope: Bytes,
     pub commitment: B256,
     pub tx_hash: B256,
@@ -452,30 +455,11 @@ impl Consortium {
 
     /// An entry's submission event, with its sealed envelope.
     pub async fn submission(&self, id: u64) -> Result<Submission, ChainError> {
-        let filter = Filter::new()
-            .address(self.deployment.address)
-            .event_signature(HealthRecords::EntrySubmitted::SIGNATURE_HASH)
-            .topic1(B256::from(U256::from(id)))
-            .from_block(self.deployment.deploy_block);
-        let logs = self
-            .connection
-            .provider
-            .get_logs(&filter)
-            .await
-            .map_err(|e| ChainError::from_transport(e, self.connection.rpc_url.as_str(), None))?;
-        let log = logs
-            .into_iter()
-            .next()
-            .ok_or(ChainError::MissingSubmission { id })?;
-        let event = HealthRecords::EntrySubmitted::decode_log(&log.inner)
-            .map_err(|e| ChainError::Rpc(format!("decoding entry {id}'s submission event: {e}")))?;
-        Ok(Submission {
-            id,
-            envelope: event.data.envelope,
-            commitment: event.data.commitment,
-            tx_hash: log.transaction_hash.unwrap_or_default(),
-            block: log.block_number.unwrap_or_default(),
-        })
+        let head = self.head_block().await?;
+        self.submissions_of(&[id], head)
+            .await?
+            .remove(&id)
+            .ok_or(ChainError::MissingSubmission { id })
     }
 
     /// The signer's balance, in wei.

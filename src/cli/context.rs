@@ -11,6 +11,7 @@ use eyre::{Context as _, eyre};
 use hrm::chain::{Connection, Consortium, DeploymentStore};
 use hrm::config::{self, FileConfig, layered};
 use hrm::identity::{Identities, IdentityError};
+use hrm::store::Archive;
 
 use super::GlobalArgs;
 
@@ -48,6 +49,34 @@ impl Context {
         url.parse().map_err(|e| {
             eyre!("'{url}' is not a valid RPC URL ({e}); pass e.g. --rpc-url http://127.0.0.1:8545")
         })
+    }
+
+    /// The archive's URI: flag, HRM_MONGODB_URI, MONGODB_URI, file, default.
+    pub fn mongodb_uri(&self) -> String {
+        let from_env = self
+            .global
+            .mongodb_uri
+            .clone()
+            .or_else(|| std::env::var("MONGODB_URI").ok());
+        layered(
+            from_env,
+            self.file.mongodb_uri.clone(),
+            config::DEFAULT_MONGODB_URI.to_string(),
+        )
+    }
+
+    /// The archive's database name.
+    pub fn database_name(&self) -> String {
+        layered(
+            self.global.database.clone(),
+            self.file.database.clone(),
+            config::DEFAULT_DATABASE.to_string(),
+        )
+    }
+
+    /// The connected archive.
+    pub async fn archive(&self) -> eyre::Result<Archive> {
+        Ok(Archive::connect(&self.mongodb_uri(), &self.database_name()).await?)
     }
 
     pub fn receipt_timeout(&self) -> Duration {

@@ -1,11 +1,14 @@
 //! The command line: one module per subcommand, each with its arguments and a `run`.
 
 mod account;
+mod audit;
 mod context;
 mod deploy;
 mod hospital;
 mod key;
+mod migrate;
 mod output;
+mod records;
 mod show;
 mod status;
 mod submit;
@@ -48,6 +51,12 @@ pub struct GlobalArgs {
     /// Folder for keystores, the address book and saved deployments [default: ~/.hrm]
     #[arg(long, global = true, env = "HRM_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// MongoDB URI of the archive [default: mongodb://127.0.0.1:27017]
+    #[arg(long, global = true, env = "HRM_MONGODB_URI", value_name = "URI")]
+    pub mongodb_uri: Option<String>,
+    /// Database name of the archive [default: hrm]
+    #[arg(long, global = true, env = "HRM_DATABASE", value_name = "NAME")]
+    pub database: Option<String>,
     /// Seconds to wait for a transaction's receipt [default: 120]
     #[arg(
         long,
@@ -84,12 +93,21 @@ pub enum Command {
     Vote(vote::VoteArgs),
     /// List entries with their votes and status
     Status(status::StatusArgs),
+    /// Copy approved entries into MongoDB, checked against their commitments (idempotent)
+    Migrate(migrate::MigrateArgs),
+    /// Check that MongoDB still matches the chain: nothing missing, altered or unexpected
+    Audit(audit::AuditArgs),
+    /// List a patient's archived records from MongoDB, newest first
+    Records(records::RecordsArgs),
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
     let context = Context::new(cli.global)?;
     match cli.command {
+        Command::Migrate(args) => return migrate::run(&context, args).await,
+        Command::Audit(args) => return audit::run(&context, args).await,
+        Command::Records(args) => records::run(&context, args).await,
         Command::Account(command) => account::run(&context, command),
         Command::Deploy(args) => deploy::run(&context, args).await,
         Command::Hospital(command) => hospital::run(&context, command).await,

@@ -25,7 +25,7 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
     let submission = consortium.submission(args.id).await?;
     let panel = consortium.entry_panel(args.id).await?;
     let opened = match &signer {
-        Some(signer) => open_submission(&entry, &submission, signer)?,
+        Some(signer) => open_submission(&submission, signer)?,
         None => None,
     };
 

@@ -221,3 +221,19 @@ fn sort_keys(value: &mut serde_json::Value) {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_text_has_sorted_keys_whatever_the_map_order() {
+        let mut value = serde_json::json!({ "b": { "z": 1, "a": [ { "y": 2, "x": 3 } ] }, "a": 0 });
+        sort_keys(&mut value);
+        assert_eq!(
+            value.to_string(),
+            r#"{"a":0,"b":{"a":[{"x":3,"y":2}],"z":1}}"#
+        );
+        assert_eq!(hex(&[0x00, 0xab, 0x10]), "00ab10");
+    }
+}

@@ -1,0 +1,77 @@
+//! `hrm audit`.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::context::Context;
+use super::output::{key_value_table, print_json, table};
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {}
+
+/// Exit 0 when the archive matches the chain, 1 when anything is missing, altered or unexpected.
+pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> {
+    let archive = context.archive().await?;
+    let consortium = context.consortium().await?;
+    let report = hrm::audit::audit(&consortium, &archive).await?;
+    if context.json() {
+        print_json(&report)?;
+    } else {
+        let mut summary = key_value_table();
+        summary.add_row(vec![
+            "approved on chain".to_string(),
+            format!(
+                "{} (up to block {})",
+                report.approved_on_chain, report.head_block
+            ),
+        ]);
+        summary.add_row(vec!["archived".to_string(), report.archived.to_string()]);
+        summary.add_row(vec![
+            "missing".to_string(),
+            report.missing.len().to_string(),
+        ]);
+        summary.add_row(vec![
+            "altered".to_string(),
+            report.altered.len().to_string(),
+        ]);
+        summary.add_row(vec![
+            "unexpected".to_string(),
+            report.unexpected.len().to_string(),
+        ]);
+        println!("{summary}");
+        if !report.is_clean() {
+            let mut findings = table(["problem", "entry", "document", "detail"]);
+            for id in &report.missing {
+                findings.add_row(vec![
+                    "missing".into(),
+                    id.to_string(),
+                    String::new(),
+                    "approved on chain, not in the archive".into(),
+                ]);
+            }
+            for (problem, list) in [
+                ("altered", &report.altered),
+                ("unexpected", &report.unexpected),
+            ] {
+                for f in list {
+                    let entry = f.entry_id.map(|id| id.to_string()).unwrap_or_default();
+                    findings.add_row(vec![
+                        problem.to_string(),
+                        entry,
+                        format!("{}/{}", f.collection, f.document),
+                        f.reason.clone(),
+                    ]);
+                }
+            }
+            println!("{findings}");
+        } else {
+            println!("The archive matches the chain.");
+        }
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,327 @@
+//! Migration of approved entries into the archive: idempotent and resumable.
+//!
+//! Migration reads `EntryApproved` events from the saved checkpoint up to the head (less
+//! `confirmations`), in block batches. For each approved entry it fetches the envelope from the
+//! submission event, opens it with the migrating account's key, checks the plaintext against the
+//! on-chain commitment, and inserts the record unless it is already archived. The checkpoint
+//! moves past a batch only after the batch's records are durably written, so a crash loses
+//! nothing and a rerun duplicates nothing (the unique index and `$setOnInsert` see to that).
+//! Entries that cannot be migrated are reported with the reason and kept in the checkpoint, to
+//! be retried by every later run.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use mongodb::bson::{self, Bson};
+use serde::Serialize;
+
+use crate::chain::{Approval, ChainError, Consortium, Submission};
+use crate::store::archive::{archive_id, hex_address};
+use crate::store::checkpoint::FailedEntry;
+use crate::store::{
+    Archive, ArchivedRecord, MigrationCheckpoint, Provenance, RecordCollection, StoreError,
+};
+use crate::submission::{SubmissionError, open_submission};
+
+/// How migration runs.
+#[derive(Debug, Clone)]
+pub struct MigrationOptions {
+    /// Stay this many blocks behind the head, so that reorganised blocks are not archived.
+    pub confirmations: u64,
+    /// Blocks per `eth_getLogs` query.
+    pub batch_blocks: u64,
+    /// Records per database write.
+    pub write_chunk: usize,
+    /// Test-only: stop (as if crashed) right after this many records were written.
+    pub abort_after_writes: Option<usize>,
+}
+
+impl Default for MigrationOptions {
+    fn default() -> Self {
+        Self {
+            confirmations: 0,
+            batch_blocks: 5_000,
+            write_chunk: 500,
+            abort_after_writes: None,
+        }
+    }
+}
+
+/// Why migration stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "stopped on purpose after {0} writes (HRM_TEST_ABORT_AFTER_WRITES); the checkpoint was not advanced"
+    )]
+    AbortedForTest(usize),
+}
+
+/// What one migration run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MigrationReport {
+    pub chain_id: u64,
+    pub contract: Address,
+    /// First and last block read this run (`from > to` when there was nothing new).
+    pub from_block: u64,
+    pub to_block: u64,
+    /// Records archived by this run.
+    pub migrated: usize,
+    /// Approved entries found already archived.
+    pub already_present: usize,
+    /// Entries that could not be migrated, with the reason.
+    pub failed: Vec<FailedMigration>,
+    /// From the first log query to the last write.
+    #[serde(serialize_with = "seconds")]
+    pub elapsed: Duration,
+}
+
+/// An approved entry that could not be migrated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedMigration {
+    pub entry_id: u64,
+    pub reason: String,
+}
+
+/// Progress, reported after each batch.
+#[derive(Debug, Clone, Copy)]
+pub struct MigrationProgress {
+    pub from_block: u64,
+    pub to_block: u64,
+    /// Last block read so far.
+    pub scanned_to: u64,
+    pub migrated: usize,
+    pub already_present: usize,
+    pub failed: usize,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Migrates every approved entry not yet archived. `progress` is called after each batch.
+pub async fn migrate(
+    consortium: &Consortium,
+    archive: &Archive,
+    signer: &PrivateKeySigner,
+    options: &MigrationOptions,
+    mut progress: impl FnMut(MigrationProgress),
+) -> Result<MigrationReport, MigrationError> {
+    let deployment = consortium.deployment().clone();
+    archive.ensure_indexes().await?;
+    let mut checkpoint = archive
+        .checkpoint(deployment.chain_id, deployment.address)
+        .await?
+        .unwrap_or_else(|| {
+            MigrationCheckpoint::new(
+                deployment.chain_id,
+                deployment.address,
+                deployment.deploy_block,
+            )
+        });
+
+    let started = Instant::now();
+    let head = consortium.head_block().await?;
+    let target = head.saturating_sub(options.confirmations);
+    let from = checkpoint.next_block as u64;
+    let mut report = MigrationReport {
+        chain_id: deployment.chain_id,
+        contract: deployment.address,
+        from_block: from,
+        to_block: target,
+        ..Default::default()
+    };
+    let mut writes = 0usize;
+
+    // Entries that failed before are retried first, from their approval events.
+    let mut retries = Vec::new();
+    for failed in std::mem::take(&mut checkpoint.failed) {
+        let id = failed.entry_id as u64;
+        let approvals = consortium
+            .approvals_between(failed.approval_block as u64, failed.approval_block as u64)
+            .await?;
+        retries.extend(approvals.into_iter().filter(|a| a.id == id));
+    }
+
+    let mut batch_from = from;
+    loop {
+        let in_range = batch_from <= target;
+        let batch_to = if in_range {
+            target.min(batch_from.saturating_add(options.batch_blocks.max(1) - 1))
+        } else {
+            target
+        };
+        let mut approvals = std::mem::take(&mut retries);
+        if in_range {
+            approvals.extend(consortium.approvals_between(batch_from, batch_to).await?);
+        }
+        // Everything an approval up to `target` refers to was mined by `target`.
+        let outcome = archive_batch(
+            consortium,
+            archive,
+            signer,
+            &approvals,
+            target,
+            options,
+            &mut writes,
+        )
+        .await?;
+        report.migrated += outcome.migrated;
+        report.already_present += outcome.already_present;
+        for (approval, reason) in outcome.failed {
+            checkpoint.failed.push(FailedEntry {
+                entry_id: approval.id as i64,
+                approval_block: approval.block as i64,
+                reason: reason.clone(),
+            });
+            report.failed.push(FailedMigration {
+                entry_id: approval.id,
+                reason,
+            });
+        }
+        if in_range {
+            checkpoint.next_block = (batch_to + 1) as i64;
+        }
+        archive.save_checkpoint(&checkpoint).await?;
+        progress(MigrationProgress {
+            from_block: from,
+            to_block: target,
+            scanned_to: batch_to,
+            migrated: report.migrated,
+            already_present: report.already_present,
+            failed: report.failed.len(),
+        });
+        if !in_range || batch_to >= target {
+            break;
+        }
+        batch_from = batch_to + 1;
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+struct BatchOutcome {
+    migrated: usize,
+    already_present: usize,
+    failed: Vec<(Approval, String)>,
+}
+
+async fn archive_batch(
+    consortium: &Consortium,
+    archive: &Archive,
+    signer: &PrivateKeySigner,
+    approvals: &[Approval],
+    up_to_block: u64,
+    options: &MigrationOptions,
+    writes: &mut usize,
+) -> Result<BatchOutcome, MigrationError> {
+    let mut outcome = BatchOutcome {
+        migrated: 0,
+        already_present: 0,
+        failed: Vec::new(),
+    };
+    if approvals.is_empty() {
+        return Ok(outcome);
+    }
+    let ids: Vec<u64> = approvals.iter().map(|a| a.id).collect();
+    let submissions = consortium.submissions_of(&ids, up_to_block).await?;
+    let voters = consortium.approvers_of(&ids, up_to_block).await?;
+
+    let mut by_collection: HashMap<&'static str, (RecordCollection, Vec<ArchivedRecord>)> =
+        HashMap::new();
+    for approval in approvals {
+        match build_record(
+            consortium,
+            signer,
+            approval,
+            submissions.get(&approval.id),
+            voters.get(&approval.id),
+        ) {
+            Ok(record) => {
+                let collection = RecordCollection::for_kind(record.kind);
+                by_collection
+                    .entry(collection.name())
+                    .or_insert_with(|| (collection, Vec::new()))
+                    .1
+                    .push(record);
+            }
+            Err(reason) => outcome.failed.push((approval.clone(), reason)),
+        }
+    }
+    for (collection, records) in by_collection.into_values() {
+        for chunk in records.chunks(options.write_chunk.max(1)) {
+            let chunk = match options.abort_after_writes {
+                Some(limit) => &chunk[..chunk.len().min(limit.saturating_sub(*writes))],
+                None => chunk,
+            };
+            let inserted = archive.insert_missing(collection, chunk).await?;
+            *writes += chunk.len();
+            outcome.migrated += inserted;
+            outcome.already_present += chunk.len() - inserted;
+            if options
+                .abort_after_writes
+                .is_some_and(|limit| *writes >= limit)
+            {
+                return Err(MigrationError::AbortedForTest(*writes));
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Opens and checks one approved entry; the error is the reason it cannot be migrated.
+fn build_record(
+    consortium: &Consortium,
+    signer: &PrivateKeySigner,
+    approval: &Approval,
+    submission: Option<&Submission>,
+    voters: Option<&Vec<Address>>,
+) -> Result<ArchivedRecord, String> {
+    let submission = submission.ok_or("its submission event was not found")?;
+    let opened = match open_submission(submission, signer) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => {
+            return Err(format!(
+                "it is not sealed to the migrating account {}",
+                signer.address()
+            ));
+        }
+        Err(SubmissionError::CommitmentMismatch { .. }) => {
+            return Err("the opened record does not match its on-chain commitment".into());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let Ok(Bson::Document(record)) = Bson::try_from(opened.record) else {
+        return Err("the opened record is not a JSON object".into());
+    };
+    let deployment = consortium.deployment();
+    Ok(ArchivedRecord {
+        id: archive_id(deployment.chain_id, deployment.address, approval.id),
+        chain_id: deployment.chain_id as i64,
+        contract: hex_address(deployment.address),
+        entry_id: approval.id as i64,
+        kind: submission.kind,
+        patient: hex_address(submission.patient),
+        submitter: hex_address(submission.submitter),
+        record,
+        commitment: submission.commitment.to_string(),
+        salt: format!("0x{}", alloy::primitives::hex::encode(opened.salt)),
+        submission: Provenance {
+            tx_hash: submission.tx_hash.to_string(),
+            block: submission.block as i64,
+        },
+        approval: Provenance {
+            tx_hash: approval.tx_hash.to_string(),
+            block: approval.block as i64,
+        },
+        voters: voters
+            .map(|v| v.iter().map(|a| hex_address(*a)).collect())
+            .unwrap_or_default(),
+        migrated_at: bson::DateTime::now(),
+    })
+}

@@ -1,0 +1,154 @@
+//! The MongoDB archive of approved records: documents, indexes, checkpoints, queries.
+//!
+//! Only the official driver and standard MongoDB features are used (CRUD, unique indexes, the
+//! `update` command with upserts), so the archive runs unchanged against a real mongod.
+
+pub mod archive;
+pub mod checkpoint;
+
+pub use archive::{ArchivedRecord, Provenance, RecordCollection, canonical_record_json};
+pub use checkpoint::MigrationCheckpoint;
+
+use std::time::Duration;
+
+use mongodb::bson::doc;
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Database, IndexModel};
+
+/// How long to look for a reachable server before calling the database unreachable.
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the archive could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("'{uri}' is not a valid MongoDB URI: {message}")]
+    InvalidUri { uri: String, message: String },
+    #[error(
+        "cannot reach the database at {hosts}: {message}. Is it running? Set --mongodb-uri or HRM_MONGODB_URI"
+    )]
+    Unreachable { hosts: String, message: String },
+    #[error("database operation '{operation}' failed: {message}")]
+    Operation {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("stored document {id} is damaged: {message}")]
+    Damaged { id: String, message: String },
+}
+
+impl StoreError {
+    pub(crate) fn operation(operation: &'static str) -> impl FnOnce(mongodb::error::Error) -> Self {
+        move |e| Self::Operation {
+            operation,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A connected archive database.
+#[derive(Clone, Debug)]
+pub struct Archive {
+    db: Database,
+    hosts: String,
+}
+
+impl Archive {
+    /// Connects to `uri`, checks that the server answers, and uses database `name`.
+    pub async fn connect(uri: &str, name: &str) -> Result<Self, StoreError> {
+        let mut options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| StoreError::InvalidUri {
+                uri: redact(uri),
+                message: e.to_string(),
+            })?;
+        options.server_selection_timeout = Some(SERVER_SELECTION_TIMEOUT);
+        options.app_name = Some("hrm".into());
+        let hosts = options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let client = Client::with_options(options).map_err(|e| StoreError::InvalidUri {
+            uri: redact(uri),
+            message: e.to_string(),
+        })?;
+        let db = client.database(name);
+        db.run_command(doc! { "ping": 1 })
+            .await
+            .map_err(|e| StoreError::Unreachable {
+                hosts: hosts.clone(),
+                message: first_line(&e.to_string()),
+            })?;
+        Ok(Self { db, hosts })
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The servers connected to, for messages.
+    pub fn hosts(&self) -> &str {
+        &self.hosts
+    }
+
+    /// Creates the indexes the archive relies on; harmless when they exist.
+    pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        for collection in [RecordCollection::Health, RecordCollection::Bills] {
+            let unique = IndexModel::builder()
+                .keys(doc! { "chain_id": 1, "contract": 1, "entry_id": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name("chain_entry_unique".to_string())
+                        .build(),
+                )
+                .build();
+            let by_patient = IndexModel::builder()
+                .keys(doc! { "patient": 1, "submission.block": -1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("patient_newest".to_string())
+                        .build(),
+                )
+                .build();
+            let records = self
+                .db
+                .collection::<mongodb::bson::Document>(collection.name());
+            records
+                .create_indexes([unique, by_patient])
+                .await
+                .map_err(StoreError::operation("creating indexes"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The URI without its password, for messages.
+fn redact(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &uri[..scheme], &uri[at + 1..])
+        }
+        _ => uri.to_string(),
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or(text).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact("mongodb://user:secret@db:27017/x"),
+            "mongodb://…@db:27017/x"
+        );
+        assert_eq!(redact("mongodb://db:27017"), "mongodb://db:27017");
+    }
+}
