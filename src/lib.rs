@@ -4,12 +4,14 @@
 //! prints.
 
 pub mod audit;
+pub mod bench;
 pub mod chain;
 pub mod config;
 pub mod devnet;
 pub mod fsutil;
 pub mod identity;
 pub mod migration;
+pub mod ml;
 pub mod records;
 pub mod store;
 pub mod submission;

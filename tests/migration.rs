@@ -521,3 +521,56 @@ async fn the_audit_names_missing_altered_and_unexpected_records() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn predictions_for_a_patients_latest_archived_record_are_stored() {
+    let env = TestEnv::start("predict_patient").await;
+    let hrm = Hrm::new(&env);
+    let parties = consortium(&hrm).await;
+    let model = hrm.home().join("model.json");
+    hrm.ok(&["model", "train", "--out", model.to_str().unwrap()]);
+
+    // Before anything is archived there is nothing to score.
+    let (code, _, stderr) = run_json(&hrm, &[], &["predict", "--patient", "dev:6"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("has no approved health record") && stderr.contains("hrm migrate"),
+        "{stderr}"
+    );
+
+    entry(&parties, &health(95.0), Some(true)).await;
+    let latest = entry(&parties, &health(188.0), Some(true)).await;
+    entry(&parties, &bill("30.00"), Some(true)).await;
+    entry(&parties, &health(99.0), None).await; // pending: not archived
+    let (code, _, stderr) = run_json(&hrm, &[], &["--from", "dev:1", "migrate"]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let (code, scored, stderr) = run_json(&hrm, &[], &["predict", "--patient", "dev:6"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(scored["stored"], true);
+    assert!(
+        scored["source"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("entry {latest}")),
+        "{scored}"
+    );
+    let stored = env
+        .database()
+        .await
+        .collection::<Document>("predictions")
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.get_i64("entry_id").unwrap(), latest as i64);
+    assert_eq!(
+        stored.get_str("model_id").unwrap(),
+        scored["model_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        stored.get_f64("probability").unwrap(),
+        scored["prediction"]["probability"].as_f64().unwrap()
+    );
+    assert!(stored.get_datetime("predicted_at").is_ok());
+}

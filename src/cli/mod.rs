@@ -2,12 +2,15 @@
 
 mod account;
 mod audit;
+mod bench;
 mod context;
 mod deploy;
 mod hospital;
 mod key;
 mod migrate;
+mod model;
 mod output;
+mod predict;
 mod records;
 mod show;
 mod status;
@@ -99,6 +102,14 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// List a patient's archived records from MongoDB, newest first
     Records(records::RecordsArgs),
+    /// Train and evaluate the diabetes model (logistic regression on the Pima data)
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+    /// Probability of diabetes for a patient's latest archived health record, or for a file
+    Predict(predict::PredictArgs),
+    /// Benchmarks on local services it starts and stops itself (use a release build)
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Runs a parsed command line.
@@ -108,6 +119,9 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Migrate(args) => return migrate::run(&context, args).await,
         Command::Audit(args) => return audit::run(&context, args).await,
         Command::Records(args) => records::run(&context, args).await,
+        Command::Bench(command) => bench::run(&context, command).await,
+        Command::Model(command) => model::run(&context, command),
+        Command::Predict(args) => predict::run(&context, args).await,
         Command::Account(command) => account::run(&context, command),
         Command::Deploy(args) => deploy::run(&context, args).await,
         Command::Hospital(command) => hospital::run(&context, command).await,

@@ -5,9 +5,11 @@
 
 pub mod archive;
 pub mod checkpoint;
+pub mod predictions;
 
 pub use archive::{ArchivedRecord, Provenance, RecordCollection, canonical_record_json};
 pub use checkpoint::MigrationCheckpoint;
+pub use predictions::StoredPrediction;
 
 use std::time::Duration;
 

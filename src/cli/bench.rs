@@ -1,0 +1,71 @@
+//! `hrm bench …`.
+
+use clap::Subcommand;
+use eyre::Context as _;
+
+use super::context::Context;
+use super::output::{key_value_table, print_json};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Seed approved entries on a fresh Anvil and time their migration into a fresh local
+    /// MongoDB-wire server (from the first log query to the last write)
+    Migrate {
+        /// Approved entries to migrate
+        #[arg(long, default_value_t = 2_000)]
+        entries: usize,
+    },
+}
+
+pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
+    if cfg!(debug_assertions) && !context.json() {
+        eprintln!(
+            "note: this is a debug build; run benchmarks with `cargo run --release -- bench …`"
+        );
+    }
+    let workdir = tempfile::Builder::new()
+        .prefix("hrm-bench-")
+        .tempdir()
+        .context("creating a working folder")?;
+    match command {
+        BenchCommand::Migrate { entries } => {
+            eprintln!("seeding {entries} approved entries on a fresh Anvil…");
+            let result = hrm::bench::migration::bench_migration(entries, workdir.path()).await?;
+            if context.json() {
+                return print_json(&result);
+            }
+            let mut rows = key_value_table();
+            rows.add_row(vec![
+                "approved entries".to_string(),
+                result.entries.to_string(),
+            ]);
+            rows.add_row(vec![
+                "migration".to_string(),
+                format!("{:.3} s", result.elapsed.as_secs_f64()),
+            ]);
+            rows.add_row(vec![
+                "throughput".to_string(),
+                format!("{:.0} entries/s", result.entries_per_second),
+            ]);
+            rows.add_row(vec![
+                "rerun (nothing new)".to_string(),
+                format!("{:.3} s", result.rerun_elapsed.as_secs_f64()),
+            ]);
+            rows.add_row(vec![
+                "audit afterwards".to_string(),
+                if result.audit_clean {
+                    "clean"
+                } else {
+                    "NOT clean"
+                }
+                .to_string(),
+            ]);
+            rows.add_row(vec![
+                "seeding (not timed)".to_string(),
+                format!("{:.1} s", result.seeding.as_secs_f64()),
+            ]);
+            println!("{rows}");
+            Ok(())
+        }
+    }
+}

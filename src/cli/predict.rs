@@ -1,0 +1,146 @@
+//! `hrm predict --patient WHO | --file PATH`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use eyre::{Context as _, eyre};
+use hrm::ml::{ModelFile, Prediction};
+use hrm::records::{HealthDetails, Readings};
+use hrm::store::StoredPrediction;
+use serde_json::json;
+
+use super::context::Context;
+use super::model::default_model_path;
+use super::output::{print_json, table};
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Score this patient's latest archived health record (name, address or dev:N)
+    #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+    pub patient: Option<String>,
+    /// Score readings from a JSON file: a health record (as for submit-health) or just its
+    /// "readings" object; nothing is stored
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Probability from which the class is "diabetic"
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f64,
+    /// Model file [default: $HRM_HOME/model.json]
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+}
+
+pub async fn run(context: &Context, args: PredictArgs) -> eyre::Result<()> {
+    if !(0.0..=1.0).contains(&args.threshold) {
+        return Err(eyre!(
+            "--threshold must be between 0 and 1, not {}",
+            args.threshold
+        ));
+    }
+    let model = ModelFile::load(
+        &args
+            .model
+            .clone()
+            .unwrap_or_else(|| default_model_path(context)),
+    )?;
+    let (readings, source, stored) = match (&args.patient, &args.file) {
+        (_, Some(path)) => (readings_from_file(path)?, path.display().to_string(), None),
+        (Some(patient), None) => {
+            let patient = context.address(patient)?;
+            let archive = context.archive().await?;
+            let record = archive.latest_health_record(patient).await?.ok_or_else(|| {
+                eyre!("patient {patient} has no approved health record in the archive; submit one, have it approved, and run `hrm migrate`")
+            })?;
+            let details: HealthDetails = mongodb::bson::from_document(record.record.clone())
+                .map_err(|e| eyre!("archived record {} is not a health record: {e}", record.id))?;
+            details.readings.validate()?;
+            let source = format!(
+                "entry {} ({}, recorded {})",
+                record.entry_id, record.id, details.recorded_at
+            );
+            (details.readings, source, Some((archive, record)))
+        }
+        (None, None) => unreachable!("clap requires --patient or --file"),
+    };
+    let prediction = model.model.explain(&readings.values(), args.threshold);
+
+    if let Some((archive, record)) = &stored {
+        archive
+            .save_prediction(&StoredPrediction {
+                model_id: model.model_id.clone(),
+                model_format_version: model.format_version,
+                record_id: record.id.clone(),
+                chain_id: record.chain_id,
+                contract: record.contract.clone(),
+                entry_id: record.entry_id,
+                patient: record.patient.clone(),
+                probability: prediction.probability,
+                threshold: prediction.threshold,
+                diabetic: prediction.diabetic,
+                predicted_at: mongodb::bson::DateTime::now(),
+            })
+            .await?;
+    }
+    if context.json() {
+        return print_json(
+            &json!({ "source": source, "model_id": model.model_id, "prediction": prediction, "stored": stored.is_some() }),
+        );
+    }
+    print_prediction(&source, &model.model_id, &prediction, stored.is_some());
+    Ok(())
+}
+
+fn readings_from_file(path: &PathBuf) -> eyre::Result<Readings> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        eyre!(
+            "{}: line {}, column {}: not valid JSON",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let readings = if value.get("readings").is_some() {
+        let details: HealthDetails =
+            serde_json::from_value(value).map_err(|e| eyre!("{}: {e}", path.display()))?;
+        details.validate()?;
+        details.readings
+    } else {
+        let readings: Readings =
+            serde_json::from_value(value).map_err(|e| eyre!("{}: {e}", path.display()))?;
+        readings.validate()?;
+        readings
+    };
+    Ok(readings)
+}
+
+fn print_prediction(source: &str, model_id: &str, prediction: &Prediction, stored: bool) {
+    let class = if prediction.diabetic {
+        "diabetic"
+    } else {
+        "not diabetic"
+    };
+    println!(
+        "{source}: probability of diabetes {:.3} → {class} (threshold {}, model {model_id}){}",
+        prediction.probability,
+        prediction.threshold,
+        if stored {
+            "; stored in predictions"
+        } else {
+            ""
+        }
+    );
+    let mut rows = table(["feature", "value", "standardized", "contribution"]);
+    let mut contributions = prediction.contributions.clone();
+    contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+    for c in contributions {
+        rows.add_row(vec![
+            c.feature,
+            format!("{}", c.value),
+            format!("{:+.2}", c.standardized),
+            format!("{:+.3}", c.contribution),
+        ]);
+    }
+    println!("{rows}");
+}

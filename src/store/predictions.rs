@@ -1,0 +1,79 @@
+//! Stored predictions, one document per scoring of an archived record.
+
+use mongodb::bson::{self, doc};
+use serde::{Deserialize, Serialize};
+
+use super::{Archive, ArchivedRecord, RecordCollection, StoreError};
+
+const COLLECTION: &str = "predictions";
+
+/// A prediction made for an archived record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPrediction {
+    pub model_id: String,
+    pub model_format_version: u32,
+    /// The archived record's `_id` (`<chain id>:<contract>:<entry id>`).
+    pub record_id: String,
+    pub chain_id: i64,
+    pub contract: String,
+    pub entry_id: i64,
+    pub patient: String,
+    pub probability: f64,
+    pub threshold: f64,
+    pub diabetic: bool,
+    pub predicted_at: bson::DateTime,
+}
+
+impl Archive {
+    /// The patient's latest archived health record: latest `recorded_at`, then latest
+    /// submission.
+    pub async fn latest_health_record(
+        &self,
+        patient: alloy::primitives::Address,
+    ) -> Result<Option<ArchivedRecord>, StoreError> {
+        let records = self.records_of_patient(patient).await?;
+        Ok(records
+            .into_iter()
+            .filter(|r| RecordCollection::for_kind(r.kind) == RecordCollection::Health)
+            .max_by(|a, b| {
+                let date = |r: &ArchivedRecord| {
+                    r.record
+                        .get_str("recorded_at")
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (date(a), a.submission.block, a.entry_id).cmp(&(
+                    date(b),
+                    b.submission.block,
+                    b.entry_id,
+                ))
+            }))
+    }
+
+    /// Stores a prediction (acknowledged write).
+    pub async fn save_prediction(&self, prediction: &StoredPrediction) -> Result<(), StoreError> {
+        self.db
+            .collection::<StoredPrediction>(COLLECTION)
+            .insert_one(prediction)
+            .await
+            .map_err(StoreError::operation("storing the prediction"))?;
+        Ok(())
+    }
+
+    /// Predictions stored for one archived record, oldest first.
+    pub async fn predictions_for(
+        &self,
+        record_id: &str,
+    ) -> Result<Vec<StoredPrediction>, StoreError> {
+        use futures_util::TryStreamExt;
+        self.db
+            .collection::<StoredPrediction>(COLLECTION)
+            .find(doc! { "record_id": record_id })
+            .sort(doc! { "predicted_at": 1 })
+            .await
+            .map_err(StoreError::operation("reading predictions"))?
+            .try_collect()
+            .await
+            .map_err(StoreError::operation("reading predictions"))
+    }
+}
