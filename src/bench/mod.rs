@@ -1,6 +1,7 @@
 //! Benchmarks: each starts its own local services, measures, and stops them.
 
 pub mod migration;
+pub mod model;
 mod seed;
 
 pub use seed::{SeededConsortium, seed_consortium};

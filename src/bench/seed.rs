@@ -18,6 +18,9 @@ use crate::submission::{gather_recipients, seal};
 
 /// Gas limit given to seeded transactions, so that no estimate is needed per transaction.
 const SEED_GAS: u64 = 400_000;
+/// Transactions in flight before waiting for the latest receipt. A deep queue makes Anvil mine
+/// full blocks, and full blocks raise the base fee until queued transactions are priced out.
+const IN_FLIGHT: usize = 200;
 
 /// A deployed consortium: primary dev:1, supporting dev:2, patient dev:6, admin dev:0.
 pub struct SeededConsortium {
@@ -110,6 +113,9 @@ pub async fn seed_approved_entries(
             .await
             .map_err(|e| BenchError::Other(format!("seeding submission {i}: {e}")))?;
         last = Some(pending);
+        if (i + 1) % IN_FLIGHT == 0 {
+            wait_for(last.take()).await?;
+        }
     }
     wait_for(last).await?;
     let ids: Vec<u64> = (first_id..first_id + count as u64).collect();
@@ -118,7 +124,7 @@ pub async fn seed_approved_entries(
         let provider = pipelined_provider(rpc_url, voter);
         let contract = HealthRecords::new(address, provider);
         let mut last = None;
-        for id in &ids {
+        for (sent, id) in ids.iter().enumerate() {
             let pending = contract
                 .approvePendingEntry(U256::from(*id))
                 .gas(SEED_GAS)
@@ -128,6 +134,9 @@ pub async fn seed_approved_entries(
                 .await
                 .map_err(|e| BenchError::Other(format!("seeding a vote on entry {id}: {e}")))?;
             last = Some(pending);
+            if (sent + 1) % IN_FLIGHT == 0 {
+                wait_for(last.take()).await?;
+            }
         }
         wait_for(last).await?;
     }

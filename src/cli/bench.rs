@@ -15,6 +15,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2_000)]
         entries: usize,
     },
+    /// Time training on the 768 Pima rows and one prediction
+    Model {
+        /// Training runs (the median is reported)
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        /// Predictions to average over
+        #[arg(long, default_value_t = 200_000)]
+        predictions: usize,
+    },
 }
 
 pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
@@ -63,6 +72,30 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
             rows.add_row(vec![
                 "seeding (not timed)".to_string(),
                 format!("{:.1} s", result.seeding.as_secs_f64()),
+            ]);
+            println!("{rows}");
+            Ok(())
+        }
+        BenchCommand::Model { runs, predictions } => {
+            let result = hrm::bench::model::bench_model(runs, predictions)?;
+            if context.json() {
+                return print_json(&result);
+            }
+            let mut rows = key_value_table();
+            rows.add_row(vec![
+                format!(
+                    "training on {} rows (median of {})",
+                    result.rows, result.training_runs
+                ),
+                format!("{:.2} ms", result.training_median.as_secs_f64() * 1e3),
+            ]);
+            rows.add_row(vec![
+                "training, fastest run".to_string(),
+                format!("{:.2} ms", result.training_min.as_secs_f64() * 1e3),
+            ]);
+            rows.add_row(vec![
+                format!("one prediction (mean of {})", result.predictions),
+                format!("{:.2} µs", result.prediction_mean.as_secs_f64() * 1e6),
             ]);
             println!("{rows}");
             Ok(())

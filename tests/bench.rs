@@ -1,0 +1,23 @@
+//! The benchmark commands run end to end (small sizes; no timing is asserted).
+
+mod common;
+
+use common::TestEnv;
+use common::cli::Hrm;
+
+#[tokio::test]
+async fn bench_commands_run_and_report() {
+    let env = TestEnv::start("bench_smoke").await;
+    let hrm = Hrm::new(&env);
+    let migration = hrm.json(&["bench", "migrate", "--entries", "25"]);
+    assert_eq!(migration["entries"], 25);
+    assert_eq!(migration["audit_clean"], true);
+    assert!(migration["entries_per_second"].as_f64().unwrap() > 0.0);
+
+    let model = hrm.json(&["bench", "model", "--runs", "3", "--predictions", "1000"]);
+    assert_eq!(
+        (model["rows"].as_u64(), model["training_runs"].as_u64()),
+        (Some(768), Some(3))
+    );
+    assert!(model["prediction_mean"].as_f64().unwrap() > 0.0);
+}
