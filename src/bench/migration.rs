@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::seed::seed_approved_entries;
-use super::{BenchError, LocalServices, seed_consortium};
+use super::{BenchError, seed_consortium};
+use crate::devnet::LocalStack;
 use crate::migration::{MigrationOptions, migrate};
 use crate::store::Archive;
 
@@ -36,7 +37,7 @@ pub async fn bench_migration(
     entries: usize,
     workdir: &std::path::Path,
 ) -> Result<MigrationBench, BenchError> {
-    let services = LocalServices::start(workdir)?;
+    let services = LocalStack::start(workdir, true)?;
     let rpc_url = services
         .anvil
         .rpc_url()

@@ -6,9 +6,7 @@ mod seed;
 
 pub use seed::{SeededConsortium, seed_consortium};
 
-use std::path::Path;
-
-use crate::devnet::{AnvilNode, AnvilOptions, DevnetError, DocumentDbServer};
+use crate::devnet::DevnetError;
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -25,25 +23,4 @@ pub enum BenchError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Other(String),
-}
-
-/// An Anvil node and a document database in a temporary folder, stopped when dropped.
-pub struct LocalServices {
-    pub anvil: AnvilNode,
-    pub docdb: DocumentDbServer,
-}
-
-impl LocalServices {
-    /// Starts both under `dir`.
-    pub fn start(dir: &Path) -> Result<Self, BenchError> {
-        let anvil = AnvilNode::start(
-            &AnvilOptions {
-                tie_to_parent: true,
-                ..Default::default()
-            },
-            &dir.join("anvil.log"),
-        )?;
-        let docdb = DocumentDbServer::start(&dir.join("docdb"), 0, true)?;
-        Ok(Self { anvil, docdb })
-    }
 }

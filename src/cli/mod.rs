@@ -4,6 +4,7 @@ mod account;
 mod audit;
 mod bench;
 mod context;
+mod demo;
 mod deploy;
 mod hospital;
 mod key;
@@ -107,6 +108,8 @@ pub enum Command {
     Model(model::ModelCommand),
     /// Probability of diabetes for a patient's latest archived health record, or for a file
     Predict(predict::PredictArgs),
+    /// The whole story on a throw-away local Anvil and MongoDB-wire server, narrated
+    Demo(demo::DemoArgs),
     /// Benchmarks on local services it starts and stops itself (use a release build)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -121,6 +124,7 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Records(args) => records::run(&context, args).await,
         Command::Bench(command) => bench::run(&context, command).await,
         Command::Model(command) => model::run(&context, command),
+        Command::Demo(args) => demo::run(&context, args).await,
         Command::Predict(args) => predict::run(&context, args).await,
         Command::Account(command) => account::run(&context, command),
         Command::Deploy(args) => deploy::run(&context, args).await,

@@ -11,7 +11,30 @@ pub use anvil::{AnvilNode, AnvilOptions};
 pub use docdb::DocumentDbServer;
 pub use process::{ManagedProcess, accepts_connections, free_port};
 
+use std::path::Path;
 use std::time::Duration;
+
+/// An Anvil node and a document database server, stopped when dropped.
+pub struct LocalStack {
+    pub anvil: AnvilNode,
+    pub docdb: DocumentDbServer,
+}
+
+impl LocalStack {
+    /// Starts both with their data and logs under `dir`; `tie_to_parent` kills them if this
+    /// process dies without stopping them.
+    pub fn start(dir: &Path, tie_to_parent: bool) -> Result<Self, DevnetError> {
+        let anvil = AnvilNode::start(
+            &AnvilOptions {
+                tie_to_parent,
+                ..Default::default()
+            },
+            &dir.join("anvil.log"),
+        )?;
+        let docdb = DocumentDbServer::start(&dir.join("docdb"), 0, tie_to_parent)?;
+        Ok(Self { anvil, docdb })
+    }
+}
 
 /// Why a local service could not be started.
 #[derive(Debug, thiserror::Error)]
