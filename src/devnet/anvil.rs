@@ -62,6 +62,11 @@ impl AnvilNode {
         self.process.pid()
     }
 
+    /// Lets the node run on after this program exits; returns its PID.
+    pub fn detach(self) -> u32 {
+        self.process.detach()
+    }
+
     /// Stops the node now (dropping the handle does the same).
     pub fn stop(&mut self) {
         self.process.stop();

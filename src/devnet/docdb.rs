@@ -82,6 +82,11 @@ impl DocumentDbServer {
         &self.data_dir
     }
 
+    /// Lets the server run on after this program exits; returns its PID.
+    pub fn detach(self) -> u32 {
+        self.process.detach()
+    }
+
     /// Stops the server now (dropping the handle does the same).
     pub fn stop(&mut self) {
         self.process.stop();

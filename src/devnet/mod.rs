@@ -5,11 +5,13 @@
 
 mod anvil;
 mod docdb;
+pub mod geth;
 mod process;
 
 pub use anvil::{AnvilNode, AnvilOptions};
 pub use docdb::DocumentDbServer;
-pub use process::{ManagedProcess, accepts_connections, free_port};
+pub use geth::{GethNetwork, GethNetworkOptions, GethNodeSpec, NodeRole};
+pub use process::{ManagedProcess, accepts_connections, free_port, is_running, stop_pid};
 
 use std::path::Path;
 use std::time::Duration;

@@ -41,12 +41,22 @@ impl ManagedProcess {
             source,
         })?;
         command.stdin(Stdio::null()).stdout(log).stderr(log_err);
+        use std::os::unix::process::CommandExt;
         if tie_to_parent {
-            use std::os::unix::process::CommandExt;
             // SAFETY: prctl is async-signal-safe and touches only the forked child's own state.
             unsafe {
                 command.pre_exec(|| {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        } else {
+            // A long-lived service gets its own session, so Ctrl-C in the terminal that started
+            // it does not stop it; `hrm devnet down` does.
+            // SAFETY: setsid is async-signal-safe and touches only the forked child.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::setsid();
                     Ok(())
                 });
             }
@@ -65,6 +75,14 @@ impl ManagedProcess {
     /// The operating-system process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// Lets the process run on after this handle (and this program) is gone; returns its PID.
+    pub fn detach(mut self) -> u32 {
+        self.child
+            .take()
+            .map(|child| child.id())
+            .unwrap_or_default()
     }
 
     /// Where the process's output goes.
@@ -140,6 +158,41 @@ impl Drop for ManagedProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether a process with this PID exists and is not a zombie.
+pub fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Stops a process this program did not spawn (one started by an earlier `hrm devnet up`):
+/// SIGTERM, then SIGKILL after the grace period. `expected` must appear in its command line, so a
+/// recycled PID of some unrelated program is left alone. Returns whether it is gone.
+pub fn stop_pid(pid: u32, expected: &str) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if !is_running(pid) || !String::from_utf8_lossy(&cmdline).contains(expected) {
+        return !is_running(pid);
+    }
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signalling a PID whose command line we just checked.
+    unsafe { libc::kill(raw, libc::SIGTERM) };
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        if !is_running(pid) {
+            return true;
+        }
+        std::thread::sleep(POLL);
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(raw, libc::SIGKILL) };
+    std::thread::sleep(POLL);
+    !is_running(pid)
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
