@@ -44,3 +44,22 @@ async fn the_demo_runs_start_to_finish_and_cleans_up() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_demo_runs_on_a_five_node_geth_network() {
+    let env = TestEnv::start("demo_geth").await;
+    let hrm = Hrm::new(&env);
+    let out = hrm.ok(&["demo", "--engine", "geth"]);
+    for expected in [
+        "five-node Geth network",
+        "rejected",
+        "migrated 5 (0 failed)",
+        "clean",
+        "were stopped",
+    ] {
+        assert!(
+            out.contains(expected),
+            "the Geth demo did not show '{expected}':\n{out}"
+        );
+    }
+}

@@ -260,7 +260,18 @@ impl Consortium {
         &self,
         call: SolCallBuilder<&DynProvider, C>,
     ) -> Result<TransactionReceipt, ChainError> {
-        let pending = call.send().await.map_err(|e| self.connection.classify(e))?;
+        // A quarter more than the estimate: on a multi-node network the estimate may come from a
+        // node a block behind, where e.g. the last approving vote (which also settles the entry)
+        // looks like an ordinary one and would run out of gas.
+        let estimate = call
+            .estimate_gas()
+            .await
+            .map_err(|e| self.connection.classify(e))?;
+        let pending = call
+            .gas(estimate + estimate / 4)
+            .send()
+            .await
+            .map_err(|e| self.connection.classify(e))?;
         self.connection.wait(pending).await
     }
 

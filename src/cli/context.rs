@@ -10,6 +10,7 @@ use alloy::transports::http::reqwest::Url;
 use eyre::{Context as _, eyre};
 use hrm::chain::{Connection, Consortium, DeploymentStore};
 use hrm::config::{self, FileConfig, layered};
+use hrm::devnet::local::{DevnetHome, DevnetState};
 use hrm::identity::{Identities, IdentityError};
 use hrm::store::Archive;
 
@@ -21,6 +22,8 @@ pub struct Context {
     pub home: PathBuf,
     pub file: FileConfig,
     pub identities: Identities,
+    /// The devnet started by `hrm devnet up`, whose endpoints are the defaults.
+    pub devnet: Option<DevnetState>,
 }
 
 impl Context {
@@ -28,11 +31,13 @@ impl Context {
         let home = global.home.clone().unwrap_or_else(config::default_home);
         let file = FileConfig::load(global.config.as_deref(), &home)?;
         let identities = Identities::open(&home);
+        let devnet = DevnetHome::new(&home).load()?;
         Ok(Self {
             global,
             home,
             file,
             identities,
+            devnet,
         })
     }
 
@@ -41,10 +46,15 @@ impl Context {
     }
 
     pub fn rpc_url(&self) -> eyre::Result<Url> {
+        // The running devnet's endpoint is the default: it is what `hrm devnet up` is for.
+        let default = self
+            .devnet
+            .as_ref()
+            .map_or(config::DEFAULT_RPC_URL, |d| d.rpc_url());
         let url = layered(
             self.global.rpc_url.clone(),
             self.file.rpc_url.clone(),
-            config::DEFAULT_RPC_URL.to_string(),
+            default.to_string(),
         );
         url.parse().map_err(|e| {
             eyre!("'{url}' is not a valid RPC URL ({e}); pass e.g. --rpc-url http://127.0.0.1:8545")
@@ -58,11 +68,11 @@ impl Context {
             .mongodb_uri
             .clone()
             .or_else(|| std::env::var("MONGODB_URI").ok());
-        layered(
-            from_env,
-            self.file.mongodb_uri.clone(),
-            config::DEFAULT_MONGODB_URI.to_string(),
-        )
+        let default = self
+            .devnet
+            .as_ref()
+            .map_or(config::DEFAULT_MONGODB_URI, |d| d.mongodb_uri());
+        layered(from_env, self.file.mongodb_uri.clone(), default.to_string())
     }
 
     /// The archive's database name.

@@ -9,7 +9,9 @@ use eyre::{Context as _, eyre};
 use hrm::chain::dev_keys::dev_signer;
 use hrm::chain::keys::public_key_bytes;
 use hrm::chain::{Connection, Consortium, DeploymentStore};
-use hrm::devnet::LocalStack;
+use hrm::devnet::geth::wait_for_network;
+use hrm::devnet::local::Engine;
+use hrm::devnet::{DocumentDbServer, GethNetwork, GethNetworkOptions, LocalStack};
 use hrm::migration::{MigrationOptions, migrate};
 use hrm::ml::{Dataset, Imputation, ModelFile, cross_validate};
 use hrm::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record};
@@ -20,7 +22,53 @@ use super::context::Context;
 use super::output::table;
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// anvil: one Anvil node; geth: a five-node Geth Clique network, each participant talking to
+    /// a node of its own
+    #[arg(long, value_enum, default_value_t = Engine::Anvil)]
+    pub engine: Engine,
+}
+
+/// The throw-away services the demo runs on; dropping them stops every process.
+enum DemoServices {
+    Anvil(LocalStack),
+    Geth(GethNetwork, DocumentDbServer),
+}
+
+impl DemoServices {
+    async fn start(engine: Engine, dir: &std::path::Path) -> eyre::Result<Self> {
+        Ok(match engine {
+            Engine::Anvil => Self::Anvil(LocalStack::start(dir, true)?),
+            Engine::Geth => {
+                let docdb = DocumentDbServer::start(&dir.join("docdb"), 0, true)?;
+                let options = GethNetworkOptions {
+                    nodes: 5,
+                    block_time: 1,
+                    tie_to_parent: true,
+                };
+                let network = GethNetwork::start(&dir.join("geth"), &options)?;
+                let urls: Vec<String> = network.specs().iter().map(|s| s.rpc_url()).collect();
+                wait_for_network(&urls, 1, 1, Duration::from_secs(120)).await?;
+                Self::Geth(network, docdb)
+            }
+        })
+    }
+
+    /// Each node's JSON-RPC URL.
+    fn rpc_urls(&self) -> Vec<String> {
+        match self {
+            Self::Anvil(stack) => vec![stack.anvil.rpc_url()],
+            Self::Geth(network, _) => network.specs().iter().map(|s| s.rpc_url()).collect(),
+        }
+    }
+
+    fn mongodb_uri(&self) -> String {
+        match self {
+            Self::Anvil(stack) => stack.docdb.uri(),
+            Self::Geth(_, docdb) => docdb.uri(),
+        }
+    }
+}
 
 const HOSPITALS: [&str; 5] = [
     "St Mary (primary)",
@@ -39,26 +87,33 @@ fn step(text: &str) {
     println!("\n\x1b[1m== {text}\x1b[0m");
 }
 
-pub async fn run(_context: &Context, _args: DemoArgs) -> eyre::Result<()> {
+pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
     let started = Instant::now();
     let workdir = tempfile::Builder::new()
         .prefix("hrm-demo-")
         .tempdir()
         .context("creating the demo's folder")?;
-    step("Starting a throw-away Anvil node and MongoDB-wire server");
-    let stack = LocalStack::start(workdir.path(), true)?;
+    step(match args.engine {
+        Engine::Anvil => "Starting a throw-away Anvil node and MongoDB-wire server",
+        Engine::Geth => {
+            "Starting a throw-away five-node Geth network (boot node, three sealers, a full node) and MongoDB-wire server"
+        }
+    });
+    let services = DemoServices::start(args.engine, workdir.path()).await?;
+    let urls = services.rpc_urls();
     println!(
         "chain {} · database {}",
-        stack.anvil.rpc_url(),
-        stack.docdb.uri()
+        urls.join(", "),
+        services.mongodb_uri()
     );
-    let rpc_url: alloy::transports::http::reqwest::Url = stack.anvil.rpc_url().parse()?;
     let store = DeploymentStore::new(workdir.path().join("deployments"));
+    // Participant `index` talks to node `index mod n`: on Geth, hospitals use different nodes.
     let connect = |index: usize| {
-        let rpc_url = rpc_url.clone();
+        let url = urls[index % urls.len()].clone();
         async move {
+            let url: alloy::transports::http::reqwest::Url = url.parse()?;
             Ok::<_, eyre::Report>(
-                Connection::open(rpc_url, Duration::from_secs(60))
+                Connection::open(url, Duration::from_secs(120))
                     .await?
                     .with_signer(dev(index)),
             )
@@ -171,7 +226,7 @@ pub async fn run(_context: &Context, _args: DemoArgs) -> eyre::Result<()> {
     println!("{status}");
 
     step("St Mary migrates approved entries into MongoDB, then the archive is audited");
-    let archive = Archive::connect(&stack.docdb.uri(), "hrm_demo").await?;
+    let archive = Archive::connect(&services.mongodb_uri(), "hrm_demo").await?;
     let report = migrate(
         primary,
         &archive,
@@ -269,7 +324,7 @@ pub async fn run(_context: &Context, _args: DemoArgs) -> eyre::Result<()> {
     println!("{predictions}");
     println!("Each prediction is stored in the archive's `predictions` collection.");
 
-    drop(stack);
+    drop(services);
     println!(
         "\nDone in {:.1} s; the node and the database were stopped and their data removed.",
         started.elapsed().as_secs_f64()

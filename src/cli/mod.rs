@@ -6,6 +6,7 @@ mod bench;
 mod context;
 mod demo;
 mod deploy;
+mod devnet;
 mod hospital;
 mod key;
 mod migrate;
@@ -42,7 +43,7 @@ pub struct Cli {
 /// Options every command takes. Flags beat environment variables, which beat the config file.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// JSON-RPC endpoint of the chain [default: http://127.0.0.1:8545]
+    /// JSON-RPC endpoint of the chain [default: the running devnet's, else http://127.0.0.1:8545]
     #[arg(long, global = true, env = "HRM_RPC_URL", value_name = "URL")]
     pub rpc_url: Option<String>,
     /// Account that signs: a keystore name, an address with a keystore, or dev:0..dev:9 (Anvil's
@@ -55,7 +56,7 @@ pub struct GlobalArgs {
     /// Folder for keystores, the address book and saved deployments [default: ~/.hrm]
     #[arg(long, global = true, env = "HRM_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
-    /// MongoDB URI of the archive [default: mongodb://127.0.0.1:27017]
+    /// MongoDB URI of the archive [default: the running devnet's, else mongodb://127.0.0.1:27017]
     #[arg(long, global = true, env = "HRM_MONGODB_URI", value_name = "URI")]
     pub mongodb_uri: Option<String>,
     /// Database name of the archive [default: hrm]
@@ -108,6 +109,9 @@ pub enum Command {
     Model(model::ModelCommand),
     /// Probability of diabetes for a patient's latest archived health record, or for a file
     Predict(predict::PredictArgs),
+    /// Start, inspect and stop a local Anvil or five-node Geth network with a MongoDB-wire server
+    #[command(subcommand)]
+    Devnet(devnet::DevnetCommand),
     /// The whole story on a throw-away local Anvil and MongoDB-wire server, narrated
     Demo(demo::DemoArgs),
     /// Benchmarks on local services it starts and stops itself (use a release build)
@@ -125,6 +129,7 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Bench(command) => bench::run(&context, command).await,
         Command::Model(command) => model::run(&context, command),
         Command::Demo(args) => demo::run(&context, args).await,
+        Command::Devnet(command) => devnet::run(&context, command).await,
         Command::Predict(args) => predict::run(&context, args).await,
         Command::Account(command) => account::run(&context, command),
         Command::Deploy(args) => deploy::run(&context, args).await,

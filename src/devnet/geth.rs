@@ -386,16 +386,15 @@ pub async fn wait_for_network(
     }
 }
 
-/// A node's peer count and head block, or `None` when it does not answer.
+/// A node's peer count (0 when it does not say, as Anvil does not) and head block, or `None` when
+/// it does not answer.
 pub async fn node_status(url: &str) -> Option<(u64, u64)> {
     use alloy::providers::Provider;
     let provider = crate::chain::provider::read_provider(url.parse().ok()?);
-    let peers: alloy::primitives::U64 = provider
-        .raw_request("net_peerCount".into(), ())
-        .await
-        .ok()?;
     let head = provider.get_block_number().await.ok()?;
-    Some((peers.to::<u64>(), head))
+    let peers: Option<alloy::primitives::U64> =
+        provider.raw_request("net_peerCount".into(), ()).await.ok();
+    Some((peers.map_or(0, |p| p.to::<u64>()), head))
 }
 
 #[cfg(test)]

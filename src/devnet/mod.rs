@@ -6,6 +6,7 @@
 mod anvil;
 mod docdb;
 pub mod geth;
+pub mod local;
 mod process;
 
 pub use anvil::{AnvilNode, AnvilOptions};
@@ -60,4 +61,8 @@ pub enum DevnetError {
         timeout: Duration,
         log_tail: String,
     },
+    #[error("a {engine:?} devnet is already up ({url}); stop it first with `hrm devnet down`")]
+    AlreadyUp { engine: local::Engine, url: String },
+    #[error("no devnet is up; start one with `hrm devnet up`")]
+    NotUp,
 }

@@ -1,0 +1,253 @@
+//! `hrm devnet`: long-lived local networks whose endpoints other commands pick up.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::geth::{GETH_CHAIN_ID, node_status, wait_for_network};
+use super::{
+    AnvilNode, AnvilOptions, DevnetError, DocumentDbServer, GethNetwork, GethNetworkOptions,
+    NodeRole, stop_pid,
+};
+use crate::fsutil::write_atomically;
+
+/// Which chain a devnet runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// One Anvil node (chain id 31337).
+    Anvil,
+    /// A Geth 1.13 Clique network (chain id 1337).
+    Geth,
+}
+
+/// A process the devnet started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub name: String,
+    pub role: String,
+    pub pid: u32,
+    /// JSON-RPC URL or MongoDB URI.
+    pub endpoint: String,
+    /// What the process's command line contains (guards against recycled PIDs).
+    pub program: String,
+}
+
+/// What `hrm devnet up` started, saved in `$HRM_HOME/devnet/state.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevnetState {
+    pub engine: Engine,
+    pub chain_id: u64,
+    pub data_dir: PathBuf,
+    pub nodes: Vec<ServiceRecord>,
+    pub database: ServiceRecord,
+}
+
+impl DevnetState {
+    /// The URL other commands use by default: the first node's.
+    pub fn rpc_url(&self) -> &str {
+        &self.nodes[0].endpoint
+    }
+
+    /// The database URI other commands use by default.
+    pub fn mongodb_uri(&self) -> &str {
+        &self.database.endpoint
+    }
+}
+
+/// A node's live status.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    #[serde(flatten)]
+    pub service: ServiceRecord,
+    pub running: bool,
+    pub peers: Option<u64>,
+    pub head_block: Option<u64>,
+}
+
+/// Where the devnet of an hrm home keeps its state and data.
+#[derive(Debug, Clone)]
+pub struct DevnetHome {
+    dir: PathBuf,
+}
+
+impl DevnetHome {
+    /// The devnet folder of `home`.
+    pub fn new(home: &Path) -> Self {
+        Self {
+            dir: home.join("devnet"),
+        }
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// The running devnet, if one was started and not stopped.
+    pub fn load(&self) -> Result<Option<DevnetState>, DevnetError> {
+        match std::fs::read_to_string(self.state_path()) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| DevnetError::Io {
+                    what: format!("reading {}", self.state_path().display()),
+                    source: std::io::Error::other(e),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(DevnetError::Io {
+                what: format!("reading {}", self.state_path().display()),
+                source,
+            }),
+        }
+    }
+
+    /// Starts a devnet and saves its state; refuses when one is already up.
+    pub async fn up(
+        &self,
+        engine: Engine,
+        nodes: usize,
+        block_time: Option<u64>,
+    ) -> Result<DevnetState, DevnetError> {
+        if let Some(state) = self.load()? {
+            return Err(DevnetError::AlreadyUp {
+                engine: state.engine,
+                url: state.rpc_url().to_string(),
+            });
+        }
+        let data_dir = self.dir.join("data");
+        let _ = std::fs::remove_dir_all(&data_dir);
+        std::fs::create_dir_all(&data_dir).map_err(|source| DevnetError::Io {
+            what: format!("creating {}", data_dir.display()),
+            source,
+        })?;
+
+        // Start the database first: if the chain fails to start, nothing is left behind.
+        let database = DocumentDbServer::start(&data_dir.join("docdb"), 0, false)?;
+        let database_uri = database.uri();
+        let (chain_id, node_records, database) = match engine {
+            Engine::Anvil => {
+                let options = AnvilOptions {
+                    block_time,
+                    tie_to_parent: false,
+                    ..Default::default()
+                };
+                let node = AnvilNode::start(&options, &data_dir.join("anvil.log"))?;
+                let record = ServiceRecord {
+                    name: "anvil".into(),
+                    role: "node".into(),
+                    endpoint: node.rpc_url(),
+                    pid: 0,
+                    program: "anvil".into(),
+                };
+                let pid = node.detach();
+                (31337, vec![ServiceRecord { pid, ..record }], database)
+            }
+            Engine::Geth => {
+                let options = GethNetworkOptions {
+                    nodes,
+                    block_time: block_time.unwrap_or(1),
+                    tie_to_parent: false,
+                };
+                let network = GethNetwork::start(&data_dir.join("geth"), &options)?;
+                let urls: Vec<String> = network.specs().iter().map(|s| s.rpc_url()).collect();
+                if let Err(e) = wait_for_network(&urls, 1, 1, Duration::from_secs(120)).await {
+                    drop(network);
+                    return Err(e);
+                }
+                let records = network
+                    .detach()
+                    .into_iter()
+                    .map(|(spec, pid)| ServiceRecord {
+                        name: format!("node{}", spec.index),
+                        role: match spec.role {
+                            NodeRole::Boot => "boot node",
+                            NodeRole::Sealer => "sealer",
+                            NodeRole::Full => "full node",
+                        }
+                        .into(),
+                        pid: pid.unwrap_or_default(),
+                        endpoint: spec.rpc_url(),
+                        program: "geth".into(),
+                    })
+                    .collect();
+                (GETH_CHAIN_ID, records, database)
+            }
+        };
+        let database = ServiceRecord {
+            name: "secantusd".into(),
+            role: "database".into(),
+            pid: database.detach(),
+            endpoint: database_uri,
+            program: "secantus".into(),
+        };
+        let state = DevnetState {
+            engine,
+            chain_id,
+            data_dir,
+            nodes: node_records,
+            database,
+        };
+        let text = serde_json::to_string_pretty(&state).expect("the state serializes");
+        write_atomically(&self.state_path(), text.as_bytes()).map_err(|source| {
+            DevnetError::Io {
+                what: format!("saving {}", self.state_path().display()),
+                source,
+            }
+        })?;
+        Ok(state)
+    }
+
+    /// Each service's process state, peers and head.
+    pub async fn status(&self, state: &DevnetState) -> Vec<ServiceStatus> {
+        let mut statuses = Vec::new();
+        for node in &state.nodes {
+            let running = super::is_running(node.pid);
+            let live = if running {
+                node_status(&node.endpoint).await
+            } else {
+                None
+            };
+            statuses.push(ServiceStatus {
+                service: node.clone(),
+                running,
+                peers: live.map(|(p, _)| p),
+                head_block: live.map(|(_, h)| h),
+            });
+        }
+        statuses.push(ServiceStatus {
+            service: state.database.clone(),
+            running: super::is_running(state.database.pid),
+            peers: None,
+            head_block: None,
+        });
+        statuses
+    }
+
+    /// Stops every process of the devnet by PID and, unless `keep`, removes its data. Returns the
+    /// services that were stopped.
+    pub fn down(&self, keep: bool) -> Result<Vec<ServiceRecord>, DevnetError> {
+        let state = self.load()?.ok_or(DevnetError::NotUp)?;
+        let services: Vec<ServiceRecord> = state
+            .nodes
+            .iter()
+            .chain([&state.database])
+            .cloned()
+            .collect();
+        for service in &services {
+            if !stop_pid(service.pid, &service.program) {
+                return Err(DevnetError::Io {
+                    what: format!("stopping {} (PID {})", service.name, service.pid),
+                    source: std::io::Error::other("it is still running"),
+                });
+            }
+        }
+        if !keep {
+            let _ = std::fs::remove_dir_all(&state.data_dir);
+        }
+        std::fs::remove_file(self.state_path()).map_err(|source| DevnetError::Io {
+            what: format!("removing {}", self.state_path().display()),
+            source,
+        })?;
+        Ok(services)
+    }
+}
