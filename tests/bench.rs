@@ -14,6 +14,23 @@ async fn bench_commands_run_and_report() {
     assert_eq!(migration["audit_clean"], true);
     assert!(migration["entries_per_second"].as_f64().unwrap() > 0.0);
 
+    let gas = hrm.json(&["bench", "gas"]);
+    assert_eq!(gas["meets_targets"], true, "{gas}");
+    assert_eq!(gas["recipients"], 6);
+    let rows = gas["rows"].as_array().unwrap();
+    let health = rows
+        .iter()
+        .find(|r| r["function"] == "setHealthDetails")
+        .unwrap();
+    assert!(
+        health["hrm"].as_u64().unwrap() < health["paper_style"].as_u64().unwrap(),
+        "{health}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["hrm"].as_u64().is_some_and(|g| g > 21_000) || r["estimated"] == true)
+    );
+
     let model = hrm.json(&["bench", "model", "--runs", "3", "--predictions", "1000"]);
     assert_eq!(
         (model["rows"].as_u64(), model["training_runs"].as_u64()),

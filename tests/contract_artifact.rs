@@ -1,50 +1,58 @@
-//! abi/HealthRecords.json, which the binary embeds, must be what contracts/ compiles to.
-//! After changing the contract, rebuild it with `cargo run -p hrm-contract-build`.
+//! The artifacts the binary embeds (abi/HealthRecords.json, bench/abi/PaperBaseline.json) must be
+//! what their sources compile to. After changing a contract, rebuild with
+//! `cargo run -p hrm-contract-build`.
 
 use std::path::Path;
 
 use hrm::chain::HealthRecords;
 use hrm::tools::{Tool, locate};
-use hrm_contract_build::{ARTIFACT_PATH, ContractArtifact, compile_health_records};
+use hrm_contract_build::{CONTRACTS, ContractArtifact, HEALTH_RECORDS, compile_contract};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+fn committed(path: &str) -> (String, ContractArtifact) {
+    let text = std::fs::read_to_string(root().join(path))
+        .unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let artifact = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
+    (text, artifact)
+}
+
 #[test]
-fn committed_artifact_matches_a_fresh_compile() {
+fn committed_artifacts_match_a_fresh_compile() {
     let solc = locate(Tool::Solc).unwrap_or_else(|e| panic!("{e}"));
-    let fresh = compile_health_records(root(), &solc)
-        .unwrap_or_else(|e| panic!("compiling the contract: {e}"));
-    let committed_text =
-        std::fs::read_to_string(root().join(ARTIFACT_PATH)).expect("reading the artifact");
-    let committed: ContractArtifact =
-        serde_json::from_str(&committed_text).expect("parsing the artifact");
-    assert_eq!(
-        committed.source_sha256, fresh.source_sha256,
-        "{ARTIFACT_PATH} was built from another version of the contract: run `cargo run -p hrm-contract-build`"
-    );
-    assert_eq!(
-        committed, fresh,
-        "{ARTIFACT_PATH} is stale: run `cargo run -p hrm-contract-build`"
-    );
-    assert_eq!(
-        committed_text,
-        fresh.to_json().unwrap(),
-        "{ARTIFACT_PATH} is not in its canonical layout"
-    );
-    assert_eq!(fresh.compiler.evm_version, "london");
-    assert!(fresh.compiler.version.starts_with("0.8.37"));
+    for spec in CONTRACTS {
+        let fresh = compile_contract(root(), &solc, spec)
+            .unwrap_or_else(|e| panic!("compiling {}: {e}", spec.source));
+        let (text, artifact) = committed(spec.artifact);
+        assert_eq!(
+            artifact.source_sha256, fresh.source_sha256,
+            "{} was built from another version of {}: run `cargo run -p hrm-contract-build`",
+            spec.artifact, spec.source
+        );
+        assert_eq!(
+            artifact, fresh,
+            "{} is stale: run `cargo run -p hrm-contract-build`",
+            spec.artifact
+        );
+        assert_eq!(
+            text,
+            fresh.to_json().unwrap(),
+            "{} is not in its canonical layout",
+            spec.artifact
+        );
+        assert_eq!(fresh.compiler.evm_version, "london");
+        assert!(fresh.compiler.version.starts_with("0.8.37"));
+    }
 }
 
 #[test]
 fn the_binary_deploys_the_committed_bytecode() {
-    let committed: ContractArtifact =
-        serde_json::from_str(&std::fs::read_to_string(root().join(ARTIFACT_PATH)).unwrap())
-            .unwrap();
-    assert_eq!(format!("{}", HealthRecords::BYTECODE), committed.bytecode);
+    let (_, artifact) = committed(HEALTH_RECORDS.artifact);
+    assert_eq!(format!("{}", HealthRecords::BYTECODE), artifact.bytecode);
     assert_eq!(
         format!("{}", HealthRecords::DEPLOYED_BYTECODE),
-        committed.deployed_bytecode
+        artifact.deployed_bytecode
     );
 }

@@ -4,10 +4,13 @@ use clap::Subcommand;
 use eyre::Context as _;
 
 use super::context::Context;
-use super::output::{key_value_table, print_json};
+use super::output::{key_value_table, print_json, table};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Gas per function on a fresh Anvil (views by estimate), beside the same record stored the
+    /// paper's way (plaintext strings in contract storage)
+    Gas,
     /// Seed approved entries on a fresh Anvil and time their migration into a fresh local
     /// MongoDB-wire server (from the first log query to the last write)
     Migrate {
@@ -37,6 +40,52 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
         .tempdir()
         .context("creating a working folder")?;
     match command {
+        BenchCommand::Gas => {
+            let workdir = tempfile::Builder::new()
+                .prefix("hrm-bench-")
+                .tempdir()
+                .context("creating a working folder")?;
+            let result = hrm::bench::gas::bench_gas(workdir.path()).await?;
+            if context.json() {
+                return print_json(&result);
+            }
+            let mut rows = table([
+                "function",
+                "hrm (sealed)",
+                "paper's way (plaintext)",
+                "difference",
+            ]);
+            let cell = |v: Option<u64>| v.map(|g| g.to_string()).unwrap_or_else(|| "-".into());
+            for row in &result.rows {
+                let name = if row.estimated {
+                    format!("{} (estimate)", row.function)
+                } else {
+                    row.function.to_string()
+                };
+                let difference = match (row.hrm, row.paper_style) {
+                    (Some(a), Some(b)) => {
+                        format!("{:+.0}%", (a as f64 - b as f64) / b as f64 * 100.0)
+                    }
+                    _ => String::new(),
+                };
+                rows.add_row(vec![name, cell(row.hrm), cell(row.paper_style), difference]);
+            }
+            println!("{rows}");
+            println!(
+                "Envelopes for {} recipients: health {} bytes, bill {} bytes. Targets (submission ≤ {}, vote ≤ {}): {}",
+                result.recipients,
+                result.health_envelope_bytes,
+                result.bill_envelope_bytes,
+                result.submission_target,
+                result.vote_target,
+                if result.meets_targets {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            );
+            Ok(())
+        }
         BenchCommand::Migrate { entries } => {
             eprintln!("seeding {entries} approved entries on a fresh Anvil…");
             let result = hrm::bench::migration::bench_migration(entries, workdir.path()).await?;

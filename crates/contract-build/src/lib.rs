@@ -1,7 +1,8 @@
 //! Builds the `HealthRecords` contract artifact that `hrm` embeds.
 //!
-//! `hrm` deploys from `abi/HealthRecords.json` so that users need no compiler. This crate is the
-//! one place that artifact is made: it compiles `contracts/HealthRecords.sol` with solc through
+//! `hrm` deploys from `abi/HealthRecords.json` (and, for `hrm bench gas`, from
+//! `bench/abi/PaperBaseline.json`) so that users need no compiler. This crate is the one place
+//! those artifacts are made: it compiles the sources with solc through
 //! foundry-compilers (no svm download: the solc binary is the one `tools/setup` installs) and
 //! renders the artifact deterministically, so a test can rebuild it and compare byte for byte.
 
@@ -15,12 +16,29 @@ use foundry_compilers::solc::Solc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The contract's source file, relative to the project root.
-pub const CONTRACT_SOURCE: &str = "contracts/HealthRecords.sol";
-/// The artifact `hrm` embeds, relative to the project root.
-pub const ARTIFACT_PATH: &str = "abi/HealthRecords.json";
-/// The contract compiled.
-pub const CONTRACT_NAME: &str = "HealthRecords";
+/// A contract hrm embeds: where its source is and where its artifact goes (relative to the
+/// project root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContractSpec {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub artifact: &'static str,
+}
+
+/// The consortium's contract.
+pub const HEALTH_RECORDS: ContractSpec = ContractSpec {
+    name: "HealthRecords",
+    source: "contracts/HealthRecords.sol",
+    artifact: "abi/HealthRecords.json",
+};
+/// The paper's way of storing records (plaintext strings on chain), for `hrm bench gas` only.
+pub const PAPER_BASELINE: ContractSpec = ContractSpec {
+    name: "PaperBaseline",
+    source: "bench/contracts/PaperBaseline.sol",
+    artifact: "bench/abi/PaperBaseline.json",
+};
+/// Every contract built.
+pub const CONTRACTS: [ContractSpec; 2] = [HEALTH_RECORDS, PAPER_BASELINE];
 /// The solc release the artifact is built with.
 pub const SOLC_VERSION: semver::Version = semver::Version::new(0, 8, 37);
 /// London: the newest EVM that both Anvil and Geth 1.13 Clique networks run.
@@ -54,10 +72,10 @@ pub enum BuildError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{CONTRACT_SOURCE} does not compile:\n{0}")]
-    Compile(String),
-    #[error("solc produced no {0} for {CONTRACT_NAME}")]
-    MissingOutput(&'static str),
+    #[error("{0} does not compile:\n{1}")]
+    Compile(&'static str, String),
+    #[error("solc produced no {1} for {0}")]
+    MissingOutput(&'static str, &'static str),
     #[error("serializing the artifact: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -103,10 +121,11 @@ pub fn default_solc(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join(".tools/bin/solc"))
 }
 
-/// Compiles `contracts/HealthRecords.sol` under `root` with the given solc.
-pub fn compile_health_records(
+/// Compiles one contract under `root` with the given solc.
+pub fn compile_contract(
     root: &Path,
     solc_path: &Path,
+    spec: ContractSpec,
 ) -> Result<ContractArtifact, BuildError> {
     if !solc_path.exists() {
         return Err(BuildError::SolcMissing(solc_path.to_path_buf()));
@@ -119,7 +138,7 @@ pub fn compile_health_records(
             expected: SOLC_VERSION,
         });
     }
-    let source_path = root.join(CONTRACT_SOURCE);
+    let source_path = root.join(spec.source);
     let text = std::fs::read_to_string(&source_path).map_err(|source| BuildError::Read {
         path: source_path.clone(),
         source,
@@ -128,7 +147,7 @@ pub fn compile_health_records(
 
     let mut sources = Sources::new();
     // A relative source unit name keeps the output independent of where the checkout lives.
-    sources.insert(PathBuf::from(CONTRACT_SOURCE), Source::new(text));
+    sources.insert(PathBuf::from(spec.source), Source::new(text));
     let input =
         SolcInput::new(SolcLanguage::Solidity, sources, build_settings()).sanitized(&solc.version);
 
@@ -144,23 +163,22 @@ pub fn compile_health_records(
                     .unwrap_or_else(|| e.message.clone())
             })
             .collect();
-        return Err(BuildError::Compile(messages.join("\n")));
+        return Err(BuildError::Compile(spec.source, messages.join("\n")));
     }
-    let contract = output
-        .find(CONTRACT_NAME)
-        .ok_or(BuildError::MissingOutput("contract"))?;
-    let abi = contract.abi.ok_or(BuildError::MissingOutput("ABI"))?;
+    let missing = |what| BuildError::MissingOutput(spec.name, what);
+    let contract = output.find(spec.name).ok_or(missing("contract"))?;
+    let abi = contract.abi.ok_or(missing("ABI"))?;
     let bytecode = contract
         .bin
         .and_then(|b| b.as_bytes())
-        .ok_or(BuildError::MissingOutput("creation bytecode"))?;
+        .ok_or(missing("creation bytecode"))?;
     let deployed = contract
         .bin_runtime
         .and_then(|b| b.as_bytes())
-        .ok_or(BuildError::MissingOutput("runtime bytecode"))?;
+        .ok_or(missing("runtime bytecode"))?;
 
     Ok(ContractArtifact {
-        contract_name: CONTRACT_NAME.to_string(),
+        contract_name: spec.name.to_string(),
         source_sha256,
         compiler: CompilerInfo {
             version: solc.version.to_string(),
@@ -173,19 +191,23 @@ pub fn compile_health_records(
     })
 }
 
-/// Compiles and writes `abi/HealthRecords.json` under `root`; returns the path written.
-pub fn write_artifact(root: &Path, solc_path: &Path) -> Result<PathBuf, BuildError> {
-    let artifact = compile_health_records(root, solc_path)?;
-    let path = root.join(ARTIFACT_PATH);
-    let write = |path: &Path| -> std::io::Result<()> {
-        std::fs::create_dir_all(path.parent().expect("artifact path has a parent"))?;
-        std::fs::write(path, artifact.to_json().map_err(std::io::Error::other)?)
-    };
-    write(&path).map_err(|source| BuildError::Write {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
+/// Compiles every contract and writes its artifact under `root`; returns the paths written.
+pub fn write_artifacts(root: &Path, solc_path: &Path) -> Result<Vec<PathBuf>, BuildError> {
+    let mut written = Vec::new();
+    for spec in CONTRACTS {
+        let artifact = compile_contract(root, solc_path, spec)?;
+        let path = root.join(spec.artifact);
+        let write = |path: &Path| -> std::io::Result<()> {
+            std::fs::create_dir_all(path.parent().expect("artifact path has a parent"))?;
+            std::fs::write(path, artifact.to_json().map_err(std::io::Error::other)?)
+        };
+        write(&path).map_err(|source| BuildError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 fn build_settings() -> Settings {

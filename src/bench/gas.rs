@@ -1,0 +1,376 @@
+//! Gas per function, as the paper's figures 15 and 16 list it, beside the same record stored the
+//! paper's way (plaintext strings in contract storage) in a bench-only baseline contract.
+
+use std::path::Path;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::DynProvider;
+use alloy::rpc::types::TransactionReceipt;
+use serde::Serialize;
+
+use super::BenchError;
+use crate::chain::dev_keys::dev_signer;
+use crate::chain::keys::public_key_bytes;
+use crate::chain::provider::signing_provider;
+use crate::chain::{Connection, DeploymentStore};
+use crate::devnet::{AnvilNode, AnvilOptions};
+use crate::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record};
+use crate::submission::submit_record;
+
+alloy::sol!(
+    #[sol(rpc)]
+    PaperBaseline,
+    "bench/abi/PaperBaseline.json"
+);
+
+/// Most gas a health or bill submission may use (envelope for six recipients included).
+pub const SUBMISSION_TARGET: u64 = 150_000;
+/// Most gas a vote may use.
+pub const VOTE_TARGET: u64 = 60_000;
+
+/// One function's gas in both contracts.
+#[derive(Debug, Clone, Serialize)]
+pub struct GasRow {
+    /// The paper's name for the function.
+    pub function: &'static str,
+    /// hrm's `HealthRecords`.
+    pub hrm: Option<u64>,
+    /// The paper's way: plaintext strings in storage.
+    pub paper_style: Option<u64>,
+    /// A view, measured by `eth_estimateGas` rather than a receipt.
+    pub estimated: bool,
+}
+
+/// The whole table.
+#[derive(Debug, Clone, Serialize)]
+pub struct GasBench {
+    pub rows: Vec<GasRow>,
+    pub health_envelope_bytes: usize,
+    pub bill_envelope_bytes: usize,
+    pub recipients: usize,
+    pub submission_target: u64,
+    pub vote_target: u64,
+    pub meets_targets: bool,
+}
+
+/// The typical record measured: the first Pima row with a note.
+pub fn typical_health() -> HealthDetails {
+    HealthDetails {
+        recorded_at: "2026-11-02".into(),
+        readings: Readings {
+            pregnancies: 6,
+            glucose: 148.0,
+            blood_pressure: 72.0,
+            skin_thickness: 35.0,
+            insulin: 0.0,
+            bmi: 33.6,
+            diabetes_pedigree: 0.627,
+            age: 50,
+        },
+        notes: Some("fasting sample, patient reports thirst".into()),
+    }
+}
+
+/// The typical three-item bill measured.
+pub fn typical_bill() -> BillDetails {
+    let amount = |t: &str| Amount::parse(t).expect("a valid amount");
+    BillDetails {
+        issued_at: "2026-11-02".into(),
+        currency: "USD".into(),
+        line_items: vec![
+            LineItem {
+                description: "Consultation".into(),
+                amount: amount("120.00"),
+            },
+            LineItem {
+                description: "HbA1c test".into(),
+                amount: amount("45.50"),
+            },
+            LineItem {
+                description: "Glucose meter".into(),
+                amount: amount("30.25"),
+            },
+        ],
+        total: amount("195.75"),
+    }
+}
+
+fn gas(receipt: &TransactionReceipt) -> Option<u64> {
+    Some(receipt.gas_used)
+}
+
+fn bench_error(what: &str) -> impl FnOnce(alloy::contract::Error) -> BenchError + '_ {
+    move |e| BenchError::Other(format!("{what}: {e}"))
+}
+
+/// Runs every function of both contracts on a fresh Anvil: five hospitals (a primary and four
+/// supporting), a patient, the typical record and bill.
+pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
+    let anvil = AnvilNode::start(
+        &AnvilOptions {
+            tie_to_parent: true,
+            ..Default::default()
+        },
+        &workdir.join("anvil.log"),
+    )?;
+    let url: alloy::transports::http::reqwest::Url = anvil
+        .rpc_url()
+        .parse()
+        .map_err(|e| BenchError::Other(format!("{e}")))?;
+    let dev = |i: usize| dev_signer(i).expect("a development key");
+    let store = DeploymentStore::new(workdir.join("deployments"));
+    let connect = |i: usize| {
+        let url = url.clone();
+        async move {
+            Ok::<_, BenchError>(
+                Connection::open(url, Duration::from_secs(60))
+                    .await?
+                    .with_signer(dev(i)),
+            )
+        }
+    };
+
+    // hrm's contract.
+    let (_, deployed) = connect(0).await?.deploy(&store, true).await?;
+    let admin = connect(0).await?.attach(&store).await?;
+    let mut hospitals = Vec::new();
+    let mut register = None;
+    for i in 1..=5 {
+        let hospital = connect(i).await?.attach(&store).await?;
+        register = Some(
+            admin
+                .register_hospital(hospital.sender(), &format!("Hospital {i}"))
+                .await?
+                .gas_used,
+        );
+        hospital.publish_key(public_key_bytes(&dev(i))).await?;
+        hospitals.push(hospital);
+    }
+    let patient = connect(6).await?.attach(&store).await?;
+    let publish = patient
+        .publish_key(public_key_bytes(&dev(6)))
+        .await?
+        .gas_used;
+    let panel: Vec<Address> = hospitals[1..].iter().map(|h| h.sender()).collect();
+    let primary = &hospitals[0];
+    let set_panel = primary
+        .set_supporting_hospitals(panel.clone())
+        .await?
+        .gas_used;
+    let health =
+        submit_record(primary, patient.sender(), &Record::Health(typical_health())).await?;
+    let bill = submit_record(primary, patient.sender(), &Record::Bill(typical_bill())).await?;
+    let (health_id, bill_id) = (
+        health.entry_id.unwrap_or_default(),
+        bill.entry_id.unwrap_or_default(),
+    );
+    let health_envelope_bytes = primary.submission(health_id).await?.envelope.len();
+    let bill_envelope_bytes = primary.submission(bill_id).await?.envelope.len();
+    let first_vote = hospitals[1].vote(health_id, true).await?.gas_used;
+    for hospital in &hospitals[2..] {
+        hospital.vote(health_id, true).await?;
+    }
+    let approving_vote = patient.vote(health_id, true).await?.gas_used;
+    let rejection = hospitals[1].vote(bill_id, false).await?.gas_used;
+    let contract = admin.contract();
+    let (h, b) = (U256::from(health_id), U256::from(bill_id));
+    let estimate = |e: Result<u64, alloy::contract::Error>| {
+        e.map(Some)
+            .map_err(|e| BenchError::Other(format!("estimating a view: {e}")))
+    };
+    let hrm_views = [
+        estimate(contract.getHealthDetails(h).estimate_gas().await)?,
+        estimate(contract.getBillDetails(b).estimate_gas().await)?,
+        estimate(
+            contract
+                .getSupportingHospitals(primary.sender())
+                .estimate_gas()
+                .await,
+        )?,
+        estimate(contract.dataMigrationAllow(h).estimate_gas().await)?,
+        estimate(contract.getVoteCount(h).estimate_gas().await)?,
+    ];
+
+    // The paper's way.
+    let provider = |i: usize| -> DynProvider { signing_provider(url.clone(), dev(i)) };
+    let baseline_deploy = PaperBaseline::deploy_builder(provider(1))
+        .send()
+        .await
+        .map_err(bench_error("deploying the baseline"))?
+        .get_receipt()
+        .await
+        .map_err(|e| BenchError::Other(format!("deploying the baseline: {e}")))?;
+    let address = baseline_deploy
+        .contract_address
+        .ok_or_else(|| BenchError::Other("no baseline address".into()))?;
+    let baseline = |i: usize| PaperBaseline::new(address, provider(i));
+    let mined = |r: Result<
+        alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+        alloy::contract::Error,
+    >| async move {
+        let pending = r.map_err(bench_error("a baseline transaction"))?;
+        pending
+            .get_receipt()
+            .await
+            .map_err(|e| BenchError::Other(format!("a baseline receipt: {e}")))
+    };
+    let base_panel = mined(
+        baseline(1)
+            .setSupportingHospitals(panel.clone())
+            .send()
+            .await,
+    )
+    .await?;
+    let record = typical_health();
+    let r = &record.readings;
+    let details = PaperBaseline::HealthDetails {
+        recordedAt: record.recorded_at.clone(),
+        pregnancies: r.pregnancies.to_string(),
+        glucose: r.glucose.to_string(),
+        bloodPressure: r.blood_pressure.to_string(),
+        skinThickness: r.skin_thickness.to_string(),
+        insulin: r.insulin.to_string(),
+        bmi: r.bmi.to_string(),
+        diabetesPedigree: r.diabetes_pedigree.to_string(),
+        age: r.age.to_string(),
+        notes: record.notes.clone().unwrap_or_default(),
+    };
+    let base_health = mined(
+        baseline(1)
+            .setHealthDetails(U256::from(1), details)
+            .send()
+            .await,
+    )
+    .await?;
+    let typical = typical_bill();
+    let bill_details = PaperBaseline::BillDetails {
+        issuedAt: typical.issued_at.clone(),
+        currency: typical.currency.clone(),
+        descriptions: typical
+            .line_items
+            .iter()
+            .map(|i| i.description.clone())
+            .collect(),
+        amounts: typical
+            .line_items
+            .iter()
+            .map(|i| i.amount.to_string())
+            .collect(),
+        total: typical.total.to_string(),
+    };
+    let base_bill = mined(
+        baseline(1)
+            .setBillDetails(U256::from(2), bill_details)
+            .send()
+            .await,
+    )
+    .await?;
+    let base_first_vote = mined(
+        baseline(2)
+            .approvePendingEntries(U256::from(1))
+            .send()
+            .await,
+    )
+    .await?;
+    for i in 3..=4 {
+        mined(
+            baseline(i)
+                .approvePendingEntries(U256::from(1))
+                .send()
+                .await,
+        )
+        .await?;
+    }
+    let base_approving_vote = mined(
+        baseline(5)
+            .approvePendingEntries(U256::from(1))
+            .send()
+            .await,
+    )
+    .await?;
+    let reader = baseline(0);
+    let base_views = [
+        estimate(reader.getHealthDetails(U256::from(1)).estimate_gas().await)?,
+        estimate(reader.getBillDetails(U256::from(2)).estimate_gas().await)?,
+        estimate(
+            reader
+                .getSupportingHospitals(dev(1).address())
+                .estimate_gas()
+                .await,
+        )?,
+        estimate(
+            reader
+                .dataMigrationAllow(U256::from(1))
+                .estimate_gas()
+                .await,
+        )?,
+        estimate(reader.getVoteCount(U256::from(1)).estimate_gas().await)?,
+    ];
+    drop(anvil);
+
+    let row = |function, hrm, paper_style, estimated| GasRow {
+        function,
+        hrm,
+        paper_style,
+        estimated,
+    };
+    let rows = vec![
+        row(
+            "deployment",
+            Some(deployed.gas_used),
+            gas(&baseline_deploy),
+            false,
+        ),
+        row("registerHospital", register, None, false),
+        row("publishKey", Some(publish), None, false),
+        row(
+            "setSupportingHospitals (4)",
+            Some(set_panel),
+            gas(&base_panel),
+            false,
+        ),
+        row(
+            "setHealthDetails",
+            Some(health.gas_used),
+            gas(&base_health),
+            false,
+        ),
+        row(
+            "setBillDetails",
+            Some(bill.gas_used),
+            gas(&base_bill),
+            false,
+        ),
+        row(
+            "approvePendingEntries (a vote)",
+            Some(first_vote),
+            gas(&base_first_vote),
+            false,
+        ),
+        row(
+            "approvePendingEntries (the approving vote)",
+            Some(approving_vote),
+            gas(&base_approving_vote),
+            false,
+        ),
+        row("rejectPendingEntry", Some(rejection), None, false),
+        row("getHealthDetails", hrm_views[0], base_views[0], true),
+        row("getBillDetails", hrm_views[1], base_views[1], true),
+        row("getSupportingHospitals", hrm_views[2], base_views[2], true),
+        row("dataMigrationAllow", hrm_views[3], base_views[3], true),
+        row("getVoteCount", hrm_views[4], base_views[4], true),
+    ];
+    let meets_targets = health.gas_used <= SUBMISSION_TARGET
+        && bill.gas_used <= SUBMISSION_TARGET
+        && first_vote.max(approving_vote).max(rejection) <= VOTE_TARGET;
+    Ok(GasBench {
+        rows,
+        health_envelope_bytes,
+        bill_envelope_bytes,
+        recipients: 2 + panel.len(),
+        submission_target: SUBMISSION_TARGET,
+        vote_target: VOTE_TARGET,
+        meets_targets,
+    })
+}
