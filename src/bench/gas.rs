@@ -15,7 +15,7 @@ use crate::chain::keys::public_key_bytes;
 use crate::chain::provider::signing_provider;
 use crate::chain::{Connection, DeploymentStore};
 use crate::devnet::{AnvilNode, AnvilOptions};
-use crate::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record};
+use crate::records::{BillDetails, HealthDetails, Record};
 use crate::submission::submit_record;
 
 alloy::sol!(
@@ -52,48 +52,6 @@ pub struct GasBench {
     pub submission_target: u64,
     pub vote_target: u64,
     pub meets_targets: bool,
-}
-
-/// The typical record measured: the first Pima row with a note.
-pub fn typical_health() -> HealthDetails {
-    HealthDetails {
-        recorded_at: "2026-11-02".into(),
-        readings: Readings {
-            pregnancies: 6,
-            glucose: 148.0,
-            blood_pressure: 72.0,
-            skin_thickness: 35.0,
-            insulin: 0.0,
-            bmi: 33.6,
-            diabetes_pedigree: 0.627,
-            age: 50,
-        },
-        notes: Some("fasting sample, patient reports thirst".into()),
-    }
-}
-
-/// The typical three-item bill measured.
-pub fn typical_bill() -> BillDetails {
-    let amount = |t: &str| Amount::parse(t).expect("a valid amount");
-    BillDetails {
-        issued_at: "2026-11-02".into(),
-        currency: "USD".into(),
-        line_items: vec![
-            LineItem {
-                description: "Consultation".into(),
-                amount: amount("120.00"),
-            },
-            LineItem {
-                description: "HbA1c test".into(),
-                amount: amount("45.50"),
-            },
-            LineItem {
-                description: "Glucose meter".into(),
-                amount: amount("30.25"),
-            },
-        ],
-        total: amount("195.75"),
-    }
 }
 
 fn gas(receipt: &TransactionReceipt) -> Option<u64> {
@@ -158,9 +116,18 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
         .set_supporting_hospitals(panel.clone())
         .await?
         .gas_used;
-    let health =
-        submit_record(primary, patient.sender(), &Record::Health(typical_health())).await?;
-    let bill = submit_record(primary, patient.sender(), &Record::Bill(typical_bill())).await?;
+    let health = submit_record(
+        primary,
+        patient.sender(),
+        &Record::Health(HealthDetails::example()),
+    )
+    .await?;
+    let bill = submit_record(
+        primary,
+        patient.sender(),
+        &Record::Bill(BillDetails::example()),
+    )
+    .await?;
     let (health_id, bill_id) = (
         health.entry_id.unwrap_or_default(),
         bill.entry_id.unwrap_or_default(),
@@ -222,7 +189,7 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
             .await,
     )
     .await?;
-    let record = typical_health();
+    let record = HealthDetails::example();
     let r = &record.readings;
     let details = PaperBaseline::HealthDetails {
         recordedAt: record.recorded_at.clone(),
@@ -243,7 +210,7 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
             .await,
     )
     .await?;
-    let typical = typical_bill();
+    let typical = BillDetails::example();
     let bill_details = PaperBaseline::BillDetails {
         issuedAt: typical.issued_at.clone(),
         currency: typical.currency.clone(),

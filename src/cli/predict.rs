@@ -66,19 +66,7 @@ pub async fn run(context: &Context, args: PredictArgs) -> eyre::Result<()> {
 
     if let Some((archive, record)) = &stored {
         archive
-            .save_prediction(&StoredPrediction {
-                model_id: model.model_id.clone(),
-                model_format_version: model.format_version,
-                record_id: record.id.clone(),
-                chain_id: record.chain_id,
-                contract: record.contract.clone(),
-                entry_id: record.entry_id,
-                patient: record.patient.clone(),
-                probability: prediction.probability,
-                threshold: prediction.threshold,
-                diabetic: prediction.diabetic,
-                predicted_at: mongodb::bson::DateTime::now(),
-            })
+            .save_prediction(&StoredPrediction::new(&model, record, &prediction))
             .await?;
     }
     if context.json() {

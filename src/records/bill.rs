@@ -166,34 +166,41 @@ fn is_iso_4217(code: &str) -> bool {
     code.len() == 3 && ISO_4217.split_ascii_whitespace().any(|c| c == code)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn amount(text: &str) -> Amount {
-        Amount::parse(text).unwrap()
-    }
-
-    pub(crate) fn typical() -> BillDetails {
+impl BillDetails {
+    /// A typical three-item bill. Used by examples, benchmarks and tests.
+    pub fn example() -> Self {
         BillDetails {
             issued_at: "2026-11-02".into(),
             currency: "USD".into(),
             line_items: vec![
                 LineItem {
                     description: "Consultation".into(),
-                    amount: amount("120.00"),
+                    amount: Self::example_amount("120.00"),
                 },
                 LineItem {
                     description: "HbA1c test".into(),
-                    amount: amount("45.50"),
+                    amount: Self::example_amount("45.50"),
                 },
                 LineItem {
                     description: "Glucose meter".into(),
-                    amount: amount("30.25"),
+                    amount: Self::example_amount("30.25"),
                 },
             ],
-            total: amount("195.75"),
+            total: Self::example_amount("195.75"),
         }
+    }
+
+    fn example_amount(text: &str) -> Amount {
+        Amount::parse(text).expect("a valid amount")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn amount(text: &str) -> Amount {
+        Amount::parse(text).unwrap()
     }
 
     #[test]
@@ -221,7 +228,7 @@ mod tests {
 
     #[test]
     fn typical_bill_passes_and_serializes_amounts_as_strings() {
-        let bill = typical();
+        let bill = BillDetails::example();
         bill.validate().unwrap();
         let json = serde_json::to_value(&bill).unwrap();
         assert_eq!(json["total"], "195.75");
@@ -229,7 +236,7 @@ mod tests {
 
     #[test]
     fn total_must_add_up() {
-        let mut bill = typical();
+        let mut bill = BillDetails::example();
         bill.total = amount("200.00");
         let err = bill.validate().unwrap_err().to_string();
         assert!(err.contains("200.00") && err.contains("195.75"), "{err}");
@@ -237,7 +244,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_currency_and_items() {
-        let mut bill = typical();
+        let mut bill = BillDetails::example();
         bill.currency = "usd".into();
         assert!(
             bill.validate()
@@ -245,10 +252,10 @@ mod tests {
                 .to_string()
                 .contains("ISO 4217")
         );
-        let mut bill = typical();
+        let mut bill = BillDetails::example();
         bill.line_items[1].amount = amount("0");
         assert!(bill.validate().unwrap_err().to_string().contains("above 0"));
-        let mut bill = typical();
+        let mut bill = BillDetails::example();
         bill.line_items.clear();
         assert!(bill.validate().is_err());
     }

@@ -182,13 +182,10 @@ impl HealthDetails {
         }
         Ok(())
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(crate) fn typical() -> HealthDetails {
+    /// A typical record: the first row of the Pima data, with a note. Used by examples,
+    /// benchmarks and tests.
+    pub fn example() -> Self {
         HealthDetails {
             recorded_at: "2026-11-02".into(),
             readings: Readings {
@@ -204,15 +201,20 @@ mod tests {
             notes: Some("fasting sample".into()),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn typical_readings_pass() {
-        typical().validate().unwrap();
+        HealthDetails::example().validate().unwrap();
     }
 
     #[test]
     fn zero_means_not_measured_only_where_pima_uses_it() {
-        let mut record = typical();
+        let mut record = HealthDetails::example();
         record.readings.glucose = 0.0;
         record.readings.bmi = 0.0;
         record.validate().unwrap();
@@ -223,7 +225,7 @@ mod tests {
 
     #[test]
     fn out_of_range_names_the_field_and_range() {
-        let mut record = typical();
+        let mut record = HealthDetails::example();
         record.readings.glucose = 900.0;
         let err = record.validate().unwrap_err().to_string();
         assert!(
@@ -236,7 +238,7 @@ mod tests {
 
     #[test]
     fn notes_are_limited() {
-        let mut record = typical();
+        let mut record = HealthDetails::example();
         record.notes = Some("x".repeat(MAX_NOTES_CHARS));
         record.validate().unwrap();
         record.notes = Some("é".repeat(MAX_NOTES_CHARS + 1));

@@ -4,6 +4,7 @@ use mongodb::bson::{self, doc};
 use serde::{Deserialize, Serialize};
 
 use super::{Archive, ArchivedRecord, RecordCollection, StoreError};
+use crate::ml::{ModelFile, Prediction};
 
 const COLLECTION: &str = "predictions";
 
@@ -22,6 +23,25 @@ pub struct StoredPrediction {
     pub threshold: f64,
     pub diabetic: bool,
     pub predicted_at: bson::DateTime,
+}
+
+impl StoredPrediction {
+    /// What to store for a prediction `model` made for an archived `record`.
+    pub fn new(model: &ModelFile, record: &ArchivedRecord, prediction: &Prediction) -> Self {
+        Self {
+            model_id: model.model_id.clone(),
+            model_format_version: model.format_version,
+            record_id: record.id.clone(),
+            chain_id: record.chain_id,
+            contract: record.contract.clone(),
+            entry_id: record.entry_id,
+            patient: record.patient.clone(),
+            probability: prediction.probability,
+            threshold: prediction.threshold,
+            diabetic: prediction.diabetic,
+            predicted_at: bson::DateTime::now(),
+        }
+    }
 }
 
 impl Archive {
