@@ -31,6 +31,44 @@ async fn bench_commands_run_and_report() {
             .all(|r| r["hrm"].as_u64().is_some_and(|g| g > 21_000) || r["estimated"] == true)
     );
 
+    let latency = hrm.json(&["bench", "latency", "--iterations", "3"]);
+    let functions: Vec<&str> = latency["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["function"].as_str().unwrap())
+        .collect();
+    for function in [
+        "submitHealthDetails",
+        "approvePendingEntry",
+        "getVoteCount",
+        "dataMigrationAllow",
+    ] {
+        assert!(
+            functions.contains(&function),
+            "{function} missing from {functions:?}"
+        );
+    }
+    assert!(
+        latency["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["samples"] == 3 && r["p50_ms"].as_f64().unwrap() > 0.0)
+    );
+    assert_eq!(
+        latency["cast"].as_array().unwrap().len(),
+        2,
+        "cast was not compared: {latency}"
+    );
+
+    let throughput = hrm.json(&["bench", "throughput", "--submissions", "10"]);
+    assert_eq!(throughput["submissions"], 10);
+    assert!(
+        throughput["sequential_per_second"].as_f64().unwrap() > 0.0
+            && throughput["pipelined_per_second"].as_f64().unwrap() > 0.0
+    );
+
     let model = hrm.json(&["bench", "model", "--runs", "3", "--predictions", "1000"]);
     assert_eq!(
         (model["rows"].as_u64(), model["training_runs"].as_u64()),

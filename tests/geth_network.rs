@@ -99,10 +99,13 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
             record.to_str().unwrap(),
         ],
     );
-    let id = serde_json::from_str::<serde_json::Value>(&submitted).unwrap()["entry_id"]
-        .as_u64()
-        .unwrap()
-        .to_string();
+    let submitted: serde_json::Value = serde_json::from_str(&submitted).unwrap();
+    let id = submitted["entry_id"].as_u64().unwrap().to_string();
+    // Each voter's node must have the submission's block before the vote is estimated there.
+    let block = submitted["block"].as_u64().unwrap();
+    wait_for_network(&urls, 1, block, Duration::from_secs(30))
+        .await
+        .unwrap();
 
     // Halfway: node 5, a full node, goes down. Its hospital votes through node 1 instead.
     network.stop_node(5);

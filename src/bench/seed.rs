@@ -17,7 +17,7 @@ use crate::records::{HealthDetails, Readings, Record};
 use crate::submission::{gather_recipients, seal};
 
 /// Gas limit given to seeded transactions, so that no estimate is needed per transaction.
-const SEED_GAS: u64 = 400_000;
+pub(super) const SEED_GAS: u64 = 400_000;
 /// Transactions in flight before waiting for the latest receipt. A deep queue makes Anvil mine
 /// full blocks, and full blocks raise the base fee until queued transactions are priced out.
 const IN_FLIGHT: usize = 200;
@@ -69,7 +69,7 @@ fn dev(index: usize) -> PrivateKeySigner {
 
 /// A provider that keeps its own nonce, so transactions can be sent back to back without
 /// waiting for each receipt.
-fn pipelined_provider(rpc_url: &Url, signer: PrivateKeySigner) -> DynProvider {
+pub(super) fn pipelined_provider(rpc_url: &Url, signer: PrivateKeySigner) -> DynProvider {
     ProviderBuilder::new()
         .with_cached_nonce_management()
         .wallet(EthereumWallet::from(signer))
@@ -143,7 +143,7 @@ pub async fn seed_approved_entries(
     Ok(ids)
 }
 
-async fn wait_for(
+pub(super) async fn wait_for(
     pending: Option<alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>>,
 ) -> Result<(), BenchError> {
     if let Some(pending) = pending {

@@ -174,6 +174,7 @@ impl Connection {
         let deployment = store.load(self.chain_id)?.ok_or(ChainError::NoDeployment {
             chain_id: self.chain_id,
         })?;
+        self.wait_for_block(deployment.deploy_block).await?;
         let code = self
             .provider
             .get_code_at(deployment.address)
@@ -191,6 +192,23 @@ impl Connection {
             contract,
             deployment,
         })
+    }
+
+    /// Waits (up to the receipt timeout) until this node has block `number`: on a multi-node
+    /// network a node may be a block or two behind the one a transaction was sent through.
+    pub async fn wait_for_block(&self, number: u64) -> Result<(), ChainError> {
+        let deadline = tokio::time::Instant::now() + self.receipt_timeout;
+        loop {
+            let head = self
+                .provider
+                .get_block_number()
+                .await
+                .map_err(|e| ChainError::from_transport(e, self.rpc_url.as_str(), None))?;
+            if head >= number || tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     fn classify(&self, error: alloy::contract::Error) -> ChainError {

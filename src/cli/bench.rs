@@ -3,11 +3,29 @@
 use clap::Subcommand;
 use eyre::Context as _;
 
+use hrm::bench::Engine;
+
 use super::context::Context;
 use super::output::{key_value_table, print_json, table};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Client-side latency of each function (signing and receipt included): p50, p95, p99; and
+    /// the same vote and view made by `cast` as whole processes
+    Latency {
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+        #[arg(long, value_enum, default_value_t = Engine::Anvil)]
+        engine: Engine,
+    },
+    /// Submissions per second from one account: sequential (each receipt awaited) versus
+    /// pipelined (local nonces, receipts awaited together)
+    Throughput {
+        #[arg(long, default_value_t = 200)]
+        submissions: usize,
+        #[arg(long, value_enum, default_value_t = Engine::Anvil)]
+        engine: Engine,
+    },
     /// Gas per function on a fresh Anvil (views by estimate), beside the same record stored the
     /// paper's way (plaintext strings in contract storage)
     Gas,
@@ -40,6 +58,81 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
         .tempdir()
         .context("creating a working folder")?;
     match command {
+        BenchCommand::Latency { iterations, engine } => {
+            let workdir = tempfile::Builder::new()
+                .prefix("hrm-bench-")
+                .tempdir()
+                .context("creating a working folder")?;
+            let hrm_binary = std::env::current_exe().context("locating the hrm binary")?;
+            let result =
+                hrm::bench::latency::bench_latency(engine, iterations, workdir.path(), &hrm_binary)
+                    .await?;
+            if context.json() {
+                return print_json(&result);
+            }
+            let mut rows = table(["function", "p50 ms", "p95 ms", "p99 ms"]);
+            for r in result.rows.iter().chain([&result.rpc_round_trip]) {
+                rows.add_row(vec![
+                    r.function.clone(),
+                    format!("{:.2}", r.p50_ms),
+                    format!("{:.2}", r.p95_ms),
+                    format!("{:.2}", r.p99_ms),
+                ]);
+            }
+            println!("{rows}");
+            println!(
+                "hrm's overhead on a view over the bare JSON-RPC round trip (p50): {:.3} ms",
+                result.hrm_overhead_ms
+            );
+            if !result.cast.is_empty() {
+                let mut cast = table([
+                    "call",
+                    "cast p50 ms (process)",
+                    "hrm p50 ms",
+                    "hrm timed as",
+                    "cast / hrm",
+                ]);
+                for c in &result.cast {
+                    cast.add_row(vec![
+                        c.call.clone(),
+                        format!("{:.2}", c.cast_p50_ms),
+                        format!("{:.2}", c.hrm_p50_ms),
+                        c.hrm_timed_as.to_string(),
+                        format!("{:.1}×", c.ratio),
+                    ]);
+                }
+                println!("{cast}");
+            }
+            Ok(())
+        }
+        BenchCommand::Throughput {
+            submissions,
+            engine,
+        } => {
+            let workdir = tempfile::Builder::new()
+                .prefix("hrm-bench-")
+                .tempdir()
+                .context("creating a working folder")?;
+            let result =
+                hrm::bench::throughput::bench_throughput(engine, submissions, workdir.path())
+                    .await?;
+            if context.json() {
+                return print_json(&result);
+            }
+            let mut rows = table(["submissions from one account", "seconds", "per second"]);
+            rows.add_row(vec![
+                format!("sequential ({})", result.submissions),
+                format!("{:.2}", result.sequential.as_secs_f64()),
+                format!("{:.1}", result.sequential_per_second),
+            ]);
+            rows.add_row(vec![
+                format!("pipelined ({})", result.submissions),
+                format!("{:.2}", result.pipelined.as_secs_f64()),
+                format!("{:.1}", result.pipelined_per_second),
+            ]);
+            println!("{rows}");
+            Ok(())
+        }
         BenchCommand::Gas => {
             let workdir = tempfile::Builder::new()
                 .prefix("hrm-bench-")

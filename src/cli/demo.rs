@@ -180,6 +180,14 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
         }
     }
     println!("{entries}");
+    // Every participant's node must have the submissions before it votes on them.
+    let last_block = primary
+        .submission(submitted.last().expect("six entries").0)
+        .await?
+        .block;
+    for party in hospitals.iter().chain(&patients) {
+        party.connection().wait_for_block(last_block).await?;
+    }
     let first = primary.submission(submitted[0].0).await?;
     let opened = open_submission(&first, &dev(6))?
         .ok_or_else(|| eyre!("the patient could not open their record"))?;
