@@ -14,7 +14,12 @@ async fn bench_commands_run_and_report() {
     assert_eq!(migration["audit_clean"], true);
     assert!(migration["entries_per_second"].as_f64().unwrap() > 0.0);
 
-    let gas = hrm.json(&["bench", "gas"]);
+    let is_png = |path: &std::path::Path| {
+        std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() > 10_000)
+    };
+    let gas_chart = hrm.home().join("gas.png");
+    let gas = hrm.json(&["bench", "gas", "--chart", gas_chart.to_str().unwrap()]);
+    assert!(is_png(&gas_chart), "no gas chart");
     assert_eq!(gas["meets_targets"], true, "{gas}");
     assert_eq!(gas["recipients"], 6);
     let rows = gas["rows"].as_array().unwrap();
@@ -31,7 +36,16 @@ async fn bench_commands_run_and_report() {
             .all(|r| r["hrm"].as_u64().is_some_and(|g| g > 21_000) || r["estimated"] == true)
     );
 
-    let latency = hrm.json(&["bench", "latency", "--iterations", "3"]);
+    let latency_chart = hrm.home().join("latency.png");
+    let latency = hrm.json(&[
+        "bench",
+        "latency",
+        "--iterations",
+        "3",
+        "--chart",
+        latency_chart.to_str().unwrap(),
+    ]);
+    assert!(is_png(&latency_chart), "no latency chart");
     let functions: Vec<&str> = latency["rows"]
         .as_array()
         .unwrap()

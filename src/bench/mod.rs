@@ -1,5 +1,6 @@
 //! Benchmarks: each starts its own local services, measures, and stops them.
 
+pub mod chart;
 pub mod gas;
 pub mod latency;
 pub mod migration;

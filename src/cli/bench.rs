@@ -3,7 +3,10 @@
 use clap::Subcommand;
 use eyre::Context as _;
 
+use std::path::PathBuf;
+
 use hrm::bench::Engine;
+use hrm::bench::chart::{Bar, render_bars};
 
 use super::context::Context;
 use super::output::{key_value_table, print_json, table};
@@ -17,6 +20,9 @@ pub enum BenchCommand {
         iterations: usize,
         #[arg(long, value_enum, default_value_t = Engine::Anvil)]
         engine: Engine,
+        /// Where to draw the chart (PNG)
+        #[arg(long, value_name = "PATH", default_value = "hrm-latency.png")]
+        chart: PathBuf,
     },
     /// Submissions per second from one account: sequential (each receipt awaited) versus
     /// pipelined (local nonces, receipts awaited together)
@@ -28,7 +34,11 @@ pub enum BenchCommand {
     },
     /// Gas per function on a fresh Anvil (views by estimate), beside the same record stored the
     /// paper's way (plaintext strings in contract storage)
-    Gas,
+    Gas {
+        /// Where to draw the chart (PNG)
+        #[arg(long, value_name = "PATH", default_value = "hrm-gas.png")]
+        chart: PathBuf,
+    },
     /// Seed approved entries on a fresh Anvil and time their migration into a fresh local
     /// MongoDB-wire server (from the first log query to the last write)
     Migrate {
@@ -58,7 +68,11 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
         .tempdir()
         .context("creating a working folder")?;
     match command {
-        BenchCommand::Latency { iterations, engine } => {
+        BenchCommand::Latency {
+            iterations,
+            engine,
+            chart,
+        } => {
             let workdir = tempfile::Builder::new()
                 .prefix("hrm-bench-")
                 .tempdir()
@@ -67,6 +81,39 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
             let result =
                 hrm::bench::latency::bench_latency(engine, iterations, workdir.path(), &hrm_binary)
                     .await?;
+            let bars: Vec<Bar> = result
+                .rows
+                .iter()
+                .chain([&result.rpc_round_trip])
+                .flat_map(|r| {
+                    [
+                        Bar {
+                            label: format!("{} p50", r.function),
+                            value: r.p50_ms,
+                            series: 0,
+                        },
+                        Bar {
+                            label: format!("{} p95", r.function),
+                            value: r.p95_ms,
+                            series: 1,
+                        },
+                    ]
+                })
+                .collect();
+            let title = format!(
+                "hrm latency per function ({:?}, {} iterations)",
+                engine, result.iterations
+            );
+            render_bars(
+                &chart,
+                &title,
+                "milliseconds, signing and receipt included",
+                &bars,
+                &["p50", "p95"],
+            )?;
+            if !context.json() {
+                eprintln!("chart: {}", chart.display());
+            }
             if context.json() {
                 return print_json(&result);
             }
@@ -133,12 +180,45 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
             println!("{rows}");
             Ok(())
         }
-        BenchCommand::Gas => {
+        BenchCommand::Gas { chart } => {
             let workdir = tempfile::Builder::new()
                 .prefix("hrm-bench-")
                 .tempdir()
                 .context("creating a working folder")?;
             let result = hrm::bench::gas::bench_gas(workdir.path()).await?;
+            let bars: Vec<Bar> = result
+                .rows
+                .iter()
+                .flat_map(|r| {
+                    let name = if r.estimated {
+                        format!("{} (estimate)", r.function)
+                    } else {
+                        r.function.to_string()
+                    };
+                    let hrm = r.hrm.map(|g| Bar {
+                        label: format!("{name} · hrm"),
+                        value: g as f64,
+                        series: 0,
+                    });
+                    let paper = r.paper_style.map(|g| Bar {
+                        label: format!("{name} · paper's way"),
+                        value: g as f64,
+                        series: 1,
+                    });
+                    [hrm, paper].into_iter().flatten()
+                })
+                .collect();
+            let title = "Gas per function: hrm (sealed) vs the paper's way (plaintext)";
+            render_bars(
+                &chart,
+                title,
+                "gas",
+                &bars,
+                &["hrm (sealed)", "paper's way (plaintext)"],
+            )?;
+            if !context.json() {
+                eprintln!("chart: {}", chart.display());
+            }
             if context.json() {
                 return print_json(&result);
             }
