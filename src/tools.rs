@@ -68,3 +68,25 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_is_named_with_the_command_that_installs_it() {
+        let message = ToolNotFound {
+            name: Tool::Geth.binary_name(),
+        }
+        .to_string();
+        assert!(message.starts_with("geth was not found"), "{message}");
+        assert!(message.contains("run tools/setup"), "{message}");
+    }
+
+    #[test]
+    fn finds_the_tools_setup_installs() {
+        // tools/setup installs anvil into .tools/bin, above the test binary in target/.
+        let found = locate(Tool::Anvil).expect("tools/setup installed anvil");
+        assert!(found.ends_with("anvil"));
+    }
+}
