@@ -148,7 +148,24 @@ async fn migrates_approved_entries_once_with_provenance() {
     let pending = entry(&parties, &health(150.0), None).await;
     let rejected = entry(&parties, &bill("9.99"), Some(false)).await;
 
-    let (code, report, stderr) = run_json(&hrm, &[], &["--from", "dev:1", "migrate"]);
+    // Staying far behind the head reads nothing yet.
+    let (code, report, stderr) = run_json(
+        &hrm,
+        &[],
+        &["--from", "dev:1", "migrate", "--confirmations", "1000"],
+    );
+    assert_eq!(
+        (code, report["migrated"].as_u64()),
+        (0, Some(0)),
+        "{stderr}"
+    );
+    assert_eq!(count(&env, "health_records", doc! {}).await, 0);
+    // Small log batches find everything all the same.
+    let (code, report, stderr) = run_json(
+        &hrm,
+        &[],
+        &["--from", "dev:1", "migrate", "--batch-blocks", "3"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         (
