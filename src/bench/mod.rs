@@ -11,9 +11,7 @@ pub mod throughput;
 pub use seed::{SeededConsortium, seed_consortium};
 
 use std::path::Path;
-use std::time::Duration;
 
-use crate::devnet::geth::wait_for_network;
 pub use crate::devnet::local::Engine;
 use crate::devnet::{AnvilNode, AnvilOptions, DevnetError, GethNetwork, GethNetworkOptions};
 
@@ -58,9 +56,7 @@ impl BenchNetwork {
                     block_time: 1,
                     tie_to_parent: true,
                 };
-                let network = GethNetwork::start(&dir.join("geth"), &options)?;
-                let urls: Vec<String> = network.specs().iter().map(|s| s.rpc_url()).collect();
-                wait_for_network(&urls, 1, 1, Duration::from_secs(120)).await?;
+                let network = GethNetwork::start_ready(&dir.join("geth"), &options).await?;
                 Self::Geth(network)
             }
         })

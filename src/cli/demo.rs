@@ -9,7 +9,6 @@ use eyre::{Context as _, eyre};
 use hrm::chain::dev_keys::dev_signer;
 use hrm::chain::keys::public_key_bytes;
 use hrm::chain::{Connection, Consortium, DeploymentStore};
-use hrm::devnet::geth::wait_for_network;
 use hrm::devnet::local::Engine;
 use hrm::devnet::{DocumentDbServer, GethNetwork, GethNetworkOptions, LocalStack};
 use hrm::migration::{MigrationOptions, migrate};
@@ -46,9 +45,7 @@ impl DemoServices {
                     block_time: 1,
                     tie_to_parent: true,
                 };
-                let network = GethNetwork::start(&dir.join("geth"), &options)?;
-                let urls: Vec<String> = network.specs().iter().map(|s| s.rpc_url()).collect();
-                wait_for_network(&urls, 1, 1, Duration::from_secs(120)).await?;
+                let network = GethNetwork::start_ready(&dir.join("geth"), &options).await?;
                 Self::Geth(network, docdb)
             }
         })
@@ -330,16 +327,7 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
 
 fn health_record(patient: usize) -> Record {
     let readings = [
-        Readings {
-            pregnancies: 6,
-            glucose: 148.0,
-            blood_pressure: 72.0,
-            skin_thickness: 35.0,
-            insulin: 0.0,
-            bmi: 33.6,
-            diabetes_pedigree: 0.627,
-            age: 50,
-        },
+        HealthDetails::example().readings,
         Readings {
             pregnancies: 1,
             glucose: 85.0,

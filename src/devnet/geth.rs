@@ -156,6 +156,18 @@ impl GethNetwork {
         Ok(network)
     }
 
+    /// Starts the network and waits until every node has a peer and the first sealed block.
+    pub async fn start_ready(
+        dir: &Path,
+        options: &GethNetworkOptions,
+    ) -> Result<Self, DevnetError> {
+        let network = Self::start(dir, options)?;
+        let urls: Vec<String> = network.specs().iter().map(GethNodeSpec::rpc_url).collect();
+        // On failure `network` is dropped here, which stops the nodes.
+        wait_for_network(&urls, 1, 1, Duration::from_secs(120)).await?;
+        Ok(network)
+    }
+
     /// The nodes' specifications.
     pub fn specs(&self) -> Vec<GethNodeSpec> {
         self.nodes.iter().map(|(spec, _)| spec.clone()).collect()

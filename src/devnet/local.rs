@@ -1,11 +1,10 @@
 //! `hrm devnet`: long-lived local networks whose endpoints other commands pick up.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::geth::{GETH_CHAIN_ID, node_status, wait_for_network};
+use super::geth::{GETH_CHAIN_ID, node_status};
 use super::{
     AnvilNode, AnvilOptions, DevnetError, DocumentDbServer, GethNetwork, GethNetworkOptions,
     NodeRole, stop_pid,
@@ -148,12 +147,7 @@ impl DevnetHome {
                     block_time: block_time.unwrap_or(1),
                     tie_to_parent: false,
                 };
-                let network = GethNetwork::start(&data_dir.join("geth"), &options)?;
-                let urls: Vec<String> = network.specs().iter().map(|s| s.rpc_url()).collect();
-                if let Err(e) = wait_for_network(&urls, 1, 1, Duration::from_secs(120)).await {
-                    drop(network);
-                    return Err(e);
-                }
+                let network = GethNetwork::start_ready(&data_dir.join("geth"), &options).await?;
                 let records = network
                     .detach()
                     .into_iter()
