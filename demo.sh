@@ -5,5 +5,8 @@
 # Installs the pinned tools first (tools/setup); leaves nothing running.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-tools/setup --without-geth
+case " $* " in
+  *geth*) tools/setup ;;                 # the Geth network needs geth
+  *) tools/setup --without-geth ;;
+esac
 cargo run --quiet --locked -- demo "$@"
