@@ -54,10 +54,7 @@ impl AuditReport {
 }
 
 /// Audits the archive of `consortium`'s deployment.
-pub async fn audit(
-    consortium: &Consortium,
-    archive: &Archive,
-) -> Result<AuditReport, MigrationError> {
+pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditReport, MigrationError> {
     let deployment = consortium.deployment();
     let head = consortium.head_block().await?;
     let mut approvals = Vec::new();
@@ -70,10 +67,8 @@ pub async fn audit(
     let ids: Vec<u64> = approvals.iter().map(|a| a.id).collect();
     let submissions = consortium.submissions_of(&ids, head).await?;
     // What the chain says each approved entry must be.
-    let expected: BTreeMap<u64, (EntryKind, B256)> = submissions
-        .values()
-        .map(|s| (s.id, (s.kind, s.commitment)))
-        .collect();
+    let expected: BTreeMap<u64, (EntryKind, B256)> =
+        submissions.values().map(|s| (s.id, (s.kind, s.commitment))).collect();
 
     let mut report = AuditReport {
         chain_id: deployment.chain_id,
@@ -84,10 +79,7 @@ pub async fn audit(
     };
     let mut seen = HashSet::new();
     for collection in RecordCollection::ALL {
-        for document in archive
-            .documents_of(collection, deployment.chain_id, deployment.address)
-            .await?
-        {
+        for document in archive.documents_of(collection, deployment.chain_id, deployment.address).await? {
             report.archived += 1;
             let finding = |entry_id: Option<u64>, reason: String| Finding {
                 document: document
@@ -101,9 +93,7 @@ pub async fn audit(
                 reason,
             };
             let Some(entry_id) = entry_id_of(&document) else {
-                report
-                    .unexpected
-                    .push(finding(None, "it has no entry id".into()));
+                report.unexpected.push(finding(None, "it has no entry id".into()));
                 continue;
             };
             let Some((kind, on_chain)) = expected.get(&entry_id) else {
@@ -114,20 +104,13 @@ pub async fn audit(
                 continue;
             };
             if !seen.insert(entry_id) {
-                report.unexpected.push(finding(
-                    Some(entry_id),
-                    format!("entry {entry_id} is archived more than once"),
-                ));
+                report.unexpected.push(finding(Some(entry_id), format!("entry {entry_id} is archived more than once")));
                 continue;
             }
             if RecordCollection::for_kind(*kind) != collection {
                 report.altered.push(finding(
                     Some(entry_id),
-                    format!(
-                        "entry {entry_id} holds {} but is archived in {}",
-                        kind.describe(),
-                        collection.name()
-                    ),
+                    format!("entry {entry_id} holds {} but is archived in {}", kind.describe(), collection.name()),
                 ));
                 continue;
             }
@@ -136,15 +119,9 @@ pub async fn audit(
             }
         }
     }
-    report.missing = expected
-        .keys()
-        .copied()
-        .filter(|id| !seen.contains(id))
-        .collect();
+    report.missing = expected.keys().copied().filter(|id| !seen.contains(id)).collect();
     // An approval whose submission event is gone cannot be checked; count it as missing too.
-    report
-        .missing
-        .extend(ids.iter().copied().filter(|id| !expected.contains_key(id)));
+    report.missing.extend(ids.iter().copied().filter(|id| !expected.contains_key(id)));
     Ok(report)
 }
 
@@ -157,16 +134,12 @@ fn entry_id_of(document: &Document) -> Option<u64> {
 }
 
 fn check_commitment(document: &Document, on_chain: B256) -> Result<(), String> {
-    let salt_hex = document
-        .get_str("salt")
-        .map_err(|_| "it has no salt".to_string())?;
+    let salt_hex = document.get_str("salt").map_err(|_| "it has no salt".to_string())?;
     let salt: [u8; 32] = hex::decode(salt_hex)
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| "its salt is not 32 bytes of hex".to_string())?;
-    let record = document
-        .get_document("record")
-        .map_err(|_| "it has no record".to_string())?;
+    let record = document.get_document("record").map_err(|_| "it has no record".to_string())?;
     if commitment(&salt, &canonical_record_json(record)) != on_chain {
         return Err("its record no longer matches the commitment on chain".into());
     }

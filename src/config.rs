@@ -31,10 +31,7 @@ pub const CONFIG_FILE_NAME: &str = "hrm.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading the config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("the config file {path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -55,22 +52,15 @@ impl FileConfig {
     pub fn load(explicit: Option<&Path>, home: &Path) -> Result<Self, ConfigError> {
         let path = match explicit {
             Some(path) => path.to_path_buf(),
-            None => match [PathBuf::from(CONFIG_FILE_NAME), home.join(CONFIG_FILE_NAME)]
-                .into_iter()
-                .find(|p| p.is_file())
-            {
-                Some(path) => path,
-                None => return Ok(Self::default()),
-            },
+            None => {
+                match [PathBuf::from(CONFIG_FILE_NAME), home.join(CONFIG_FILE_NAME)].into_iter().find(|p| p.is_file()) {
+                    Some(path) => path,
+                    None => return Ok(Self::default()),
+                }
+            }
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-            path,
-            message: e.to_string(),
-        })
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Invalid { path, message: e.to_string() })
     }
 }
 
@@ -80,10 +70,7 @@ pub fn default_home() -> PathBuf {
     if let Some(home) = std::env::var_os("HRM_HOME") {
         return PathBuf::from(home);
     }
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".hrm")
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".hrm")
 }
 
 /// The first value present: flag or environment, then file, then default.
@@ -106,23 +93,14 @@ mod tests {
     fn reads_an_explicit_file_and_refuses_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("custom.toml");
-        std::fs::write(
-            &path,
-            "rpc_url = \"http://node:8545\"\nreceipt_timeout_secs = 5\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "rpc_url = \"http://node:8545\"\nreceipt_timeout_secs = 5\n").unwrap();
         let config = FileConfig::load(Some(&path), dir.path()).unwrap();
         assert_eq!(config.rpc_url.as_deref(), Some("http://node:8545"));
         assert_eq!(config.receipt_timeout_secs, Some(5));
 
         std::fs::write(&path, "rpc_uri = \"typo\"\n").unwrap();
-        let err = FileConfig::load(Some(&path), dir.path())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("custom.toml") && err.contains("rpc_uri"),
-            "{err}"
-        );
+        let err = FileConfig::load(Some(&path), dir.path()).unwrap_err().to_string();
+        assert!(err.contains("custom.toml") && err.contains("rpc_uri"), "{err}");
         assert!(FileConfig::load(Some(&dir.path().join("missing.toml")), dir.path()).is_err());
     }
 }

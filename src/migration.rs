@@ -20,9 +20,7 @@ use serde::Serialize;
 use crate::chain::{Approval, ChainError, Consortium, Submission};
 use crate::store::archive::{archive_id, hex_address};
 use crate::store::checkpoint::FailedEntry;
-use crate::store::{
-    Archive, ArchivedRecord, MigrationCheckpoint, Provenance, RecordCollection, StoreError,
-};
+use crate::store::{Archive, ArchivedRecord, MigrationCheckpoint, Provenance, RecordCollection, StoreError};
 use crate::submission::{SubmissionError, open_submission};
 
 /// How migration runs.
@@ -40,12 +38,7 @@ pub struct MigrationOptions {
 
 impl Default for MigrationOptions {
     fn default() -> Self {
-        Self {
-            confirmations: 0,
-            batch_blocks: 5_000,
-            write_chunk: 500,
-            abort_after_writes: None,
-        }
+        Self { confirmations: 0, batch_blocks: 5_000, write_chunk: 500, abort_after_writes: None }
     }
 }
 
@@ -56,9 +49,7 @@ pub enum MigrationError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "stopped on purpose after {0} writes (HRM_TEST_ABORT_AFTER_WRITES); the checkpoint was not advanced"
-    )]
+    #[error("stopped on purpose after {0} writes (HRM_TEST_ABORT_AFTER_WRITES); the checkpoint was not advanced")]
     AbortedForTest(usize),
 }
 
@@ -117,13 +108,7 @@ pub async fn migrate(
     let mut checkpoint = archive
         .checkpoint(deployment.chain_id, deployment.address)
         .await?
-        .unwrap_or_else(|| {
-            MigrationCheckpoint::new(
-                deployment.chain_id,
-                deployment.address,
-                deployment.deploy_block,
-            )
-        });
+        .unwrap_or_else(|| MigrationCheckpoint::new(deployment.chain_id, deployment.address, deployment.deploy_block));
 
     let head = consortium.head_block().await?;
     // The figure the benchmark reports: from the first log query to the last write.
@@ -143,35 +128,22 @@ pub async fn migrate(
     let mut retries = Vec::new();
     for failed in std::mem::take(&mut checkpoint.failed) {
         let id = failed.entry_id as u64;
-        let approvals = consortium
-            .approvals_between(failed.approval_block as u64, failed.approval_block as u64)
-            .await?;
+        let approvals =
+            consortium.approvals_between(failed.approval_block as u64, failed.approval_block as u64).await?;
         retries.extend(approvals.into_iter().filter(|a| a.id == id));
     }
 
     let mut batch_from = from;
     loop {
         let in_range = batch_from <= target;
-        let batch_to = if in_range {
-            target.min(batch_from.saturating_add(options.batch_blocks.max(1) - 1))
-        } else {
-            target
-        };
+        let batch_to =
+            if in_range { target.min(batch_from.saturating_add(options.batch_blocks.max(1) - 1)) } else { target };
         let mut approvals = std::mem::take(&mut retries);
         if in_range {
             approvals.extend(consortium.approvals_between(batch_from, batch_to).await?);
         }
         // Everything an approval up to `target` refers to was mined by `target`.
-        let outcome = archive_batch(
-            consortium,
-            archive,
-            signer,
-            &approvals,
-            target,
-            options,
-            &mut writes,
-        )
-        .await?;
+        let outcome = archive_batch(consortium, archive, signer, &approvals, target, options, &mut writes).await?;
         report.migrated += outcome.migrated;
         report.already_present += outcome.already_present;
         for (approval, reason) in outcome.failed {
@@ -180,10 +152,7 @@ pub async fn migrate(
                 approval_block: approval.block as i64,
                 reason: reason.clone(),
             });
-            report.failed.push(FailedMigration {
-                entry_id: approval.id,
-                reason,
-            });
+            report.failed.push(FailedMigration { entry_id: approval.id, reason });
         }
         if in_range {
             checkpoint.next_block = (batch_to + 1) as i64;
@@ -221,11 +190,7 @@ async fn archive_batch(
     options: &MigrationOptions,
     writes: &mut usize,
 ) -> Result<BatchOutcome, MigrationError> {
-    let mut outcome = BatchOutcome {
-        migrated: 0,
-        already_present: 0,
-        failed: Vec::new(),
-    };
+    let mut outcome = BatchOutcome { migrated: 0, already_present: 0, failed: Vec::new() };
     if approvals.is_empty() {
         return Ok(outcome);
     }
@@ -233,23 +198,12 @@ async fn archive_batch(
     let submissions = consortium.submissions_of(&ids, up_to_block).await?;
     let voters = consortium.approvers_of(&ids, up_to_block).await?;
 
-    let mut by_collection: HashMap<&'static str, (RecordCollection, Vec<ArchivedRecord>)> =
-        HashMap::new();
+    let mut by_collection: HashMap<&'static str, (RecordCollection, Vec<ArchivedRecord>)> = HashMap::new();
     for approval in approvals {
-        match build_record(
-            consortium,
-            signer,
-            approval,
-            submissions.get(&approval.id),
-            voters.get(&approval.id),
-        ) {
+        match build_record(consortium, signer, approval, submissions.get(&approval.id), voters.get(&approval.id)) {
             Ok(record) => {
                 let collection = RecordCollection::for_kind(record.kind);
-                by_collection
-                    .entry(collection.name())
-                    .or_insert_with(|| (collection, Vec::new()))
-                    .1
-                    .push(record);
+                by_collection.entry(collection.name()).or_insert_with(|| (collection, Vec::new())).1.push(record);
             }
             Err(reason) => outcome.failed.push((approval.clone(), reason)),
         }
@@ -264,10 +218,7 @@ async fn archive_batch(
             *writes += chunk.len();
             outcome.migrated += inserted;
             outcome.already_present += chunk.len() - inserted;
-            if options
-                .abort_after_writes
-                .is_some_and(|limit| *writes >= limit)
-            {
+            if options.abort_after_writes.is_some_and(|limit| *writes >= limit) {
                 return Err(MigrationError::AbortedForTest(*writes));
             }
         }
@@ -287,10 +238,7 @@ fn build_record(
     let opened = match open_submission(submission, signer) {
         Ok(Some(opened)) => opened,
         Ok(None) => {
-            return Err(format!(
-                "it is not sealed to the migrating account {}",
-                signer.address()
-            ));
+            return Err(format!("it is not sealed to the migrating account {}", signer.address()));
         }
         Err(SubmissionError::CommitmentMismatch { .. }) => {
             return Err("the opened record does not match its on-chain commitment".into());
@@ -312,17 +260,9 @@ fn build_record(
         record,
         commitment: submission.commitment.to_string(),
         salt: format!("0x{}", alloy::primitives::hex::encode(opened.salt)),
-        submission: Provenance {
-            tx_hash: submission.tx_hash.to_string(),
-            block: submission.block as i64,
-        },
-        approval: Provenance {
-            tx_hash: approval.tx_hash.to_string(),
-            block: approval.block as i64,
-        },
-        voters: voters
-            .map(|v| v.iter().map(|a| hex_address(*a)).collect())
-            .unwrap_or_default(),
+        submission: Provenance { tx_hash: submission.tx_hash.to_string(), block: submission.block as i64 },
+        approval: Provenance { tx_hash: approval.tx_hash.to_string(), block: approval.block as i64 },
+        voters: voters.map(|v| v.iter().map(|a| hex_address(*a)).collect()).unwrap_or_default(),
         migrated_at: bson::DateTime::now(),
     })
 }

@@ -18,10 +18,7 @@ pub enum SubmissionError {
     #[error(
         "{role} {address} has not published a public key, so the record cannot be sealed to them; they must run `hrm key publish` first"
     )]
-    KeyNotPublished {
-        role: &'static str,
-        address: Address,
-    },
+    KeyNotPublished { role: &'static str, address: Address },
     #[error("entry {id}: the opened record does not match its on-chain commitment")]
     CommitmentMismatch { id: u64 },
     #[error("entry {id}: the opened record is not valid JSON: {message}")]
@@ -49,23 +46,15 @@ pub async fn gather_recipients(
     let mut recipients = Vec::with_capacity(parties.len());
     for (role, address) in parties {
         let key = consortium.public_key_of(address).await?;
-        let public_key: [u8; 64] = key
-            .as_ref()
-            .try_into()
-            .map_err(|_| SubmissionError::KeyNotPublished { role, address })?;
-        recipients.push(EnvelopeRecipient {
-            address,
-            public_key,
-        });
+        let public_key: [u8; 64] =
+            key.as_ref().try_into().map_err(|_| SubmissionError::KeyNotPublished { role, address })?;
+        recipients.push(EnvelopeRecipient { address, public_key });
     }
     Ok(recipients)
 }
 
 /// Seals a validated record to `recipients` with a fresh random salt.
-pub fn seal(
-    record: &Record,
-    recipients: &[EnvelopeRecipient],
-) -> Result<SealedRecord, SubmissionError> {
+pub fn seal(record: &Record, recipients: &[EnvelopeRecipient]) -> Result<SealedRecord, SubmissionError> {
     let mut salt = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     let canonical = record.canonical_json();
@@ -86,9 +75,7 @@ pub async fn submit_record(
     consortium.check_submission(record.kind(), patient).await?;
     let recipients = gather_recipients(consortium, patient).await?;
     let sealed = seal(record, &recipients)?;
-    Ok(consortium
-        .submit(record.kind(), patient, sealed.commitment, sealed.envelope)
-        .await?)
+    Ok(consortium.submit(record.kind(), patient, sealed.commitment, sealed.envelope).await?)
 }
 
 /// A submitted entry, opened by one of its recipients.
@@ -111,25 +98,13 @@ pub fn open_submission(
     if !envelope_recipients(&submission.envelope)?.contains(&address) {
         return Ok(None);
     }
-    let secret = k256::SecretKey::from_slice(&signer.to_bytes()[..])
-        .expect("a signer's key is a valid secret key");
+    let secret = k256::SecretKey::from_slice(&signer.to_bytes()[..]).expect("a signer's key is a valid secret key");
     let opened = open_envelope(&submission.envelope, address, &secret)?;
     let id = submission.id;
-    if commitment(&opened.salt, &opened.record_json) != submission.commitment
-        || opened.kind != submission.kind
-    {
+    if commitment(&opened.salt, &opened.record_json) != submission.commitment || opened.kind != submission.kind {
         return Err(SubmissionError::CommitmentMismatch { id });
     }
-    let record = serde_json::from_slice(&opened.record_json).map_err(|e| {
-        SubmissionError::UnreadableRecord {
-            id,
-            message: e.to_string(),
-        }
-    })?;
-    Ok(Some(OpenedEntry {
-        record_json: opened.record_json,
-        record,
-        salt: opened.salt,
-        recipients: opened.recipients,
-    }))
+    let record = serde_json::from_slice(&opened.record_json)
+        .map_err(|e| SubmissionError::UnreadableRecord { id, message: e.to_string() })?;
+    Ok(Some(OpenedEntry { record_json: opened.record_json, record, salt: opened.salt, recipients: opened.recipients }))
 }

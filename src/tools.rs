@@ -58,10 +58,7 @@ pub fn locate(tool: Tool) -> Result<PathBuf, ToolNotFound> {
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|dir| dir.join(name)));
     }
-    candidates
-        .into_iter()
-        .find(|p| is_executable(p))
-        .ok_or(ToolNotFound { name })
+    candidates.into_iter().find(|p| is_executable(p)).ok_or(ToolNotFound { name })
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -75,10 +72,7 @@ mod tests {
 
     #[test]
     fn a_missing_tool_is_named_with_the_command_that_installs_it() {
-        let message = ToolNotFound {
-            name: Tool::Geth.binary_name(),
-        }
-        .to_string();
+        let message = ToolNotFound { name: Tool::Geth.binary_name() }.to_string();
         assert!(message.starts_with("geth was not found"), "{message}");
         assert!(message.contains("run tools/setup"), "{message}");
     }

@@ -23,58 +23,22 @@ async fn bench_commands_run_and_report() {
     assert_eq!(gas["meets_targets"], true, "{gas}");
     assert_eq!(gas["recipients"], 6);
     let rows = gas["rows"].as_array().unwrap();
-    let health = rows
-        .iter()
-        .find(|r| r["function"] == "setHealthDetails")
-        .unwrap();
-    assert!(
-        health["hrm"].as_u64().unwrap() < health["paper_style"].as_u64().unwrap(),
-        "{health}"
-    );
-    assert!(
-        rows.iter()
-            .all(|r| r["hrm"].as_u64().is_some_and(|g| g > 21_000) || r["estimated"] == true)
-    );
+    let health = rows.iter().find(|r| r["function"] == "setHealthDetails").unwrap();
+    assert!(health["hrm"].as_u64().unwrap() < health["paper_style"].as_u64().unwrap(), "{health}");
+    assert!(rows.iter().all(|r| r["hrm"].as_u64().is_some_and(|g| g > 21_000) || r["estimated"] == true));
 
     let latency_chart = hrm.home().join("latency.png");
-    let latency = hrm.json(&[
-        "bench",
-        "latency",
-        "--iterations",
-        "3",
-        "--chart",
-        latency_chart.to_str().unwrap(),
-    ]);
+    let latency = hrm.json(&["bench", "latency", "--iterations", "3", "--chart", latency_chart.to_str().unwrap()]);
     assert!(is_png(&latency_chart), "no latency chart");
-    let functions: Vec<&str> = latency["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["function"].as_str().unwrap())
-        .collect();
-    for function in [
-        "submitHealthDetails",
-        "approvePendingEntry",
-        "getVoteCount",
-        "dataMigrationAllow",
-    ] {
-        assert!(
-            functions.contains(&function),
-            "{function} missing from {functions:?}"
-        );
+    let functions: Vec<&str> =
+        latency["rows"].as_array().unwrap().iter().map(|r| r["function"].as_str().unwrap()).collect();
+    for function in ["submitHealthDetails", "approvePendingEntry", "getVoteCount", "dataMigrationAllow"] {
+        assert!(functions.contains(&function), "{function} missing from {functions:?}");
     }
     assert!(
-        latency["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["samples"] == 3 && r["p50_ms"].as_f64().unwrap() > 0.0)
+        latency["rows"].as_array().unwrap().iter().all(|r| r["samples"] == 3 && r["p50_ms"].as_f64().unwrap() > 0.0)
     );
-    assert_eq!(
-        latency["cast"].as_array().unwrap().len(),
-        2,
-        "cast was not compared: {latency}"
-    );
+    assert_eq!(latency["cast"].as_array().unwrap().len(), 2, "cast was not compared: {latency}");
 
     let throughput = hrm.json(&["bench", "throughput", "--submissions", "10"]);
     assert_eq!(throughput["submissions"], 10);
@@ -84,9 +48,6 @@ async fn bench_commands_run_and_report() {
     );
 
     let model = hrm.json(&["bench", "model", "--runs", "3", "--predictions", "1000"]);
-    assert_eq!(
-        (model["rows"].as_u64(), model["training_runs"].as_u64()),
-        (Some(768), Some(3))
-    );
+    assert_eq!((model["rows"].as_u64(), model["training_runs"].as_u64()), (Some(768), Some(3)));
     assert!(model["prediction_mean"].as_f64().unwrap() > 0.0);
 }

@@ -21,58 +21,30 @@ async fn import_from_stdin_or_file_and_list() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{key}\n").as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{key}\n").as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let imported: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let address: alloy::primitives::Address =
-        imported["address"].as_str().unwrap().parse().unwrap();
+    let address: alloy::primitives::Address = imported["address"].as_str().unwrap().parse().unwrap();
     assert_eq!(address, dev(5).address());
 
-    let key_file = hrm.write_file(
-        "key.txt",
-        &alloy::primitives::hex::encode(dev(4).to_bytes()),
-    );
+    let key_file = hrm.write_file("key.txt", &alloy::primitives::hex::encode(dev(4).to_bytes()));
     let output = hrm
-        .command(&[
-            "account",
-            "import",
-            "ward4",
-            "--key-file",
-            key_file.to_str().unwrap(),
-        ])
+        .command(&["account", "import", "ward4", "--key-file", key_file.to_str().unwrap()])
         .env("HRM_PASSWORD", "pw")
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
     let bad = hrm.write_file("bad.txt", "not a key");
     let output = hrm
-        .command(&[
-            "account",
-            "import",
-            "ward9",
-            "--key-file",
-            bad.to_str().unwrap(),
-        ])
+        .command(&["account", "import", "ward9", "--key-file", bad.to_str().unwrap()])
         .env("HRM_PASSWORD", "pw")
         .output()
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("private key is not valid"));
-    assert!(
-        !hrm.home().join("keystores/ward9.json").exists(),
-        "a refused import left a keystore behind"
-    );
+    assert!(!hrm.home().join("keystores/ward9.json").exists(), "a refused import left a keystore behind");
 
     hrm.ok(&["account", "label", "clinic", &dev(7).address().to_string()]);
     let listed = hrm.json(&["account", "list"]);
@@ -80,47 +52,19 @@ async fn import_from_stdin_or_file_and_list() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| {
-            (
-                a["name"].as_str().unwrap(),
-                a["keystore"].as_bool().unwrap(),
-            )
-        })
+        .map(|a| (a["name"].as_str().unwrap(), a["keystore"].as_bool().unwrap()))
         .collect();
     assert_eq!(names, [("clinic", false), ("ward4", true), ("ward5", true)]);
-    let taken = hrm
-        .command(&["account", "new", "ward5"])
-        .env("HRM_PASSWORD", "pw")
-        .output()
-        .unwrap();
-    assert!(
-        !taken.status.success()
-            && String::from_utf8_lossy(&taken.stderr).contains("already exists")
-    );
+    let taken = hrm.command(&["account", "new", "ward5"]).env("HRM_PASSWORD", "pw").output().unwrap();
+    assert!(!taken.status.success() && String::from_utf8_lossy(&taken.stderr).contains("already exists"));
 
     // The imported keystore signs, by name and by address.
     hrm.ok(&["--from", "dev:0", "deploy"]);
-    let output = hrm
-        .command(&["--from", "ward5", "key", "publish"])
-        .env("HRM_PASSWORD", "pw")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = hrm.command(&["--from", "ward5", "key", "publish"]).env("HRM_PASSWORD", "pw").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let by_address = dev(4).address().to_string();
-    let output = hrm
-        .command(&["--from", &by_address, "key", "publish"])
-        .env("HRM_PASSWORD", "pw")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = hrm.command(&["--from", &by_address, "key", "publish"]).env("HRM_PASSWORD", "pw").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[tokio::test]
@@ -133,40 +77,17 @@ async fn flags_beat_environment_beat_config_file() {
     hrm.write_file("hrm.toml", &format!("rpc_url = \"{real}\"\n"));
 
     // File only.
-    let output = hrm
-        .command(&["status"])
-        .env_remove("HRM_RPC_URL")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = hrm.command(&["status"]).env_remove("HRM_RPC_URL").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     // Environment beats file.
-    let output = hrm
-        .command(&["status"])
-        .env("HRM_RPC_URL", dead)
-        .output()
-        .unwrap();
+    let output = hrm.command(&["status"]).env("HRM_RPC_URL", dead).output().unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains(dead));
     // Flag beats environment.
-    let output = hrm
-        .command(&["--rpc-url", real, "status"])
-        .env("HRM_RPC_URL", dead)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = hrm.command(&["--rpc-url", real, "status"]).env("HRM_RPC_URL", dead).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
     // A damaged config file is named.
     hrm.write_file("hrm.toml", "rpc_url = 42\n");
     let err = hrm.fails(&["status"]);
-    assert!(
-        err.contains("hrm.toml") && err.contains("not valid"),
-        "{err}"
-    );
+    assert!(err.contains("hrm.toml") && err.contains("not valid"), "{err}");
 }

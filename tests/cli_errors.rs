@@ -8,15 +8,7 @@ use common::{TestEnv, dev};
 /// A deployed consortium: dev:1 is a hospital with dev:2 as its panel, dev:6 a patient with a key.
 async fn consortium(env: &TestEnv) -> Hrm<'_> {
     let hrm = Hrm::new(env);
-    hrm.ok(&["--from", "dev:0", "deploy"]);
-    for hospital in ["dev:1", "dev:2"] {
-        hrm.ok(&[
-            "--from", "dev:0", "hospital", "register", hospital, "--name", hospital,
-        ]);
-        hrm.ok(&["--from", hospital, "key", "publish"]);
-    }
-    hrm.ok(&["--from", "dev:1", "hospital", "supporting", "set", "dev:2"]);
-    hrm.ok(&["--from", "dev:6", "key", "publish"]);
+    hrm.set_up_consortium(&["dev:2"], "dev:6");
     hrm
 }
 
@@ -24,12 +16,7 @@ async fn consortium(env: &TestEnv) -> Hrm<'_> {
 async fn refused(hrm: &Hrm<'_>, args: &[&str]) -> String {
     let before = head(hrm.env).await;
     let stderr = hrm.fails(args);
-    assert_eq!(
-        head(hrm.env).await,
-        before,
-        "hrm {} sent a transaction",
-        args.join(" ")
-    );
+    assert_eq!(head(hrm.env).await, before, "hrm {} sent a transaction", args.join(" "));
     assert!(stderr.starts_with("error: "), "{stderr}");
     stderr
 }
@@ -44,60 +31,19 @@ async fn identities_and_signers() {
     let hrm = consortium(&env).await;
     let good = record_file(&hrm, "ok.json", &health_json("148", "n"));
 
-    let err = refused(
-        &hrm,
-        &[
-            "--from",
-            "nobody",
-            "submit-health",
-            "--patient",
-            "dev:6",
-            "--file",
-            &good,
-        ],
-    )
-    .await;
+    let err = refused(&hrm, &["--from", "nobody", "submit-health", "--patient", "dev:6", "--file", &good]).await;
     assert!(err.contains("unknown account 'nobody'"), "{err}");
-    let err = refused(
-        &hrm,
-        &[
-            "--from",
-            "dev:1",
-            "submit-health",
-            "--patient",
-            "nobody",
-            "--file",
-            &good,
-        ],
-    )
-    .await;
+    let err = refused(&hrm, &["--from", "dev:1", "submit-health", "--patient", "nobody", "--file", &good]).await;
     assert!(err.contains("unknown account 'nobody'"), "{err}");
 
-    let created = hrm
-        .command(&["account", "new", "carol"])
-        .env("HRM_PASSWORD", "right")
-        .output()
-        .unwrap();
+    let created = hrm.command(&["account", "new", "carol"]).env("HRM_PASSWORD", "right").output().unwrap();
     assert!(created.status.success());
-    let output = hrm
-        .command(&["--from", "carol", "key", "publish"])
-        .env("HRM_PASSWORD", "wrong")
-        .output()
-        .unwrap();
+    let output = hrm.command(&["--from", "carol", "key", "publish"]).env("HRM_PASSWORD", "wrong").output().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && err.contains("wrong password for the keystore of 'carol'"),
-        "{err}"
-    );
-    let output = hrm
-        .command(&["--from", "carol", "key", "publish"])
-        .output()
-        .unwrap();
+    assert!(!output.status.success() && err.contains("wrong password for the keystore of 'carol'"), "{err}");
+    let output = hrm.command(&["--from", "carol", "key", "publish"]).output().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && err.contains("HRM_PASSWORD"),
-        "{err}"
-    );
+    assert!(!output.status.success() && err.contains("HRM_PASSWORD"), "{err}");
 
     // A keystore file holds no plaintext key.
     let keystore = std::fs::read_to_string(hrm.home().join("keystores/carol.json")).unwrap();
@@ -110,62 +56,21 @@ async fn roles_keys_and_funds() {
     let hrm = consortium(&env).await;
     let good = record_file(&hrm, "ok.json", &health_json("148", "n"));
 
-    let err = refused(
-        &hrm,
-        &[
-            "--from",
-            "dev:8",
-            "submit-health",
-            "--patient",
-            "dev:6",
-            "--file",
-            &good,
-        ],
-    )
-    .await;
-    assert!(
-        err.contains("is not a registered hospital") && err.contains("NotRegisteredHospital"),
-        "{err}"
-    );
+    let err = refused(&hrm, &["--from", "dev:8", "submit-health", "--patient", "dev:6", "--file", &good]).await;
+    assert!(err.contains("is not a registered hospital") && err.contains("NotRegisteredHospital"), "{err}");
     let stranger = dev(8).address().to_string();
     assert!(err.contains(&stranger), "{err}");
 
-    let err = refused(
-        &hrm,
-        &[
-            "--from",
-            "dev:1",
-            "submit-health",
-            "--patient",
-            "dev:7",
-            "--file",
-            &good,
-        ],
-    )
-    .await;
-    assert!(
-        err.contains("has not published a public key") && err.contains("hrm key publish"),
-        "{err}"
-    );
+    let err = refused(&hrm, &["--from", "dev:1", "submit-health", "--patient", "dev:7", "--file", &good]).await;
+    assert!(err.contains("has not published a public key") && err.contains("hrm key publish"), "{err}");
 
     // A fresh keystore account has no ether.
-    let created = hrm
-        .command(&["account", "new", "broke"])
-        .env("HRM_PASSWORD", "pw")
-        .output()
-        .unwrap();
+    let created = hrm.command(&["account", "new", "broke"]).env("HRM_PASSWORD", "pw").output().unwrap();
     assert!(created.status.success());
     let before = head(&env).await;
-    let output = hrm
-        .command(&["--from", "broke", "key", "publish"])
-        .env("HRM_PASSWORD", "pw")
-        .output()
-        .unwrap();
+    let output = hrm.command(&["--from", "broke", "key", "publish"]).env("HRM_PASSWORD", "pw").output().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && err.contains("cannot pay for this transaction's gas"),
-        "{err}"
-    );
+    assert!(!output.status.success() && err.contains("cannot pay for this transaction's gas"), "{err}");
     assert_eq!(head(&env).await, before);
 }
 
@@ -186,36 +91,15 @@ async fn endpoints_and_deployments() {
         "--file",
         &good,
     ]);
-    assert!(
-        err.contains("cannot reach the JSON-RPC endpoint http://127.0.0.1:9"),
-        "{err}"
-    );
+    assert!(err.contains("cannot reach the JSON-RPC endpoint http://127.0.0.1:9"), "{err}");
 
     // Point the saved deployment at an address without code.
     let path = hrm.home().join("deployments/31337.json");
-    let mut record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     record["address"] = "0x000000000000000000000000000000000000dEaD".into();
     std::fs::write(&path, record.to_string()).unwrap();
-    let err = refused(
-        &hrm,
-        &[
-            "--from",
-            "dev:1",
-            "submit-health",
-            "--patient",
-            "dev:6",
-            "--file",
-            &good,
-        ],
-    )
-    .await;
-    assert!(
-        err.contains(
-            "no contract code at the saved address 0x000000000000000000000000000000000000dEaD"
-        ),
-        "{err}"
-    );
+    let err = refused(&hrm, &["--from", "dev:1", "submit-health", "--patient", "dev:6", "--file", &good]).await;
+    assert!(err.contains("no contract code at the saved address 0x000000000000000000000000000000000000dEaD"), "{err}");
 
     std::fs::remove_file(&path).unwrap();
     let err = refused(&hrm, &["status"]).await;
@@ -228,23 +112,8 @@ async fn records_that_do_not_validate() {
     let hrm = consortium(&env).await;
 
     let high = record_file(&hrm, "high.json", &health_json("900", "n"));
-    let err = refused(
-        &hrm,
-        &[
-            "--from",
-            "dev:1",
-            "submit-health",
-            "--patient",
-            "dev:6",
-            "--file",
-            &high,
-        ],
-    )
-    .await;
-    assert!(
-        err.contains("glucose 900 is outside the plausible range 40 to 600 mg/dL"),
-        "{err}"
-    );
+    let err = refused(&hrm, &["--from", "dev:1", "submit-health", "--patient", "dev:6", "--file", &high]).await;
+    assert!(err.contains("glucose 900 is outside the plausible range 40 to 600 mg/dL"), "{err}");
 
     let err = refused(
         &hrm,
@@ -275,29 +144,14 @@ async fn records_that_do_not_validate() {
         ],
     )
     .await;
-    assert!(
-        err.contains("bmi 95 is outside the plausible range 10 to 80"),
-        "{err}"
-    );
+    assert!(err.contains("bmi 95 is outside the plausible range 10 to 80"), "{err}");
 
     let broken = record_file(
         &hrm,
         "broken.json",
         "{\n  \"recorded_at\": \"2026-11-02\",\n  \"readings\": {\n    \"glucose\": 12x\n  }\n}\n",
     );
-    let err = refused(
-        &hrm,
-        &[
-            "--from",
-            "dev:1",
-            "submit-health",
-            "--patient",
-            "dev:6",
-            "--file",
-            &broken,
-        ],
-    )
-    .await;
+    let err = refused(&hrm, &["--from", "dev:1", "submit-health", "--patient", "dev:6", "--file", &broken]).await;
     assert!(err.contains("broken.json: line 4, column"), "{err}");
 
     let err = refused(
@@ -321,47 +175,19 @@ async fn records_that_do_not_validate() {
         ],
     )
     .await;
-    assert!(
-        err.contains("the total 170.00 does not equal the sum of the line items, 165.50"),
-        "{err}"
-    );
+    assert!(err.contains("the total 170.00 does not equal the sum of the line items, 165.50"), "{err}");
 
     let bill = record_file(
         &hrm,
         "bill.json",
         r#"{"issued_at":"2026-11-02","currency":"USD","line_items":[{"description":"X","amount":"10.00"}],"total":"10.01"}"#,
     );
-    let err = refused(
-        &hrm,
-        &[
-            "--from",
-            "dev:1",
-            "submit-bill",
-            "--patient",
-            "dev:6",
-            "--file",
-            &bill,
-        ],
-    )
-    .await;
+    let err = refused(&hrm, &["--from", "dev:1", "submit-bill", "--patient", "dev:6", "--file", &bill]).await;
     assert!(err.contains("does not equal the sum"), "{err}");
 
     let missing = hrm.home().join("nope.json");
-    let err = refused(
-        &hrm,
-        &[
-            "--from",
-            "dev:1",
-            "submit-health",
-            "--patient",
-            "dev:6",
-            "--file",
-            missing.to_str().unwrap(),
-        ],
-    )
-    .await;
-    assert!(
-        err.contains("reading the record file") && err.contains("nope.json"),
-        "{err}"
-    );
+    let err =
+        refused(&hrm, &["--from", "dev:1", "submit-health", "--patient", "dev:6", "--file", missing.to_str().unwrap()])
+            .await;
+    assert!(err.contains("reading the record file") && err.contains("nope.json"), "{err}");
 }

@@ -13,34 +13,18 @@ async fn the_papers_story() {
     let hrm = Hrm::new(&env);
 
     // The patient holds their own encrypted keystore; hospitals use development keys.
-    let created = hrm
-        .command(&["--json", "account", "new", "alice"])
-        .env("HRM_PASSWORD", "correct horse")
-        .output()
+    let created =
+        hrm.command(&["--json", "account", "new", "alice"]).env("HRM_PASSWORD", "correct horse").output().unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let alice: Address = serde_json::from_slice::<serde_json::Value>(&created.stdout).unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .parse()
         .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let alice: Address =
-        serde_json::from_slice::<serde_json::Value>(&created.stdout).unwrap()["address"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
     fund(&env, alice).await;
     let as_alice = |args: &[&str]| {
-        let output = hrm
-            .command(args)
-            .env("HRM_PASSWORD", "correct horse")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "hrm {args:?} as alice: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = hrm.command(args).env("HRM_PASSWORD", "correct horse").output().unwrap();
+        assert!(output.status.success(), "hrm {args:?} as alice: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     };
 
@@ -53,46 +37,24 @@ async fn the_papers_story() {
     let hospitals = ["St Mary", "Hope", "Lakeside", "Northgate", "Riverside"];
     for (i, name) in hospitals.iter().enumerate() {
         let who = format!("dev:{}", i + 1);
-        hrm.ok(&[
-            "--from", "dev:0", "hospital", "register", &who, "--name", name,
-        ]);
+        hrm.ok(&["--from", "dev:0", "hospital", "register", &who, "--name", name]);
         hrm.ok(&["--from", &who, "key", "publish"]);
     }
     let listed = hrm.json(&["hospital", "list"]);
     assert_eq!(listed.as_array().unwrap().len(), 5);
     as_alice(&["--from", "alice", "key", "publish"]);
     hrm.ok(&["account", "label", "primary", &dev(1).address().to_string()]);
-    let set = hrm.ok(&[
-        "--from",
-        "dev:1",
-        "hospital",
-        "supporting",
-        "set",
-        "dev:2",
-        "dev:3",
-        "dev:4",
-        "dev:5",
-    ]);
+    let set = hrm.ok(&["--from", "dev:1", "hospital", "supporting", "set", "dev:2", "dev:3", "dev:4", "dev:5"]);
     assert!(set.contains("4 supporting"), "{set}");
     // A label names an address for reading, but cannot sign.
     let panel = hrm.json(&["hospital", "supporting", "get", "primary"]);
-    assert!(
-        hrm.fails(&["--from", "primary", "key", "publish"])
-            .contains("no keystore for primary")
-    );
+    assert!(hrm.fails(&["--from", "primary", "key", "publish"]).contains("no keystore for primary"));
     assert_eq!(panel["supporting"].as_array().unwrap().len(), 4);
 
     // Health details from a file, bill details from flags.
     let record = hrm.write_file("visit.json", &health_json("148", "fasting sample"));
-    let health = hrm.json(&[
-        "--from",
-        "dev:1",
-        "submit-health",
-        "--patient",
-        "alice",
-        "--file",
-        record.to_str().unwrap(),
-    ]);
+    let health =
+        hrm.json(&["--from", "dev:1", "submit-health", "--patient", "alice", "--file", record.to_str().unwrap()]);
     let health_id = health["entry_id"].as_u64().unwrap();
     assert!(health["gas_used"].as_u64().unwrap() > 0 && health["tx_hash"].as_str().is_some());
     let bill = hrm.json(&[
@@ -130,29 +92,17 @@ async fn the_papers_story() {
     assert_eq!(opened["record"]["notes"], "fasting sample");
     for member in ["dev:2", "dev:3", "dev:4", "dev:5", "dev:1"] {
         let shown = hrm.json(&["--from", member, "show", &bill_id.to_string()]);
-        assert_eq!(
-            shown["record"]["total"], "195.75",
-            "{member} could not open the bill"
-        );
+        assert_eq!(shown["record"]["total"], "195.75", "{member} could not open the bill");
     }
     let outsider = hrm.json(&["--from", "dev:7", "show", &health_id.to_string()]);
     assert!(outsider["record"].is_null());
     assert_eq!(outsider["entry"]["status"], "pending");
     let text = hrm.ok(&["--from", "dev:7", "show", &health_id.to_string()]);
-    assert!(
-        text.contains("sealed") && !text.contains("fasting"),
-        "{text}"
-    );
+    assert!(text.contains("sealed") && !text.contains("fasting"), "{text}");
 
     // Everyone required approves the health details: only then is migration allowed.
     for member in ["dev:2", "dev:3", "dev:4", "dev:5"] {
-        let vote = hrm.json(&[
-            "--from",
-            member,
-            "vote",
-            &health_id.to_string(),
-            "--approve",
-        ]);
+        let vote = hrm.json(&["--from", member, "vote", &health_id.to_string(), "--approve"]);
         assert_eq!(vote["status"], "pending");
     }
     let last = serde_json::from_str::<serde_json::Value>(&as_alice(&[
@@ -164,10 +114,7 @@ async fn the_papers_story() {
         "--approve",
     ]))
     .unwrap();
-    assert_eq!(
-        (last["status"].as_str(), last["approvals"].as_u64()),
-        (Some("approved"), Some(5))
-    );
+    assert_eq!((last["status"].as_str(), last["approvals"].as_u64()), (Some("approved"), Some(5)));
 
     // One hospital rejects the bill.
     hrm.ok(&["--from", "dev:2", "vote", &bill_id.to_string(), "--approve"]);
@@ -177,19 +124,10 @@ async fn the_papers_story() {
     assert!(late.contains("no longer pending"), "{late}");
 
     let statuses = hrm.json(&["status", "--patient", "alice"]);
-    let statuses: Vec<_> = statuses
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["status"].as_str().unwrap().to_string())
-        .collect();
+    let statuses: Vec<_> =
+        statuses.as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap().to_string()).collect();
     assert_eq!(statuses, ["approved", "rejected"]);
-    assert!(
-        hrm.json(&["status", "--pending"])
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(hrm.json(&["status", "--pending"]).as_array().unwrap().is_empty());
 
     // dataMigrationAllow, read straight from the contract.
     let consortium = hrm::chain::HealthRecords::new(

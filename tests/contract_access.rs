@@ -6,9 +6,7 @@ mod common;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
-use common::consortium::{
-    Consortium, expect_contract_error, mined, some_commitment, test_envelope,
-};
+use common::consortium::{Consortium, expect_contract_error, mined, some_commitment, test_envelope};
 use hrm::chain::HealthRecords::{self, HealthRecordsErrors as E, HealthRecordsInstance};
 use hrm::chain::keys::public_key_bytes;
 
@@ -22,14 +20,7 @@ enum Role {
     Stranger,
 }
 
-const ROLES: [Role; 6] = [
-    Role::Admin,
-    Role::Primary,
-    Role::PanelMember,
-    Role::Outsider,
-    Role::Patient,
-    Role::Stranger,
-];
+const ROLES: [Role; 6] = [Role::Admin, Role::Primary, Role::PanelMember, Role::Outsider, Role::Patient, Role::Stranger];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Function {
@@ -70,53 +61,34 @@ fn signer(c: &Consortium, role: Role) -> &PrivateKeySigner {
 fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
     let who = signer(c, role).address();
     let id = U256::from(PENDING_ENTRY);
-    let not_hospital =
-        E::NotRegisteredHospital(HealthRecords::NotRegisteredHospital { account: who });
+    let not_hospital = E::NotRegisteredHospital(HealthRecords::NotRegisteredHospital { account: who });
     let not_voter = E::NotEntryVoter(HealthRecords::NotEntryVoter { id, account: who });
     let no_panel = E::NoSupportingHospitals(HealthRecords::NoSupportingHospitals { primary: who });
     match (function, role) {
         (Function::RegisterHospital, Role::Admin) => None,
-        (Function::RegisterHospital, _) => {
-            Some(E::NotAdmin(HealthRecords::NotAdmin { caller: who }))
-        }
+        (Function::RegisterHospital, _) => Some(E::NotAdmin(HealthRecords::NotAdmin { caller: who })),
         // Anyone may publish their own key: that is how patients join.
         (Function::PublishKey, _) => None,
-        (Function::SetSupportingHospitals, Role::Primary | Role::PanelMember | Role::Outsider) => {
-            None
-        }
+        (Function::SetSupportingHospitals, Role::Primary | Role::PanelMember | Role::Outsider) => None,
         (Function::SetSupportingHospitals, _) => Some(not_hospital),
         (Function::SubmitHealthDetails | Function::SubmitBillDetails, Role::Primary) => None,
         // Registered hospitals without a panel of their own cannot submit.
-        (
-            Function::SubmitHealthDetails | Function::SubmitBillDetails,
-            Role::PanelMember | Role::Outsider,
-        ) => Some(no_panel),
+        (Function::SubmitHealthDetails | Function::SubmitBillDetails, Role::PanelMember | Role::Outsider) => {
+            Some(no_panel)
+        }
         (Function::SubmitHealthDetails | Function::SubmitBillDetails, _) => Some(not_hospital),
-        (
-            Function::ApprovePendingEntry | Function::RejectPendingEntry,
-            Role::PanelMember | Role::Patient,
-        ) => None,
+        (Function::ApprovePendingEntry | Function::RejectPendingEntry, Role::PanelMember | Role::Patient) => None,
         (Function::ApprovePendingEntry | Function::RejectPendingEntry, _) => Some(not_voter),
     }
 }
 
 /// Calls `function` as `role`: simulated with `eth_call` when `send` is false, so one state serves
 /// every cell of the matrix; sent as a transaction otherwise.
-async fn attempt(
-    c: &Consortium,
-    function: Function,
-    role: Role,
-    entry: u64,
-    send: bool,
-) -> Result<(), E> {
+async fn attempt(c: &Consortium, function: Function, role: Role, entry: u64, send: bool) -> Result<(), E> {
     let who = signer(c, role);
     let contract: HealthRecordsInstance<DynProvider> = c.as_(who);
     // A registered hospital other than the caller, for a panel of one.
-    let other_hospital = if role == Role::Primary {
-        c.panel[0].address()
-    } else {
-        c.primary.address()
-    };
+    let other_hospital = if role == Role::Primary { c.panel[0].address() } else { c.primary.address() };
     let id = U256::from(entry);
     macro_rules! run {
         ($call:expr) => {{
@@ -125,10 +97,7 @@ async fn attempt(
                 match call.send().await {
                     Ok(pending) => {
                         let receipt = pending.get_receipt().await.expect("receipt");
-                        assert!(
-                            receipt.status(),
-                            "{function:?} by {role:?} was mined but reverted"
-                        );
+                        assert!(receipt.status(), "{function:?} by {role:?} was mined but reverted");
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -148,18 +117,10 @@ async fn attempt(
             run!(contract.setSupportingHospitals(vec![other_hospital]))
         }
         Function::SubmitHealthDetails => {
-            run!(contract.submitHealthDetails(
-                c.patient.address(),
-                some_commitment(),
-                test_envelope()
-            ))
+            run!(contract.submitHealthDetails(c.patient.address(), some_commitment(), test_envelope()))
         }
         Function::SubmitBillDetails => {
-            run!(contract.submitBillDetails(
-                c.patient.address(),
-                some_commitment(),
-                test_envelope()
-            ))
+            run!(contract.submitBillDetails(c.patient.address(), some_commitment(), test_envelope()))
         }
         Function::ApprovePendingEntry => run!(contract.approvePendingEntry(id)),
         Function::RejectPendingEntry => run!(contract.rejectPendingEntry(id)),
@@ -176,21 +137,13 @@ async fn every_function_by_every_role() {
     for function in FUNCTIONS {
         for role in ROLES {
             let want = expected(&c, function, role);
-            let got = attempt(&c, function, role, PENDING_ENTRY, false)
-                .await
-                .err();
+            let got = attempt(&c, function, role, PENDING_ENTRY, false).await.err();
             if got != want {
-                failures.push(format!(
-                    "{function:?} by {role:?}: expected {want:?}, got {got:?}"
-                ));
+                failures.push(format!("{function:?} by {role:?}: expected {want:?}, got {got:?}"));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "access matrix mismatches:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "access matrix mismatches:\n{}", failures.join("\n"));
 }
 
 #[tokio::test]
@@ -203,11 +156,7 @@ async fn allowed_calls_succeed_as_transactions() {
                 continue;
             }
             // A rejection closes its entry, so each allowed rejection gets an entry of its own.
-            let entry = if function == Function::RejectPendingEntry {
-                c.submit_health().await.0
-            } else {
-                pending
-            };
+            let entry = if function == Function::RejectPendingEntry { c.submit_health().await.0 } else { pending };
             attempt(&c, function, role, entry, true)
                 .await
                 .unwrap_or_else(|e| panic!("{function:?} by {role:?} was refused: {e:?}"));
@@ -219,52 +168,19 @@ async fn allowed_calls_succeed_as_transactions() {
 async fn a_refused_transaction_is_never_sent() {
     let c = Consortium::deploy("access_refused", 2).await;
     let provider = c.env.provider_for(&c.stranger);
-    let nonce_before = provider
-        .get_transaction_count(c.stranger.address())
-        .await
-        .unwrap();
+    let nonce_before = provider.get_transaction_count(c.stranger.address()).await.unwrap();
     let block_before = provider.get_block_number().await.unwrap();
 
-    let result = c
-        .as_(&c.stranger)
-        .registerHospital(c.stranger.address(), "Sneaky".to_string())
-        .send()
-        .await;
-    assert_eq!(
-        expect_contract_error(result),
-        E::NotAdmin(HealthRecords::NotAdmin {
-            caller: c.stranger.address()
-        })
-    );
-    assert_eq!(
-        provider
-            .get_transaction_count(c.stranger.address())
-            .await
-            .unwrap(),
-        nonce_before
-    );
+    let result = c.as_(&c.stranger).registerHospital(c.stranger.address(), "Sneaky".to_string()).send().await;
+    assert_eq!(expect_contract_error(result), E::NotAdmin(HealthRecords::NotAdmin { caller: c.stranger.address() }));
+    assert_eq!(provider.get_transaction_count(c.stranger.address()).await.unwrap(), nonce_before);
     assert_eq!(provider.get_block_number().await.unwrap(), block_before);
 
     // And a refusal in the middle of a flow leaves the entry as it was.
     let (id, _) = c.submit_health().await;
-    let result = c
-        .as_(&c.outsider)
-        .approvePendingEntry(U256::from(id))
-        .send()
-        .await;
+    let result = c.as_(&c.outsider).approvePendingEntry(U256::from(id)).send().await;
     assert!(matches!(expect_contract_error(result), E::NotEntryVoter(_)));
-    let count = c
-        .as_(&c.admin)
-        .getVoteCount(U256::from(id))
-        .call()
-        .await
-        .unwrap();
+    let count = c.as_(&c.admin).getVoteCount(U256::from(id)).call().await.unwrap();
     assert_eq!(count.approvals, 0);
-    mined(
-        c.as_(&c.patient)
-            .approvePendingEntry(U256::from(id))
-            .send()
-            .await,
-    )
-    .await;
+    mined(c.as_(&c.patient).approvePendingEntry(U256::from(id)).send().await).await;
 }

@@ -20,17 +20,11 @@ async fn the_demo_runs_start_to_finish_and_cleans_up() {
         "Chidi",
         "were stopped",
     ] {
-        assert!(
-            out.contains(expected),
-            "the demo did not show '{expected}':\n{out}"
-        );
+        assert!(out.contains(expected), "the demo did not show '{expected}':\n{out}");
     }
     assert!(out.contains("An outsider gets nothing"), "{out}");
     // The services it started are gone.
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("chain http://127.0.0.1:"))
-        .expect("the demo names its services");
+    let line = out.lines().find(|l| l.starts_with("chain http://127.0.0.1:")).expect("the demo names its services");
     let ports: Vec<u16> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|part| part.parse().ok())
@@ -38,10 +32,7 @@ async fn the_demo_runs_start_to_finish_and_cleans_up() {
         .collect();
     assert_eq!(ports.len(), 2, "{line}");
     for port in ports {
-        assert!(
-            !hrm::devnet::accepts_connections(port),
-            "something still listens on {port}"
-        );
+        assert!(!hrm::devnet::accepts_connections(port), "something still listens on {port}");
     }
 }
 
@@ -50,16 +41,7 @@ async fn the_demo_runs_on_a_five_node_geth_network() {
     let env = TestEnv::start("demo_geth").await;
     let hrm = Hrm::new(&env);
     let out = hrm.ok(&["demo", "--engine", "geth"]);
-    for expected in [
-        "five-node Geth network",
-        "rejected",
-        "migrated 5 (0 failed)",
-        "clean",
-        "were stopped",
-    ] {
-        assert!(
-            out.contains(expected),
-            "the Geth demo did not show '{expected}':\n{out}"
-        );
+    for expected in ["five-node Geth network", "rejected", "migrated 5 (0 failed)", "clean", "were stopped"] {
+        assert!(out.contains(expected), "the Geth demo did not show '{expected}':\n{out}");
     }
 }

@@ -9,28 +9,16 @@ use hrm::devnet::is_running;
 
 fn devnet(hrm: &Hrm<'_>, args: &[&str]) -> std::process::Output {
     // No RPC URL from the harness: the devnet's own endpoints must be used.
-    hrm.command(args)
-        .env_remove("HRM_RPC_URL")
-        .output()
-        .unwrap()
+    hrm.command(args).env_remove("HRM_RPC_URL").output().unwrap()
 }
 
 fn json(output: &std::process::Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
 fn pids(status: &serde_json::Value) -> Vec<u32> {
-    status["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["pid"].as_u64().unwrap() as u32)
-        .collect()
+    status["services"].as_array().unwrap().iter().map(|s| s["pid"].as_u64().unwrap() as u32).collect()
 }
 
 #[tokio::test]
@@ -38,19 +26,12 @@ async fn anvil_devnet_up_use_and_down() {
     let env = TestEnv::start("devnet_anvil").await;
     let hrm = Hrm::new(&env);
     let up = json(&devnet(&hrm, &["--json", "devnet", "up"]));
-    assert_eq!(
-        (up["engine"].as_str(), up["chain_id"].as_u64()),
-        (Some("anvil"), Some(31337))
-    );
+    assert_eq!((up["engine"].as_str(), up["chain_id"].as_u64()), (Some("anvil"), Some(31337)));
 
     // Later commands use the devnet without flags: the chain and the database.
     let deployed = json(&devnet(&hrm, &["--json", "--from", "dev:0", "deploy"]));
     assert_eq!(deployed["chain_id"], 31337);
-    let output = hrm
-        .command(&["--json", "--from", "dev:0", "migrate"])
-        .env_remove("HRM_RPC_URL")
-        .output()
-        .unwrap();
+    let output = hrm.command(&["--json", "--from", "dev:0", "migrate"]).env_remove("HRM_RPC_URL").output().unwrap();
     assert_eq!(json(&output)["migrated"], 0);
 
     let status = json(&devnet(&hrm, &["--json", "devnet", "status"]));
@@ -60,9 +41,7 @@ async fn anvil_devnet_up_use_and_down() {
     assert!(services[0]["head_block"].as_u64().unwrap() >= 1);
 
     let again = devnet(&hrm, &["devnet", "up"]);
-    assert!(
-        !again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already up")
-    );
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already up"));
 
     let data = hrm.home().join("devnet/data");
     assert!(data.exists());
@@ -73,44 +52,26 @@ async fn anvil_devnet_up_use_and_down() {
     }
     assert!(!data.exists(), "the data was not removed");
     let none = devnet(&hrm, &["devnet", "status"]);
-    assert!(
-        !none.status.success() && String::from_utf8_lossy(&none.stderr).contains("hrm devnet up")
-    );
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("hrm devnet up"));
 }
 
 #[tokio::test]
 async fn geth_devnet_peers_its_nodes_and_stops_them_all() {
     let env = TestEnv::start("devnet_geth").await;
     let hrm = Hrm::new(&env);
-    let up = json(&devnet(
-        &hrm,
-        &["--json", "devnet", "up", "--engine", "geth", "--nodes", "3"],
-    ));
+    let up = json(&devnet(&hrm, &["--json", "devnet", "up", "--engine", "geth", "--nodes", "3"]));
     assert_eq!(up["chain_id"], 1337);
     let status = json(&devnet(&hrm, &["--json", "devnet", "status"]));
-    let nodes: Vec<_> = status["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["program"] == "geth")
-        .cloned()
-        .collect();
+    let nodes: Vec<_> =
+        status["services"].as_array().unwrap().iter().filter(|s| s["program"] == "geth").cloned().collect();
     let roles: Vec<&str> = nodes.iter().map(|n| n["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["boot node", "sealer", "full node"]);
-    assert!(
-        nodes
-            .iter()
-            .all(|n| n["running"] == true && n["peers"].as_u64().unwrap() >= 1),
-        "{status}"
-    );
+    assert!(nodes.iter().all(|n| n["running"] == true && n["peers"].as_u64().unwrap() >= 1), "{status}");
 
     let down = json(&devnet(&hrm, &["--json", "devnet", "down", "--keep"]));
     assert_eq!(down["data_kept"], true);
     for pid in pids(&status) {
         assert!(!is_running(pid), "PID {pid} still runs after `devnet down`");
     }
-    assert!(
-        hrm.home().join("devnet/data/geth/node1").exists(),
-        "--keep removed the data"
-    );
+    assert!(hrm.home().join("devnet/data/geth/node1").exists(), "--keep removed the data");
 }

@@ -13,29 +13,14 @@ use hrm::devnet::{GethNetwork, GethNetworkOptions, NodeRole};
 #[tokio::test]
 async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
     let env = TestEnv::start("geth_network").await;
-    let options = GethNetworkOptions {
-        nodes: 5,
-        block_time: 1,
-        tie_to_parent: true,
-    };
+    let options = GethNetworkOptions { nodes: 5, block_time: 1, tie_to_parent: true };
     let mut network = GethNetwork::start(&env.temp_dir().join("geth"), &options)
         .unwrap_or_else(|e| panic!("starting the Geth network: {e}"));
     let specs = network.specs();
     let roles: Vec<NodeRole> = specs.iter().map(|s| s.role).collect();
-    assert_eq!(
-        roles,
-        [
-            NodeRole::Boot,
-            NodeRole::Sealer,
-            NodeRole::Sealer,
-            NodeRole::Sealer,
-            NodeRole::Full
-        ]
-    );
+    assert_eq!(roles, [NodeRole::Boot, NodeRole::Sealer, NodeRole::Sealer, NodeRole::Sealer, NodeRole::Full]);
     let urls: Vec<String> = specs.iter().map(|s| s.rpc_url()).collect();
-    wait_for_network(&urls, 1, 2, Duration::from_secs(90))
-        .await
-        .unwrap();
+    wait_for_network(&urls, 1, 2, Duration::from_secs(90)).await.unwrap();
 
     let hrm = Hrm::new(&env);
     let node = |i: usize| urls[i - 1].as_str();
@@ -44,68 +29,28 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
         all.extend_from_slice(args);
         hrm.ok(&all)
     };
-    let db = [
-        "--mongodb-uri",
-        env.mongodb_uri.as_str(),
-        "--database",
-        env.database_name.as_str(),
-    ];
+    let db = ["--mongodb-uri", env.mongodb_uri.as_str(), "--database", env.database_name.as_str()];
 
     // Node 1 (the boot node) serves the admin and the primary hospital.
     on(1, &["--from", "dev:0", "deploy"]);
     for i in 1..=5 {
         let hospital = format!("dev:{i}");
-        on(
-            1,
-            &[
-                "--from",
-                "dev:0",
-                "hospital",
-                "register",
-                &hospital,
-                "--name",
-                &format!("Hospital {i}"),
-            ],
-        );
+        on(1, &["--from", "dev:0", "hospital", "register", &hospital, "--name", &format!("Hospital {i}")]);
         // Each hospital publishes its key through its own node.
         on(i, &["--from", &hospital, "key", "publish"]);
     }
     on(1, &["--from", "dev:6", "key", "publish"]);
-    on(
-        1,
-        &[
-            "--from",
-            "dev:1",
-            "hospital",
-            "supporting",
-            "set",
-            "dev:2",
-            "dev:3",
-            "dev:4",
-            "dev:5",
-        ],
-    );
+    on(1, &["--from", "dev:1", "hospital", "supporting", "set", "dev:2", "dev:3", "dev:4", "dev:5"]);
     let record = hrm.write_file("visit.json", &health_json("148", "five nodes"));
     let submitted = on(
         1,
-        &[
-            "--json",
-            "--from",
-            "dev:1",
-            "submit-health",
-            "--patient",
-            "dev:6",
-            "--file",
-            record.to_str().unwrap(),
-        ],
+        &["--json", "--from", "dev:1", "submit-health", "--patient", "dev:6", "--file", record.to_str().unwrap()],
     );
     let submitted: serde_json::Value = serde_json::from_str(&submitted).unwrap();
     let id = submitted["entry_id"].as_u64().unwrap().to_string();
     // Each voter's node must have the submission's block before the vote is estimated there.
     let block = submitted["block"].as_u64().unwrap();
-    wait_for_network(&urls, 1, block, Duration::from_secs(30))
-        .await
-        .unwrap();
+    wait_for_network(&urls, 1, block, Duration::from_secs(30)).await.unwrap();
 
     // Halfway: node 5, a full node, goes down. Its hospital votes through node 1 instead.
     network.stop_node(5);
@@ -113,17 +58,12 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
         on(via, &["--from", hospital, "vote", &id, "--approve"]);
     }
     let last = on(2, &["--json", "--from", "dev:6", "vote", &id, "--approve"]);
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&last).unwrap()["status"],
-        "approved"
-    );
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&last).unwrap()["status"], "approved");
 
     // Node 5 comes back and catches up to the same head.
     network.restart_node(5).unwrap();
     let head = node_status(node(2)).await.unwrap().1;
-    wait_for_network(&urls[4..], 1, head, Duration::from_secs(60))
-        .await
-        .unwrap();
+    wait_for_network(&urls[4..], 1, head, Duration::from_secs(60)).await.unwrap();
     let (_, head5) = node_status(node(5)).await.unwrap();
     assert!(head5 >= head, "node 5 is at {head5}, the network at {head}");
 
@@ -137,11 +77,5 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
     audit.extend_from_slice(&db);
     audit.push("audit");
     let audit: serde_json::Value = serde_json::from_str(&hrm.ok(&audit)).unwrap();
-    assert_eq!(
-        (
-            audit["approved_on_chain"].as_u64(),
-            audit["archived"].as_u64()
-        ),
-        (Some(1), Some(1))
-    );
+    assert_eq!((audit["approved_on_chain"].as_u64(), audit["archived"].as_u64()), (Some(1), Some(1)));
 }

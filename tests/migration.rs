@@ -3,49 +3,21 @@
 
 mod common;
 
-use std::time::Duration;
-
 use alloy::primitives::keccak256;
 use common::cli::Hrm;
 use common::{TestEnv, dev};
-use hrm::chain::{Connection, Consortium, DeploymentStore, EntryKind};
+use hrm::chain::{Consortium, EntryKind};
 use hrm::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record};
 use hrm::submission::{gather_recipients, seal, submit_record};
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
 
-/// hrm's home with a deployed consortium: dev:1 submits with dev:2 as its panel; dev:6 is the
-/// patient. Returns the primary's, the panel member's and the patient's clients.
+/// hrm's home with a deployed consortium (the benchmarks' setup): dev:1 submits with dev:2 as
+/// its panel; dev:6 is the patient. Returns the primary's, the panel member's and the patient's
+/// clients.
 async fn consortium(hrm: &Hrm<'_>) -> [Consortium; 3] {
-    let store = DeploymentStore::new(hrm.home().join("deployments"));
-    let open = |i: usize| async move {
-        Connection::open(hrm.env.rpc_url.clone(), Duration::from_secs(30))
-            .await
-            .unwrap()
-            .with_signer(dev(i))
-    };
-    open(0).await.deploy(&store, false).await.unwrap();
-    let [admin, primary, member, patient] =
-        [open(0).await, open(1).await, open(2).await, open(6).await];
-    let [admin, primary, member, patient] = [
-        admin.attach(&store).await.unwrap(),
-        primary.attach(&store).await.unwrap(),
-        member.attach(&store).await.unwrap(),
-        patient.attach(&store).await.unwrap(),
-    ];
-    for (who, name) in [(&primary, "Primary"), (&member, "Supporting")] {
-        admin.register_hospital(who.sender(), name).await.unwrap();
-    }
-    for (who, index) in [(&primary, 1), (&member, 2), (&patient, 6)] {
-        who.publish_key(hrm::chain::keys::public_key_bytes(&dev(index)))
-            .await
-            .unwrap();
-    }
-    primary
-        .set_supporting_hospitals(vec![member.sender()])
-        .await
-        .unwrap();
-    [primary, member, patient]
+    let seeded = hrm::bench::seed_consortium(&hrm.env.rpc_url, hrm.home()).await.unwrap();
+    [seeded.primary, seeded.member, seeded.patient]
 }
 
 fn health(glucose: f64) -> Record {
@@ -69,10 +41,7 @@ fn bill(total: &str) -> Record {
     Record::Bill(BillDetails {
         issued_at: "2026-11-03".into(),
         currency: "EUR".into(),
-        line_items: vec![LineItem {
-            description: "Visit".into(),
-            amount: Amount::parse(total).unwrap(),
-        }],
+        line_items: vec![LineItem { description: "Visit".into(), amount: Amount::parse(total).unwrap() }],
         total: Amount::parse(total).unwrap(),
     })
 }
@@ -80,11 +49,7 @@ fn bill(total: &str) -> Record {
 /// Submits `record` as the primary; the panel member and the patient vote as told.
 async fn entry(parties: &[Consortium; 3], record: &Record, approve: Option<bool>) -> u64 {
     let [primary, member, patient] = parties;
-    let id = submit_record(primary, patient.sender(), record)
-        .await
-        .unwrap()
-        .entry_id
-        .unwrap();
+    let id = submit_record(primary, patient.sender(), record).await.unwrap().entry_id.unwrap();
     match approve {
         Some(true) => {
             member.vote(id, true).await.unwrap();
@@ -99,21 +64,11 @@ async fn entry(parties: &[Consortium; 3], record: &Record, approve: Option<bool>
 }
 
 async fn count(env: &TestEnv, collection: &str, filter: Document) -> u64 {
-    env.database()
-        .await
-        .collection::<Document>(collection)
-        .count_documents(filter)
-        .await
-        .unwrap()
+    env.database().await.collection::<Document>(collection).count_documents(filter).await.unwrap()
 }
 
 fn mongo_args(env: &TestEnv) -> [&str; 4] {
-    [
-        "--mongodb-uri",
-        env.mongodb_uri.as_str(),
-        "--database",
-        env.database_name.as_str(),
-    ]
+    ["--mongodb-uri", env.mongodb_uri.as_str(), "--database", env.database_name.as_str()]
 }
 
 /// Runs `hrm --json ARGS` with the database flags; returns (exit code, parsed stdout, stderr).
@@ -128,11 +83,7 @@ fn run_json(hrm: &Hrm<'_>, extra_env: &[(&str, &str)], args: &[&str]) -> (i32, V
     let output = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let value = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (
-        output.status.code().unwrap_or(-1),
-        value,
-        String::from_utf8_lossy(&output.stderr).to_string(),
-    )
+    (output.status.code().unwrap_or(-1), value, String::from_utf8_lossy(&output.stderr).to_string())
 }
 
 #[tokio::test]
@@ -149,42 +100,18 @@ async fn migrates_approved_entries_once_with_provenance() {
     let rejected = entry(&parties, &bill("9.99"), Some(false)).await;
 
     // Staying far behind the head reads nothing yet.
-    let (code, report, stderr) = run_json(
-        &hrm,
-        &[],
-        &["--from", "dev:1", "migrate", "--confirmations", "1000"],
-    );
-    assert_eq!(
-        (code, report["migrated"].as_u64()),
-        (0, Some(0)),
-        "{stderr}"
-    );
+    let (code, report, stderr) = run_json(&hrm, &[], &["--from", "dev:1", "migrate", "--confirmations", "1000"]);
+    assert_eq!((code, report["migrated"].as_u64()), (0, Some(0)), "{stderr}");
     assert_eq!(count(&env, "health_records", doc! {}).await, 0);
     // Small log batches find everything all the same.
-    let (code, report, stderr) = run_json(
-        &hrm,
-        &[],
-        &["--from", "dev:1", "migrate", "--batch-blocks", "3"],
-    );
+    let (code, report, stderr) = run_json(&hrm, &[], &["--from", "dev:1", "migrate", "--batch-blocks", "3"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        (
-            report["migrated"].as_u64(),
-            report["already_present"].as_u64()
-        ),
-        (Some(5), Some(0))
-    );
+    assert_eq!((report["migrated"].as_u64(), report["already_present"].as_u64()), (Some(5), Some(0)));
     assert_eq!(count(&env, "health_records", doc! {}).await, 4);
     assert_eq!(count(&env, "bills", doc! {}).await, 1);
     for id in [pending, rejected] {
-        assert_eq!(
-            count(&env, "health_records", doc! { "entry_id": id as i64 }).await,
-            0
-        );
-        assert_eq!(
-            count(&env, "bills", doc! { "entry_id": id as i64 }).await,
-            0
-        );
+        assert_eq!(count(&env, "health_records", doc! { "entry_id": id as i64 }).await, 0);
+        assert_eq!(count(&env, "bills", doc! { "entry_id": id as i64 }).await, 0);
     }
 
     // The document carries its provenance and the plaintext.
@@ -198,26 +125,14 @@ async fn migrates_approved_entries_once_with_provenance() {
         .unwrap();
     assert_eq!(stored.get_i64("chain_id").unwrap(), 31337);
     assert_eq!(
-        stored
-            .get_document("record")
-            .unwrap()
-            .get_document("readings")
-            .unwrap()
-            .get_i32("glucose")
-            .unwrap(),
+        stored.get_document("record").unwrap().get_document("readings").unwrap().get_i32("glucose").unwrap(),
         100
     );
-    assert_eq!(
-        stored.get_str("patient").unwrap(),
-        format!("{:#x}", dev(6).address())
-    );
+    assert_eq!(stored.get_str("patient").unwrap(), format!("{:#x}", dev(6).address()));
     assert_eq!(stored.get_array("voters").unwrap().len(), 2);
     for key in ["submission", "approval"] {
         let provenance = stored.get_document(key).unwrap();
-        assert!(
-            provenance.get_str("tx_hash").unwrap().starts_with("0x")
-                && provenance.get_i64("block").unwrap() > 0
-        );
+        assert!(provenance.get_str("tx_hash").unwrap().starts_with("0x") && provenance.get_i64("block").unwrap() > 0);
     }
     let salt = stored.get_str("salt").unwrap();
     assert_eq!(salt.len(), 66);
@@ -225,25 +140,10 @@ async fn migrates_approved_entries_once_with_provenance() {
     // A rerun finds nothing new; without its checkpoint it finds everything already present.
     let (code, report, _) = run_json(&hrm, &[], &["--from", "dev:1", "migrate"]);
     assert_eq!((code, report["migrated"].as_u64()), (0, Some(0)));
-    env.database()
-        .await
-        .collection::<Document>("migration_checkpoints")
-        .delete_many(doc! {})
-        .await
-        .unwrap();
+    env.database().await.collection::<Document>("migration_checkpoints").delete_many(doc! {}).await.unwrap();
     let (code, report, _) = run_json(&hrm, &[], &["--from", "dev:1", "migrate"]);
-    assert_eq!(
-        (
-            code,
-            report["migrated"].as_u64(),
-            report["already_present"].as_u64()
-        ),
-        (0, Some(0), Some(5))
-    );
-    assert_eq!(
-        count(&env, "health_records", doc! {}).await + count(&env, "bills", doc! {}).await,
-        5
-    );
+    assert_eq!((code, report["migrated"].as_u64(), report["already_present"].as_u64()), (0, Some(0), Some(5)));
+    assert_eq!(count(&env, "health_records", doc! {}).await + count(&env, "bills", doc! {}).await, 5);
 
     // The pending entry, once approved, is picked up by the next run.
     parties[1].vote(pending, true).await.unwrap();
@@ -254,26 +154,13 @@ async fn migrates_approved_entries_once_with_provenance() {
     // records --patient: newest first, both kinds.
     let (code, records, _) = run_json(&hrm, &[], &["records", "--patient", "dev:6"]);
     assert_eq!(code, 0);
-    let ids: Vec<u64> = records
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["entry_id"].as_u64().unwrap())
-        .collect();
+    let ids: Vec<u64> = records.as_array().unwrap().iter().map(|r| r["entry_id"].as_u64().unwrap()).collect();
     let mut sorted = ids.clone();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!((ids.len(), ids.clone()), (6, sorted));
     assert!(
-        hrm.ok(&[
-            "--mongodb-uri",
-            &env.mongodb_uri,
-            "--database",
-            &env.database_name,
-            "records",
-            "--patient",
-            "dev:6"
-        ])
-        .contains("glucose 100")
+        hrm.ok(&["--mongodb-uri", &env.mongodb_uri, "--database", &env.database_name, "records", "--patient", "dev:6"])
+            .contains("glucose 100")
     );
 }
 
@@ -285,16 +172,9 @@ async fn a_crash_halfway_loses_nothing_and_duplicates_nothing() {
     for i in 0..12 {
         entry(&parties, &health(90.0 + f64::from(i)), Some(true)).await;
     }
-    let (code, _, stderr) = run_json(
-        &hrm,
-        &[("HRM_TEST_ABORT_AFTER_WRITES", "5")],
-        &["--from", "dev:1", "migrate"],
-    );
+    let (code, _, stderr) = run_json(&hrm, &[("HRM_TEST_ABORT_AFTER_WRITES", "5")], &["--from", "dev:1", "migrate"]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("stopped on purpose after 5 writes"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("stopped on purpose after 5 writes"), "{stderr}");
     assert_eq!(count(&env, "health_records", doc! {}).await, 5);
     assert_eq!(
         count(&env, "migration_checkpoints", doc! {}).await,
@@ -304,20 +184,10 @@ async fn a_crash_halfway_loses_nothing_and_duplicates_nothing() {
 
     let (code, report, stderr) = run_json(&hrm, &[], &["--from", "dev:1", "migrate"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        (
-            report["migrated"].as_u64(),
-            report["already_present"].as_u64()
-        ),
-        (Some(7), Some(5))
-    );
+    assert_eq!((report["migrated"].as_u64(), report["already_present"].as_u64()), (Some(7), Some(5)));
     assert_eq!(count(&env, "health_records", doc! {}).await, 12);
-    let distinct = env
-        .database()
-        .await
-        .run_command(doc! { "distinct": "health_records", "key": "entry_id" })
-        .await
-        .unwrap();
+    let distinct =
+        env.database().await.run_command(doc! { "distinct": "health_records", "key": "entry_id" }).await.unwrap();
     assert_eq!(distinct.get_array("values").unwrap().len(), 12);
 }
 
@@ -333,12 +203,7 @@ async fn entries_that_cannot_be_opened_or_verified_are_reported() {
     let recipients = gather_recipients(primary, patient.sender()).await.unwrap();
     let sealed = seal(&health(130.0), &recipients).unwrap();
     let forged = primary
-        .submit(
-            EntryKind::Health,
-            patient.sender(),
-            keccak256(b"another record"),
-            sealed.envelope,
-        )
+        .submit(EntryKind::Health, patient.sender(), keccak256(b"another record"), sealed.envelope)
         .await
         .unwrap()
         .entry_id
@@ -353,20 +218,10 @@ async fn entries_that_cannot_be_opened_or_verified_are_reported() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| {
-            (
-                f["entry_id"].as_u64().unwrap(),
-                f["reason"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|f| (f["entry_id"].as_u64().unwrap(), f["reason"].as_str().unwrap().to_string()))
         .collect();
     assert_eq!(failed.len(), 2);
-    assert!(
-        failed
-            .iter()
-            .all(|(_, reason)| reason.contains("not sealed to the migrating account")),
-        "{failed:?}"
-    );
+    assert!(failed.iter().all(|(_, reason)| reason.contains("not sealed to the migrating account")), "{failed:?}");
 
     // The primary migrates the good entry and reports the forged one, on every run.
     for _ in 0..2 {
@@ -375,36 +230,15 @@ async fn entries_that_cannot_be_opened_or_verified_are_reported() {
         let failed = report["failed"].as_array().unwrap();
         assert_eq!(failed.len(), 1, "{report}");
         assert_eq!(failed[0]["entry_id"].as_u64(), Some(forged));
-        assert!(
-            failed[0]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("does not match its on-chain commitment")
-        );
+        assert!(failed[0]["reason"].as_str().unwrap().contains("does not match its on-chain commitment"));
     }
-    assert_eq!(
-        count(&env, "health_records", doc! { "entry_id": good as i64 }).await,
-        1
-    );
-    assert_eq!(
-        count(&env, "health_records", doc! { "entry_id": forged as i64 }).await,
-        0
-    );
+    assert_eq!(count(&env, "health_records", doc! { "entry_id": good as i64 }).await, 1);
+    assert_eq!(count(&env, "health_records", doc! { "entry_id": forged as i64 }).await, 0);
     let text = hrm
-        .command(&[
-            "--mongodb-uri",
-            &env.mongodb_uri,
-            "--database",
-            &env.database_name,
-            "--from",
-            "dev:1",
-            "migrate",
-        ])
+        .command(&["--mongodb-uri", &env.mongodb_uri, "--database", &env.database_name, "--from", "dev:1", "migrate"])
         .output()
         .unwrap();
-    assert!(
-        String::from_utf8_lossy(&text.stdout).contains("does not match its on-chain commitment")
-    );
+    assert!(String::from_utf8_lossy(&text.stdout).contains("does not match its on-chain commitment"));
 }
 
 #[tokio::test]
@@ -414,39 +248,20 @@ async fn an_unreachable_database_is_named_and_nothing_moves() {
     let parties = consortium(&hrm).await;
     entry(&parties, &health(110.0), Some(true)).await;
     let output = hrm
-        .command(&[
-            "--mongodb-uri",
-            "mongodb://127.0.0.1:9/?connectTimeoutMS=500",
-            "--from",
-            "dev:1",
-            "migrate",
-        ])
+        .command(&["--mongodb-uri", "mongodb://127.0.0.1:9/?connectTimeoutMS=500", "--from", "dev:1", "migrate"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr.contains("cannot reach the database at 127.0.0.1:9"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot reach the database at 127.0.0.1:9"), "{stderr}");
     assert_eq!(count(&env, "migration_checkpoints", doc! {}).await, 0);
     // MONGODB_URI is honoured when HRM_MONGODB_URI is not set.
     let output = hrm
-        .command(&[
-            "--database",
-            &env.database_name,
-            "--from",
-            "dev:1",
-            "migrate",
-        ])
+        .command(&["--database", &env.database_name, "--from", "dev:1", "migrate"])
         .env("MONGODB_URI", &env.mongodb_uri)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[tokio::test]
@@ -466,35 +281,19 @@ async fn the_audit_names_missing_altered_and_unexpected_records() {
 
     let (code, report, _) = run_json(&hrm, &[], &["audit"]);
     assert_eq!(code, 0, "{report}");
-    assert_eq!(
-        (
-            report["approved_on_chain"].as_u64(),
-            report["archived"].as_u64()
-        ),
-        (Some(4), Some(4))
-    );
+    assert_eq!((report["approved_on_chain"].as_u64(), report["archived"].as_u64()), (Some(4), Some(4)));
 
     let db = env.database().await;
     let records = db.collection::<Document>("health_records");
     // One glucose value changed by hand.
     records
-        .update_one(
-            doc! { "entry_id": ids[0] as i64 },
-            doc! { "$set": { "record.readings.glucose": 180 } },
-        )
+        .update_one(doc! { "entry_id": ids[0] as i64 }, doc! { "$set": { "record.readings.glucose": 180 } })
         .await
         .unwrap();
     // One record deleted.
-    records
-        .delete_one(doc! { "entry_id": ids[1] as i64 })
-        .await
-        .unwrap();
+    records.delete_one(doc! { "entry_id": ids[1] as i64 }).await.unwrap();
     // One forged from a real one, for an entry that is only pending.
-    let mut forged = records
-        .find_one(doc! { "entry_id": ids[2] as i64 })
-        .await
-        .unwrap()
-        .unwrap();
+    let mut forged = records.find_one(doc! { "entry_id": ids[2] as i64 }).await.unwrap().unwrap();
     forged.insert("_id", "forged");
     forged.insert("entry_id", pending as i64);
     records.insert_one(forged).await.unwrap();
@@ -505,38 +304,19 @@ async fn the_audit_names_missing_altered_and_unexpected_records() {
     let altered = report["altered"].as_array().unwrap();
     assert_eq!(altered.len(), 1);
     assert_eq!(altered[0]["entry_id"].as_u64(), Some(ids[0]));
-    assert!(
-        altered[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no longer matches the commitment")
-    );
+    assert!(altered[0]["reason"].as_str().unwrap().contains("no longer matches the commitment"));
     let unexpected = report["unexpected"].as_array().unwrap();
     assert_eq!(unexpected.len(), 1);
     assert_eq!(
-        (
-            unexpected[0]["entry_id"].as_u64(),
-            unexpected[0]["document"].as_str()
-        ),
+        (unexpected[0]["entry_id"].as_u64(), unexpected[0]["document"].as_str()),
         (Some(pending), Some("forged"))
     );
 
-    let table = hrm
-        .command(&[
-            "--mongodb-uri",
-            &env.mongodb_uri,
-            "--database",
-            &env.database_name,
-            "audit",
-        ])
-        .output()
-        .unwrap();
+    let table =
+        hrm.command(&["--mongodb-uri", &env.mongodb_uri, "--database", &env.database_name, "audit"]).output().unwrap();
     let text = String::from_utf8_lossy(&table.stdout);
     assert_eq!(table.status.code(), Some(1));
-    assert!(
-        text.contains("missing") && text.contains("altered") && text.contains("unexpected"),
-        "{text}"
-    );
+    assert!(text.contains("missing") && text.contains("altered") && text.contains("unexpected"), "{text}");
 }
 
 #[tokio::test]
@@ -550,10 +330,7 @@ async fn predictions_for_a_patients_latest_archived_record_are_stored() {
     // Before anything is archived there is nothing to score.
     let (code, _, stderr) = run_json(&hrm, &[], &["predict", "--patient", "dev:6"]);
     assert_eq!(code, 1);
-    assert!(
-        stderr.contains("has no approved health record") && stderr.contains("hrm migrate"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("has no approved health record") && stderr.contains("hrm migrate"), "{stderr}");
 
     entry(&parties, &health(95.0), Some(true)).await;
     let latest = entry(&parties, &health(188.0), Some(true)).await;
@@ -565,29 +342,10 @@ async fn predictions_for_a_patients_latest_archived_record_are_stored() {
     let (code, scored, stderr) = run_json(&hrm, &[], &["predict", "--patient", "dev:6"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(scored["stored"], true);
-    assert!(
-        scored["source"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("entry {latest}")),
-        "{scored}"
-    );
-    let stored = env
-        .database()
-        .await
-        .collection::<Document>("predictions")
-        .find_one(doc! {})
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(scored["source"].as_str().unwrap().contains(&format!("entry {latest}")), "{scored}");
+    let stored = env.database().await.collection::<Document>("predictions").find_one(doc! {}).await.unwrap().unwrap();
     assert_eq!(stored.get_i64("entry_id").unwrap(), latest as i64);
-    assert_eq!(
-        stored.get_str("model_id").unwrap(),
-        scored["model_id"].as_str().unwrap()
-    );
-    assert_eq!(
-        stored.get_f64("probability").unwrap(),
-        scored["prediction"]["probability"].as_f64().unwrap()
-    );
+    assert_eq!(stored.get_str("model_id").unwrap(), scored["model_id"].as_str().unwrap());
+    assert_eq!(stored.get_f64("probability").unwrap(), scored["prediction"]["probability"].as_f64().unwrap());
     assert!(stored.get_datetime("predicted_at").is_ok());
 }

@@ -15,23 +15,7 @@ const GLUCOSE: &str = "187.3";
 async fn no_plaintext_in_calldata_logs_or_storage() {
     let env = TestEnv::start("privacy").await;
     let hrm = Hrm::new(&env);
-    hrm.ok(&["--from", "dev:0", "deploy"]);
-    for hospital in ["dev:1", "dev:2", "dev:3"] {
-        hrm.ok(&[
-            "--from", "dev:0", "hospital", "register", hospital, "--name", "Hospital",
-        ]);
-        hrm.ok(&["--from", hospital, "key", "publish"]);
-    }
-    hrm.ok(&["--from", "dev:6", "key", "publish"]);
-    hrm.ok(&[
-        "--from",
-        "dev:1",
-        "hospital",
-        "supporting",
-        "set",
-        "dev:2",
-        "dev:3",
-    ]);
+    hrm.set_up_consortium(&["dev:2", "dev:3"], "dev:6");
     let notes = format!("{MARKER}: patient reports blurred vision");
     let record_text = health_json(GLUCOSE, &notes);
     let file = hrm.write_file("visit.json", &record_text);
@@ -51,10 +35,7 @@ async fn no_plaintext_in_calldata_logs_or_storage() {
         hrm.ok(&["--from", voter, "vote", &id, "--approve"]);
     }
     // The record really is there for its recipients.
-    assert_eq!(
-        hrm.json(&["--from", "dev:6", "show", &id])["record"]["notes"],
-        notes.as_str()
-    );
+    assert_eq!(hrm.json(&["--from", "dev:6", "show", &id])["record"]["notes"], notes.as_str());
 
     // Everything the chain holds: every transaction's calldata, every log, every storage slot
     // any transaction wrote.
@@ -63,21 +44,12 @@ async fn no_plaintext_in_calldata_logs_or_storage() {
     let head = provider.get_block_number().await.unwrap();
     let mut transactions = 0;
     for number in 0..=head {
-        let block = provider
-            .get_block_by_number(BlockNumberOrTag::Number(number))
-            .full()
-            .await
-            .unwrap()
-            .unwrap();
+        let block = provider.get_block_by_number(BlockNumberOrTag::Number(number)).full().await.unwrap().unwrap();
         for tx in block.transactions.into_transactions() {
             transactions += 1;
             haystack.extend_from_slice(alloy::consensus::Transaction::input(&tx));
             let hash = *tx.inner.tx_hash();
-            let receipt = provider
-                .get_transaction_receipt(hash)
-                .await
-                .unwrap()
-                .unwrap();
+            let receipt = provider.get_transaction_receipt(hash).await.unwrap().unwrap();
             for log in receipt.inner.logs() {
                 haystack.extend_from_slice(&log.inner.data.data);
                 for topic in log.inner.data.topics() {
@@ -87,32 +59,16 @@ async fn no_plaintext_in_calldata_logs_or_storage() {
             haystack.extend(storage_written_by(&provider, hash).await);
         }
     }
-    assert!(
-        transactions >= 12,
-        "expected the whole story on chain, found {transactions} transactions"
-    );
+    assert!(transactions >= 12, "expected the whole story on chain, found {transactions} transactions");
 
     // The whole record in its canonical form, and every 8-byte window of it.
-    let record = hrm::records::Record::from_json(
-        hrm::records::EntryKind::Health,
-        &record_text,
-        "visit.json",
-    )
-    .unwrap();
+    let record = hrm::records::Record::from_json(hrm::records::EntryKind::Health, &record_text, "visit.json").unwrap();
     let canonical = record.canonical_json();
-    let mut needles: Vec<Vec<u8>> = vec![
-        MARKER.as_bytes().to_vec(),
-        notes.as_bytes().to_vec(),
-        canonical.clone(),
-    ];
+    let mut needles: Vec<Vec<u8>> = vec![MARKER.as_bytes().to_vec(), notes.as_bytes().to_vec(), canonical.clone()];
     needles.extend(canonical.windows(8).map(<[u8]>::to_vec));
     needles.push(format!("\"glucose\":{GLUCOSE}").into_bytes());
     for needle in &needles {
-        assert!(
-            !contains(&haystack, needle),
-            "plaintext found on chain: {:?}",
-            String::from_utf8_lossy(needle)
-        );
+        assert!(!contains(&haystack, needle), "plaintext found on chain: {:?}", String::from_utf8_lossy(needle));
     }
     // The check can see what is there: hospital names are plaintext by design.
     assert!(contains(&haystack, b"Hospital"));
@@ -121,18 +77,11 @@ async fn no_plaintext_in_calldata_logs_or_storage() {
 /// Post-transaction values of every storage slot a transaction changed (`prestateTracer` in
 /// diff mode), keys and values both.
 async fn storage_written_by(provider: &impl Provider, hash: B256) -> Vec<u8> {
-    let options =
-        serde_json::json!({ "tracer": "prestateTracer", "tracerConfig": { "diffMode": true } });
-    let trace: serde_json::Value = provider
-        .raw_request("debug_traceTransaction".into(), (hash, options))
-        .await
-        .unwrap();
+    let options = serde_json::json!({ "tracer": "prestateTracer", "tracerConfig": { "diffMode": true } });
+    let trace: serde_json::Value =
+        provider.raw_request("debug_traceTransaction".into(), (hash, options)).await.unwrap();
     let mut bytes = Vec::new();
-    for account in trace["post"]
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.values())
-    {
+    for account in trace["post"].as_object().into_iter().flat_map(|m| m.values()) {
         for (slot, value) in account["storage"].as_object().into_iter().flatten() {
             for word in [slot.as_str(), value.as_str().unwrap_or_default()] {
                 let word: B256 = word.parse().unwrap_or_default();

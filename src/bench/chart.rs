@@ -22,26 +22,15 @@ pub struct Bar {
     pub series: usize,
 }
 
-const COLOURS: [RGBColor; 3] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-];
+const COLOURS: [RGBColor; 3] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44)];
 
 /// Draws `bars` top to bottom into a PNG at `path`; `series` names the colours in the legend.
-pub fn render_bars(
-    path: &Path,
-    title: &str,
-    unit: &str,
-    bars: &[Bar],
-    series: &[&str],
-) -> Result<(), BenchError> {
+pub fn render_bars(path: &Path, title: &str, unit: &str, bars: &[Bar], series: &[&str]) -> Result<(), BenchError> {
     REGISTER_FONT.call_once(|| {
         // The font is valid: it ships with hrm.
         let _ = register_font("sans-serif", FontStyle::Normal, FONT);
     });
-    let draw_error =
-        |e: &dyn std::fmt::Display| BenchError::Other(format!("drawing {}: {e}", path.display()));
+    let draw_error = |e: &dyn std::fmt::Display| BenchError::Other(format!("drawing {}: {e}", path.display()));
     let height = 120 + 26 * bars.len() as u32;
     let root = BitMapBackend::new(path, (1200, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_error(&e))?;
@@ -60,11 +49,7 @@ pub fn render_bars(
         .x_desc(unit)
         .label_style(("sans-serif", 14))
         .x_label_formatter(&|v| {
-            if max > 100.0 {
-                format!("{v:.0}")
-            } else {
-                format!("{v:.1}")
-            }
+            if max > 100.0 { format!("{v:.0}") } else { format!("{v:.1}") }
         })
         .y_labels(bars.len())
         .y_label_formatter(&|v| match v {
@@ -80,10 +65,7 @@ pub fn render_bars(
         let colour = COLOURS[bar.series % COLOURS.len()];
         chart
             .draw_series([Rectangle::new(
-                [
-                    (0.0, SegmentValue::Exact(slot)),
-                    (bar.value, SegmentValue::Exact(slot + 1)),
-                ],
+                [(0.0, SegmentValue::Exact(slot)), (bar.value, SegmentValue::Exact(slot + 1))],
                 colour.mix(0.85).filled(),
             )])
             .map_err(|e| draw_error(&e))?;
@@ -121,9 +103,5 @@ pub fn render_bars(
 }
 
 fn format_value(value: f64) -> String {
-    if value >= 100.0 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.2}")
-    }
+    if value >= 100.0 { format!("{value:.0}") } else { format!("{value:.2}") }
 }

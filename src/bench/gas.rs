@@ -65,28 +65,15 @@ fn bench_error(what: &str) -> impl FnOnce(alloy::contract::Error) -> BenchError 
 /// Runs every function of both contracts on a fresh Anvil: five hospitals (a primary and four
 /// supporting), a patient, the typical record and bill.
 pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
-    let anvil = AnvilNode::start(
-        &AnvilOptions {
-            tie_to_parent: true,
-            ..Default::default()
-        },
-        &workdir.join("anvil.log"),
-    )?;
-    let url: alloy::transports::http::reqwest::Url = anvil
-        .rpc_url()
-        .parse()
-        .map_err(|e| BenchError::Other(format!("{e}")))?;
+    let anvil =
+        AnvilNode::start(&AnvilOptions { tie_to_parent: true, ..Default::default() }, &workdir.join("anvil.log"))?;
+    let url: alloy::transports::http::reqwest::Url =
+        anvil.rpc_url().parse().map_err(|e| BenchError::Other(format!("{e}")))?;
     let dev = |i: usize| dev_signer(i).expect("a development key");
     let store = DeploymentStore::new(workdir.join("deployments"));
     let connect = |i: usize| {
         let url = url.clone();
-        async move {
-            Ok::<_, BenchError>(
-                Connection::open(url, Duration::from_secs(60))
-                    .await?
-                    .with_signer(dev(i)),
-            )
-        }
+        async move { Ok::<_, BenchError>(Connection::open(url, Duration::from_secs(60)).await?.with_signer(dev(i))) }
     };
 
     // hrm's contract.
@@ -96,42 +83,18 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
     let mut register = None;
     for i in 1..=5 {
         let hospital = connect(i).await?.attach(&store).await?;
-        register = Some(
-            admin
-                .register_hospital(hospital.sender(), &format!("Hospital {i}"))
-                .await?
-                .gas_used,
-        );
+        register = Some(admin.register_hospital(hospital.sender(), &format!("Hospital {i}")).await?.gas_used);
         hospital.publish_key(public_key_bytes(&dev(i))).await?;
         hospitals.push(hospital);
     }
     let patient = connect(6).await?.attach(&store).await?;
-    let publish = patient
-        .publish_key(public_key_bytes(&dev(6)))
-        .await?
-        .gas_used;
+    let publish = patient.publish_key(public_key_bytes(&dev(6))).await?.gas_used;
     let panel: Vec<Address> = hospitals[1..].iter().map(|h| h.sender()).collect();
     let primary = &hospitals[0];
-    let set_panel = primary
-        .set_supporting_hospitals(panel.clone())
-        .await?
-        .gas_used;
-    let health = submit_record(
-        primary,
-        patient.sender(),
-        &Record::Health(HealthDetails::example()),
-    )
-    .await?;
-    let bill = submit_record(
-        primary,
-        patient.sender(),
-        &Record::Bill(BillDetails::example()),
-    )
-    .await?;
-    let (health_id, bill_id) = (
-        health.entry_id.unwrap_or_default(),
-        bill.entry_id.unwrap_or_default(),
-    );
+    let set_panel = primary.set_supporting_hospitals(panel.clone()).await?.gas_used;
+    let health = submit_record(primary, patient.sender(), &Record::Health(HealthDetails::example())).await?;
+    let bill = submit_record(primary, patient.sender(), &Record::Bill(BillDetails::example())).await?;
+    let (health_id, bill_id) = (health.entry_id.unwrap_or_default(), bill.entry_id.unwrap_or_default());
     let health_envelope_bytes = primary.submission(health_id).await?.envelope.len();
     let bill_envelope_bytes = primary.submission(bill_id).await?.envelope.len();
     let first_vote = hospitals[1].vote(health_id, true).await?.gas_used;
@@ -143,18 +106,12 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
     let contract = admin.contract();
     let (h, b) = (U256::from(health_id), U256::from(bill_id));
     let estimate = |e: Result<u64, alloy::contract::Error>| {
-        e.map(Some)
-            .map_err(|e| BenchError::Other(format!("estimating a view: {e}")))
+        e.map(Some).map_err(|e| BenchError::Other(format!("estimating a view: {e}")))
     };
     let hrm_views = [
         estimate(contract.getHealthDetails(h).estimate_gas().await)?,
         estimate(contract.getBillDetails(b).estimate_gas().await)?,
-        estimate(
-            contract
-                .getSupportingHospitals(primary.sender())
-                .estimate_gas()
-                .await,
-        )?,
+        estimate(contract.getSupportingHospitals(primary.sender()).estimate_gas().await)?,
         estimate(contract.dataMigrationAllow(h).estimate_gas().await)?,
         estimate(contract.getVoteCount(h).estimate_gas().await)?,
     ];
@@ -168,27 +125,16 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
         .get_receipt()
         .await
         .map_err(|e| BenchError::Other(format!("deploying the baseline: {e}")))?;
-    let address = baseline_deploy
-        .contract_address
-        .ok_or_else(|| BenchError::Other("no baseline address".into()))?;
+    let address = baseline_deploy.contract_address.ok_or_else(|| BenchError::Other("no baseline address".into()))?;
     let baseline = |i: usize| PaperBaseline::new(address, provider(i));
     let mined = |r: Result<
         alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
         alloy::contract::Error,
     >| async move {
         let pending = r.map_err(bench_error("a baseline transaction"))?;
-        pending
-            .get_receipt()
-            .await
-            .map_err(|e| BenchError::Other(format!("a baseline receipt: {e}")))
+        pending.get_receipt().await.map_err(|e| BenchError::Other(format!("a baseline receipt: {e}")))
     };
-    let base_panel = mined(
-        baseline(1)
-            .setSupportingHospitals(panel.clone())
-            .send()
-            .await,
-    )
-    .await?;
+    let base_panel = mined(baseline(1).setSupportingHospitals(panel.clone()).send().await).await?;
     let record = HealthDetails::example();
     let r = &record.readings;
     let details = PaperBaseline::HealthDetails {
@@ -203,124 +149,41 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
         age: r.age.to_string(),
         notes: record.notes.clone().unwrap_or_default(),
     };
-    let base_health = mined(
-        baseline(1)
-            .setHealthDetails(U256::from(1), details)
-            .send()
-            .await,
-    )
-    .await?;
+    let base_health = mined(baseline(1).setHealthDetails(U256::from(1), details).send().await).await?;
     let typical = BillDetails::example();
     let bill_details = PaperBaseline::BillDetails {
         issuedAt: typical.issued_at.clone(),
         currency: typical.currency.clone(),
-        descriptions: typical
-            .line_items
-            .iter()
-            .map(|i| i.description.clone())
-            .collect(),
-        amounts: typical
-            .line_items
-            .iter()
-            .map(|i| i.amount.to_string())
-            .collect(),
+        descriptions: typical.line_items.iter().map(|i| i.description.clone()).collect(),
+        amounts: typical.line_items.iter().map(|i| i.amount.to_string()).collect(),
         total: typical.total.to_string(),
     };
-    let base_bill = mined(
-        baseline(1)
-            .setBillDetails(U256::from(2), bill_details)
-            .send()
-            .await,
-    )
-    .await?;
-    let base_first_vote = mined(
-        baseline(2)
-            .approvePendingEntries(U256::from(1))
-            .send()
-            .await,
-    )
-    .await?;
+    let base_bill = mined(baseline(1).setBillDetails(U256::from(2), bill_details).send().await).await?;
+    let base_first_vote = mined(baseline(2).approvePendingEntries(U256::from(1)).send().await).await?;
     for i in 3..=4 {
-        mined(
-            baseline(i)
-                .approvePendingEntries(U256::from(1))
-                .send()
-                .await,
-        )
-        .await?;
+        mined(baseline(i).approvePendingEntries(U256::from(1)).send().await).await?;
     }
-    let base_approving_vote = mined(
-        baseline(5)
-            .approvePendingEntries(U256::from(1))
-            .send()
-            .await,
-    )
-    .await?;
+    let base_approving_vote = mined(baseline(5).approvePendingEntries(U256::from(1)).send().await).await?;
     let reader = baseline(0);
     let base_views = [
         estimate(reader.getHealthDetails(U256::from(1)).estimate_gas().await)?,
         estimate(reader.getBillDetails(U256::from(2)).estimate_gas().await)?,
-        estimate(
-            reader
-                .getSupportingHospitals(dev(1).address())
-                .estimate_gas()
-                .await,
-        )?,
-        estimate(
-            reader
-                .dataMigrationAllow(U256::from(1))
-                .estimate_gas()
-                .await,
-        )?,
+        estimate(reader.getSupportingHospitals(dev(1).address()).estimate_gas().await)?,
+        estimate(reader.dataMigrationAllow(U256::from(1)).estimate_gas().await)?,
         estimate(reader.getVoteCount(U256::from(1)).estimate_gas().await)?,
     ];
     drop(anvil);
 
-    let row = |function, hrm, paper_style, estimated| GasRow {
-        function,
-        hrm,
-        paper_style,
-        estimated,
-    };
+    let row = |function, hrm, paper_style, estimated| GasRow { function, hrm, paper_style, estimated };
     let rows = vec![
-        row(
-            "deployment",
-            Some(deployed.gas_used),
-            gas(&baseline_deploy),
-            false,
-        ),
+        row("deployment", Some(deployed.gas_used), gas(&baseline_deploy), false),
         row("registerHospital", register, None, false),
         row("publishKey", Some(publish), None, false),
-        row(
-            "setSupportingHospitals (4)",
-            Some(set_panel),
-            gas(&base_panel),
-            false,
-        ),
-        row(
-            "setHealthDetails",
-            Some(health.gas_used),
-            gas(&base_health),
-            false,
-        ),
-        row(
-            "setBillDetails",
-            Some(bill.gas_used),
-            gas(&base_bill),
-            false,
-        ),
-        row(
-            "approvePendingEntries (a vote)",
-            Some(first_vote),
-            gas(&base_first_vote),
-            false,
-        ),
-        row(
-            "approvePendingEntries (the approving vote)",
-            Some(approving_vote),
-            gas(&base_approving_vote),
-            false,
-        ),
+        row("setSupportingHospitals (4)", Some(set_panel), gas(&base_panel), false),
+        row("setHealthDetails", Some(health.gas_used), gas(&base_health), false),
+        row("setBillDetails", Some(bill.gas_used), gas(&base_bill), false),
+        row("approvePendingEntries (a vote)", Some(first_vote), gas(&base_first_vote), false),
+        row("approvePendingEntries (the approving vote)", Some(approving_vote), gas(&base_approving_vote), false),
         row("rejectPendingEntry", Some(rejection), None, false),
         row("getHealthDetails", hrm_views[0], base_views[0], true),
         row("getBillDetails", hrm_views[1], base_views[1], true),

@@ -73,10 +73,7 @@ async fn timed<T, E: std::fmt::Display>(
     call: impl std::future::IntoFuture<Output = Result<T, E>>,
 ) -> Result<T, BenchError> {
     let started = Instant::now();
-    let value = call
-        .into_future()
-        .await
-        .map_err(|e| BenchError::Other(format!("{what}: {e}")))?;
+    let value = call.into_future().await.map_err(|e| BenchError::Other(format!("{what}: {e}")))?;
     samples.push(started.elapsed());
     Ok(value)
 }
@@ -89,10 +86,7 @@ pub async fn bench_latency(
     hrm_binary: &Path,
 ) -> Result<LatencyBench, BenchError> {
     let network = BenchNetwork::start(engine, workdir).await?;
-    let url = network
-        .rpc_url()
-        .parse()
-        .map_err(|e| BenchError::Other(format!("the node's URL: {e}")))?;
+    let url = network.rpc_url().parse().map_err(|e| BenchError::Other(format!("the node's URL: {e}")))?;
     let home = workdir.join("home");
     let seeded = seed_consortium(&url, &home).await?;
     let (primary, member, patient) = (&seeded.primary, &seeded.member, &seeded.patient);
@@ -124,56 +118,20 @@ pub async fn bench_latency(
         let bill = timed(
             &mut samples[1],
             "submitting bill details",
-            submit_record(
-                primary,
-                patient.sender(),
-                &Record::Bill(BillDetails::example()),
-            ),
+            submit_record(primary, patient.sender(), &Record::Bill(BillDetails::example())),
         )
         .await?;
-        let (h, b) = (
-            health.entry_id.unwrap_or_default(),
-            bill.entry_id.unwrap_or_default(),
-        );
+        let (h, b) = (health.entry_id.unwrap_or_default(), bill.entry_id.unwrap_or_default());
         timed(&mut samples[2], "approving", member.vote(h, true)).await?;
         timed(&mut samples[3], "rejecting", member.vote(b, false)).await?;
-        timed(
-            &mut samples[4],
-            "setting the panel",
-            primary.set_supporting_hospitals(vec![member.sender()]),
-        )
-        .await?;
+        timed(&mut samples[4], "setting the panel", primary.set_supporting_hospitals(vec![member.sender()])).await?;
         let (hw, bw) = (U256::from(h), U256::from(b));
-        timed(
-            &mut samples[5],
-            "getHealthDetails",
-            contract.getHealthDetails(hw).call(),
-        )
-        .await?;
-        timed(
-            &mut samples[6],
-            "getBillDetails",
-            contract.getBillDetails(bw).call(),
-        )
-        .await?;
-        timed(
-            &mut samples[7],
-            "getSupportingHospitals",
-            contract.getSupportingHospitals(primary.sender()).call(),
-        )
-        .await?;
-        timed(
-            &mut samples[8],
-            "dataMigrationAllow",
-            contract.dataMigrationAllow(hw).call(),
-        )
-        .await?;
-        timed(
-            &mut samples[9],
-            "getVoteCount",
-            contract.getVoteCount(hw).call(),
-        )
-        .await?;
+        timed(&mut samples[5], "getHealthDetails", contract.getHealthDetails(hw).call()).await?;
+        timed(&mut samples[6], "getBillDetails", contract.getBillDetails(bw).call()).await?;
+        timed(&mut samples[7], "getSupportingHospitals", contract.getSupportingHospitals(primary.sender()).call())
+            .await?;
+        timed(&mut samples[8], "dataMigrationAllow", contract.dataMigrationAllow(hw).call()).await?;
+        timed(&mut samples[9], "getVoteCount", contract.getVoteCount(hw).call()).await?;
         // The same eth_call, as bare JSON over HTTP with a kept-alive connection.
         let data = hex::encode_prefixed(HealthRecords::getVoteCountCall { id: hw }.abi_encode());
         let body = serde_json::json!({
@@ -181,36 +139,16 @@ pub async fn bench_latency(
             "params": [{ "to": address, "data": data }, "latest"],
         });
         timed(&mut bare, "the bare eth_call", async {
-            http.post(network.rpc_url())
-                .json(&body)
-                .send()
-                .await?
-                .bytes()
-                .await
+            http.post(network.rpc_url()).json(&body).send().await?.bytes().await
         })
         .await?;
     }
 
-    let rows: Vec<LatencyRow> = names
-        .iter()
-        .zip(samples)
-        .map(|(name, s)| row(name, s))
-        .collect();
+    let rows: Vec<LatencyRow> = names.iter().zip(samples).map(|(name, s)| row(name, s)).collect();
     let rpc_round_trip = row("eth_call (bare JSON-RPC)", bare);
     let hrm_overhead_ms = rows[9].p50_ms - rpc_round_trip.p50_ms;
     let cast = match tools::locate(Tool::Cast) {
-        Ok(cast) => {
-            compare_with_cast(
-                &cast,
-                hrm_binary,
-                &home,
-                &network.rpc_url(),
-                &seeded,
-                iterations,
-                &rows,
-            )
-            .await?
-        }
+        Ok(cast) => compare_with_cast(&cast, hrm_binary, &home, &network.rpc_url(), &seeded, iterations, &rows).await?,
         Err(_) => Vec::new(),
     };
     Ok(LatencyBench {
@@ -238,14 +176,9 @@ async fn compare_with_cast(
     let member_key = hex::encode_prefixed(dev_signer(2).expect("a development key").to_bytes());
     let run = |command: &mut std::process::Command| -> Result<Duration, BenchError> {
         let started = Instant::now();
-        let output = command
-            .output()
-            .map_err(|e| BenchError::Other(format!("running {command:?}: {e}")))?;
+        let output = command.output().map_err(|e| BenchError::Other(format!("running {command:?}: {e}")))?;
         if !output.status.success() {
-            return Err(BenchError::Other(format!(
-                "{command:?} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            )));
+            return Err(BenchError::Other(format!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr))));
         }
         Ok(started.elapsed())
     };
@@ -254,8 +187,7 @@ async fn compare_with_cast(
         // Two fresh entries per round: one voted on by cast, one by hrm (setup, not timed).
         let mut ids = Vec::new();
         for _ in 0..2 {
-            let outcome =
-                submit_record(&seeded.primary, seeded.patient.sender(), &sample_record(i)).await?;
+            let outcome = submit_record(&seeded.primary, seeded.patient.sender(), &sample_record(i)).await?;
             ids.push(outcome.entry_id.unwrap_or_default().to_string());
         }
         cast_votes.push(run(std::process::Command::new(cast).args([
@@ -268,17 +200,15 @@ async fn compare_with_cast(
             "--private-key",
             &member_key,
         ]))?);
-        hrm_votes.push(run(std::process::Command::new(hrm)
-            .env("HRM_HOME", home)
-            .args([
-                "--rpc-url",
-                rpc_url,
-                "--from",
-                "dev:2",
-                "vote",
-                &ids[1],
-                "--approve",
-            ]))?);
+        hrm_votes.push(run(std::process::Command::new(hrm).env("HRM_HOME", home).args([
+            "--rpc-url",
+            rpc_url,
+            "--from",
+            "dev:2",
+            "vote",
+            &ids[1],
+            "--approve",
+        ]))?);
         cast_views.push(run(std::process::Command::new(cast).args([
             "call",
             &address,
@@ -288,12 +218,8 @@ async fn compare_with_cast(
             rpc_url,
         ]))?);
     }
-    let (cast_vote, hrm_vote, cast_view) =
-        (row("", cast_votes), row("", hrm_votes), row("", cast_views));
-    let hrm_view = rows
-        .iter()
-        .find(|r| r.function == "getVoteCount")
-        .map_or(f64::NAN, |r| r.p50_ms);
+    let (cast_vote, hrm_vote, cast_view) = (row("", cast_votes), row("", hrm_votes), row("", cast_views));
+    let hrm_view = rows.iter().find(|r| r.function == "getVoteCount").map_or(f64::NAN, |r| r.p50_ms);
     Ok(vec![
         CastComparison {
             call: "approvePendingEntry (a vote)".into(),

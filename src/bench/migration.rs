@@ -33,16 +33,9 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 
 /// Seeds `entries` approved entries on a fresh Anvil, migrates them into a fresh local
 /// MongoDB-wire server, and times it.
-pub async fn bench_migration(
-    entries: usize,
-    workdir: &std::path::Path,
-) -> Result<MigrationBench, BenchError> {
+pub async fn bench_migration(entries: usize, workdir: &std::path::Path) -> Result<MigrationBench, BenchError> {
     let services = LocalStack::start(workdir, true)?;
-    let rpc_url = services
-        .anvil
-        .rpc_url()
-        .parse()
-        .map_err(|e| BenchError::Other(format!("anvil's URL: {e}")))?;
+    let rpc_url = services.anvil.rpc_url().parse().map_err(|e| BenchError::Other(format!("anvil's URL: {e}")))?;
     let seeded = seed_consortium(&rpc_url, &workdir.join("home")).await?;
     let seeding_started = Instant::now();
     seed_approved_entries(&seeded, &rpc_url, entries).await?;
@@ -50,14 +43,7 @@ pub async fn bench_migration(
 
     let archive = Archive::connect(&services.docdb.uri(), "hrm_bench").await?;
     let options = MigrationOptions::default();
-    let report = migrate(
-        &seeded.primary,
-        &archive,
-        &seeded.primary_signer,
-        &options,
-        |_| {},
-    )
-    .await?;
+    let report = migrate(&seeded.primary, &archive, &seeded.primary_signer, &options, |_| {}).await?;
     if report.migrated != entries || !report.failed.is_empty() {
         return Err(BenchError::Other(format!(
             "migrated {} of {entries} entries ({} failed)",
@@ -65,14 +51,7 @@ pub async fn bench_migration(
             report.failed.len()
         )));
     }
-    let rerun = migrate(
-        &seeded.primary,
-        &archive,
-        &seeded.primary_signer,
-        &options,
-        |_| {},
-    )
-    .await?;
+    let rerun = migrate(&seeded.primary, &archive, &seeded.primary_signer, &options, |_| {}).await?;
     let audit = crate::audit::audit(&seeded.primary, &archive).await?;
     Ok(MigrationBench {
         entries,

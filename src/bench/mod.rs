@@ -44,18 +44,11 @@ impl BenchNetwork {
     pub async fn start(engine: Engine, dir: &Path) -> Result<Self, BenchError> {
         Ok(match engine {
             Engine::Anvil => Self::Anvil(AnvilNode::start(
-                &AnvilOptions {
-                    tie_to_parent: true,
-                    ..Default::default()
-                },
+                &AnvilOptions { tie_to_parent: true, ..Default::default() },
                 &dir.join("anvil.log"),
             )?),
             Engine::Geth => {
-                let options = GethNetworkOptions {
-                    nodes: 5,
-                    block_time: 1,
-                    tie_to_parent: true,
-                };
+                let options = GethNetworkOptions { nodes: 5, block_time: 1, tie_to_parent: true };
                 let network = GethNetwork::start_ready(&dir.join("geth"), &options).await?;
                 Self::Geth(network)
             }

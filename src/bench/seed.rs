@@ -34,11 +34,7 @@ pub struct SeededConsortium {
 pub async fn seed_consortium(rpc_url: &Url, home: &Path) -> Result<SeededConsortium, BenchError> {
     let store = DeploymentStore::new(home.join("deployments"));
     let connect = |index: usize| async move {
-        Ok::<_, BenchError>(
-            Connection::open(rpc_url.clone(), Duration::from_secs(60))
-                .await?
-                .with_signer(dev(index)),
-        )
+        Ok::<_, BenchError>(Connection::open(rpc_url.clone(), Duration::from_secs(60)).await?.with_signer(dev(index)))
     };
     connect(0).await?.deploy(&store, true).await?;
     let admin = connect(0).await?.attach(&store).await?;
@@ -46,21 +42,12 @@ pub async fn seed_consortium(rpc_url: &Url, home: &Path) -> Result<SeededConsort
     let member = connect(2).await?.attach(&store).await?;
     let patient = connect(6).await?.attach(&store).await?;
     admin.register_hospital(primary.sender(), "Primary").await?;
-    admin
-        .register_hospital(member.sender(), "Supporting")
-        .await?;
+    admin.register_hospital(member.sender(), "Supporting").await?;
     for (party, index) in [(&primary, 1), (&member, 2), (&patient, 6)] {
         party.publish_key(public_key_bytes(&dev(index))).await?;
     }
-    primary
-        .set_supporting_hospitals(vec![member.sender()])
-        .await?;
-    Ok(SeededConsortium {
-        primary,
-        member,
-        patient,
-        primary_signer: dev(1),
-    })
+    primary.set_supporting_hospitals(vec![member.sender()]).await?;
+    Ok(SeededConsortium { primary, member, patient, primary_signer: dev(1) })
 }
 
 fn dev(index: usize) -> PrivateKeySigner {
@@ -147,15 +134,10 @@ pub(super) async fn wait_for(
     pending: Option<alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>>,
 ) -> Result<(), BenchError> {
     if let Some(pending) = pending {
-        let receipt = pending
-            .get_receipt()
-            .await
-            .map_err(|e| BenchError::Other(format!("waiting for seeding: {e}")))?;
+        let receipt =
+            pending.get_receipt().await.map_err(|e| BenchError::Other(format!("waiting for seeding: {e}")))?;
         if !receipt.status() {
-            return Err(BenchError::Other(format!(
-                "seeding transaction {} reverted",
-                receipt.transaction_hash
-            )));
+            return Err(BenchError::Other(format!("seeding transaction {} reverted", receipt.transaction_hash)));
         }
     }
     Ok(())

@@ -38,10 +38,7 @@ pub async fn bench_throughput(
     workdir: &Path,
 ) -> Result<ThroughputBench, BenchError> {
     let network = BenchNetwork::start(engine, workdir).await?;
-    let url = network
-        .rpc_url()
-        .parse()
-        .map_err(|e| BenchError::Other(format!("the node's URL: {e}")))?;
+    let url = network.rpc_url().parse().map_err(|e| BenchError::Other(format!("the node's URL: {e}")))?;
     let seeded = seed_consortium(&url, &workdir.join("home")).await?;
     let patient = seeded.patient.sender();
     let count = submissions.max(1);
@@ -54,11 +51,8 @@ pub async fn bench_throughput(
 
     let recipients = gather_recipients(&seeded.primary, patient).await?;
     let provider = pipelined_provider(&url, dev_signer(1).expect("a development key"));
-    let max_fee = provider
-        .get_gas_price()
-        .await
-        .map_err(|e| BenchError::Other(format!("reading the gas price: {e}")))?
-        * 50;
+    let max_fee =
+        provider.get_gas_price().await.map_err(|e| BenchError::Other(format!("reading the gas price: {e}")))? * 50;
     let contract = HealthRecords::new(seeded.primary.deployment().address, provider);
     let started = Instant::now();
     let mut pending = Vec::with_capacity(count);

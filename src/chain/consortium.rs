@@ -85,9 +85,7 @@ impl Connection {
     pub async fn open(rpc_url: Url, receipt_timeout: Duration) -> Result<Self, ChainError> {
         let provider = read_provider(rpc_url.clone());
         let chain_id = match tokio::time::timeout(CONNECT_TIMEOUT, provider.get_chain_id()).await {
-            Ok(result) => {
-                result.map_err(|e| ChainError::from_transport(e, rpc_url.as_str(), None))?
-            }
+            Ok(result) => result.map_err(|e| ChainError::from_transport(e, rpc_url.as_str(), None))?,
             Err(_) => {
                 return Err(ChainError::Unreachable {
                     url: rpc_url.to_string(),
@@ -95,23 +93,13 @@ impl Connection {
                 });
             }
         };
-        Ok(Self {
-            provider,
-            rpc_url,
-            chain_id,
-            sender: None,
-            receipt_timeout,
-        })
+        Ok(Self { provider, rpc_url, chain_id, sender: None, receipt_timeout })
     }
 
     /// The same connection, signing with `signer`.
     pub fn with_signer(self, signer: PrivateKeySigner) -> Self {
         let sender = Some(signer.address());
-        Self {
-            provider: signing_provider(self.rpc_url.clone(), signer),
-            sender,
-            ..self
-        }
+        Self { provider: signing_provider(self.rpc_url.clone(), signer), sender, ..self }
     }
 
     /// The chain's id.
@@ -142,28 +130,21 @@ impl Connection {
         force: bool,
     ) -> Result<(DeploymentRecord, TxOutcome), ChainError> {
         if !force && let Some(existing) = store.load(self.chain_id)? {
-            return Err(ChainError::AlreadyDeployed {
-                chain_id: self.chain_id,
-                address: existing.address,
-            });
+            return Err(ChainError::AlreadyDeployed { chain_id: self.chain_id, address: existing.address });
         }
         let deployer = self.sender.expect("deploying needs a signer");
         let builder = HealthRecords::deploy_builder(self.provider.clone());
         let pending = builder.send().await.map_err(|e| self.classify(e))?;
         let receipt = self.wait(pending).await?;
-        let address = receipt
-            .contract_address
-            .ok_or_else(|| ChainError::Rpc("the receipt names no contract address".into()))?;
+        let address =
+            receipt.contract_address.ok_or_else(|| ChainError::Rpc("the receipt names no contract address".into()))?;
         let record = DeploymentRecord {
             chain_id: self.chain_id,
             address,
             deploy_block: receipt.block_number.unwrap_or_default(),
             tx_hash: receipt.transaction_hash,
             deployer,
-            deployed_at: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default(),
+            deployed_at: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
         };
         store.save(&record)?;
         Ok((record, TxOutcome::from_receipt(&receipt)))
@@ -171,9 +152,7 @@ impl Connection {
 
     /// Attaches to this chain's saved deployment, checking that the contract is still there.
     pub async fn attach(self, store: &DeploymentStore) -> Result<Consortium, ChainError> {
-        let deployment = store.load(self.chain_id)?.ok_or(ChainError::NoDeployment {
-            chain_id: self.chain_id,
-        })?;
+        let deployment = store.load(self.chain_id)?.ok_or(ChainError::NoDeployment { chain_id: self.chain_id })?;
         self.wait_for_block(deployment.deploy_block).await?;
         let code = self
             .provider
@@ -181,17 +160,10 @@ impl Connection {
             .await
             .map_err(|e| ChainError::from_transport(e, self.rpc_url.as_str(), None))?;
         if code.is_empty() {
-            return Err(ChainError::NoCode {
-                address: deployment.address,
-                chain_id: self.chain_id,
-            });
+            return Err(ChainError::NoCode { address: deployment.address, chain_id: self.chain_id });
         }
         let contract = HealthRecords::new(deployment.address, self.provider.clone());
-        Ok(Consortium {
-            connection: self,
-            contract,
-            deployment,
-        })
+        Ok(Consortium { connection: self, contract, deployment })
     }
 
     /// Waits (up to the receipt timeout) until this node has block `number`: on a multi-node
@@ -220,22 +192,15 @@ impl Connection {
         pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
     ) -> Result<TransactionReceipt, ChainError> {
         let tx_hash = *pending.tx_hash();
-        let receipt = pending
-            .with_timeout(Some(self.receipt_timeout))
-            .get_receipt()
-            .await
-            .map_err(|e| match e {
-                alloy::providers::PendingTransactionError::TxWatcher(_) => {
-                    ChainError::ReceiptTimeout {
-                        tx_hash,
-                        seconds: self.receipt_timeout.as_secs(),
-                    }
-                }
-                alloy::providers::PendingTransactionError::TransportError(e) => {
-                    ChainError::from_transport(e, self.rpc_url.as_str(), self.sender)
-                }
-                other => ChainError::Rpc(other.to_string()),
-            })?;
+        let receipt = pending.with_timeout(Some(self.receipt_timeout)).get_receipt().await.map_err(|e| match e {
+            alloy::providers::PendingTransactionError::TxWatcher(_) => {
+                ChainError::ReceiptTimeout { tx_hash, seconds: self.receipt_timeout.as_secs() }
+            }
+            alloy::providers::PendingTransactionError::TransportError(e) => {
+                ChainError::from_transport(e, self.rpc_url.as_str(), self.sender)
+            }
+            other => ChainError::Rpc(other.to_string()),
+        })?;
         if !receipt.status() {
             return Err(ChainError::Failed { tx_hash });
         }
@@ -269,9 +234,7 @@ impl Consortium {
 
     /// The signing account; panics when the connection has none (a programming error).
     pub fn sender(&self) -> Address {
-        self.connection
-            .sender
-            .expect("this operation needs a signing account")
+        self.connection.sender.expect("this operation needs a signing account")
     }
 
     async fn transact<C: SolCall>(
@@ -281,34 +244,18 @@ impl Consortium {
         // A quarter more than the estimate: on a multi-node network the estimate may come from a
         // node a block behind, where e.g. the last approving vote (which also settles the entry)
         // looks like an ordinary one and would run out of gas.
-        let estimate = call
-            .estimate_gas()
-            .await
-            .map_err(|e| self.connection.classify(e))?;
-        let pending = call
-            .gas(estimate + estimate / 4)
-            .send()
-            .await
-            .map_err(|e| self.connection.classify(e))?;
+        let estimate = call.estimate_gas().await.map_err(|e| self.connection.classify(e))?;
+        let pending = call.gas(estimate + estimate / 4).send().await.map_err(|e| self.connection.classify(e))?;
         self.connection.wait(pending).await
     }
 
-    async fn view<C: SolCall>(
-        &self,
-        call: SolCallBuilder<&DynProvider, C>,
-    ) -> Result<C::Return, ChainError> {
+    async fn view<C: SolCall>(&self, call: SolCallBuilder<&DynProvider, C>) -> Result<C::Return, ChainError> {
         call.call().await.map_err(|e| self.connection.classify(e))
     }
 
     /// Admits a hospital (admin only).
-    pub async fn register_hospital(
-        &self,
-        hospital: Address,
-        name: &str,
-    ) -> Result<TxOutcome, ChainError> {
-        let receipt = self
-            .transact(self.contract.registerHospital(hospital, name.to_string()))
-            .await?;
+    pub async fn register_hospital(&self, hospital: Address, name: &str) -> Result<TxOutcome, ChainError> {
+        let receipt = self.transact(self.contract.registerHospital(hospital, name.to_string())).await?;
         Ok(TxOutcome::from_receipt(&receipt))
     }
 
@@ -345,45 +292,23 @@ impl Consortium {
     }
 
     /// Names the signer's supporting hospitals.
-    pub async fn set_supporting_hospitals(
-        &self,
-        hospitals: Vec<Address>,
-    ) -> Result<TxOutcome, ChainError> {
-        let receipt = self
-            .transact(self.contract.setSupportingHospitals(hospitals))
-            .await?;
+    pub async fn set_supporting_hospitals(&self, hospitals: Vec<Address>) -> Result<TxOutcome, ChainError> {
+        let receipt = self.transact(self.contract.setSupportingHospitals(hospitals)).await?;
         Ok(TxOutcome::from_receipt(&receipt))
     }
 
     /// A primary hospital's current supporting hospitals.
     pub async fn supporting_hospitals(&self, primary: Address) -> Result<Vec<Address>, ChainError> {
-        self.view(self.contract.getSupportingHospitals(primary))
-            .await
+        self.view(self.contract.getSupportingHospitals(primary)).await
     }
 
     /// Dry-runs a submission by the signer (with a placeholder commitment and envelope), so the
     /// contract's own checks (registered hospital, panel, patient's key) speak before any sealing.
-    pub async fn check_submission(
-        &self,
-        kind: EntryKind,
-        patient: Address,
-    ) -> Result<(), ChainError> {
+    pub async fn check_submission(&self, kind: EntryKind, patient: Address) -> Result<(), ChainError> {
         let (commitment, envelope) = (B256::repeat_byte(1), Bytes::from_static(&[1]));
         match kind {
-            EntryKind::Health => {
-                self.view(
-                    self.contract
-                        .submitHealthDetails(patient, commitment, envelope),
-                )
-                .await?
-            }
-            EntryKind::Bill => {
-                self.view(
-                    self.contract
-                        .submitBillDetails(patient, commitment, envelope),
-                )
-                .await?
-            }
+            EntryKind::Health => self.view(self.contract.submitHealthDetails(patient, commitment, envelope)).await?,
+            EntryKind::Bill => self.view(self.contract.submitBillDetails(patient, commitment, envelope)).await?,
         };
         Ok(())
     }
@@ -398,25 +323,13 @@ impl Consortium {
     ) -> Result<TxOutcome, ChainError> {
         let receipt = match kind {
             EntryKind::Health => {
-                self.transact(
-                    self.contract
-                        .submitHealthDetails(patient, commitment, envelope),
-                )
-                .await?
+                self.transact(self.contract.submitHealthDetails(patient, commitment, envelope)).await?
             }
-            EntryKind::Bill => {
-                self.transact(
-                    self.contract
-                        .submitBillDetails(patient, commitment, envelope),
-                )
-                .await?
-            }
+            EntryKind::Bill => self.transact(self.contract.submitBillDetails(patient, commitment, envelope)).await?,
         };
         let event = receipt
             .decoded_log::<HealthRecords::EntrySubmitted>()
-            .ok_or_else(|| {
-                ChainError::Rpc("the submission's receipt holds no EntrySubmitted event".into())
-            })?;
+            .ok_or_else(|| ChainError::Rpc("the submission's receipt holds no EntrySubmitted event".into()))?;
         let mut outcome = TxOutcome::from_receipt(&receipt);
         outcome.entry_id = Some(event.data.id.saturating_to());
         Ok(outcome)
@@ -445,12 +358,10 @@ impl Consortium {
         let entry = self.view(self.contract.getEntry(U256::from(id))).await?;
         Ok(EntryInfo {
             id,
-            kind: EntryKind::from_u8(entry.kind).ok_or_else(|| {
-                ChainError::Rpc(format!("entry {id} has unknown kind {}", entry.kind))
-            })?,
-            status: EntryStatus::from_u8(entry.status).ok_or_else(|| {
-                ChainError::Rpc(format!("entry {id} has unknown status {}", entry.status))
-            })?,
+            kind: EntryKind::from_u8(entry.kind)
+                .ok_or_else(|| ChainError::Rpc(format!("entry {id} has unknown kind {}", entry.kind)))?,
+            status: EntryStatus::from_u8(entry.status)
+                .ok_or_else(|| ChainError::Rpc(format!("entry {id} has unknown status {}", entry.status)))?,
             patient: entry.patient,
             submitter: entry.submitter,
             commitment: entry.commitment,
@@ -478,17 +389,13 @@ impl Consortium {
 
     /// Whether `voter` has voted on an entry.
     pub async fn has_voted(&self, id: u64, voter: Address) -> Result<bool, ChainError> {
-        self.view(self.contract.hasVoted(U256::from(id), voter))
-            .await
+        self.view(self.contract.hasVoted(U256::from(id), voter)).await
     }
 
     /// An entry's submission event, with its sealed envelope.
     pub async fn submission(&self, id: u64) -> Result<Submission, ChainError> {
         let head = self.head_block().await?;
-        self.submissions_of(&[id], head)
-            .await?
-            .remove(&id)
-            .ok_or(ChainError::MissingSubmission { id })
+        self.submissions_of(&[id], head).await?.remove(&id).ok_or(ChainError::MissingSubmission { id })
     }
 
     /// The signer's balance, in wei.

@@ -58,12 +58,7 @@ mod tests {
 
     #[test]
     fn enum_numbering_matches_the_contract() {
-        for status in [
-            EntryStatus::None,
-            EntryStatus::Pending,
-            EntryStatus::Approved,
-            EntryStatus::Rejected,
-        ] {
+        for status in [EntryStatus::None, EntryStatus::Pending, EntryStatus::Approved, EntryStatus::Rejected] {
             assert_eq!(EntryStatus::from_u8(status as u8), Some(status));
         }
         assert_eq!(EntryStatus::from_u8(4), None);

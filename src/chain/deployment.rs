@@ -42,20 +42,11 @@ impl DeploymentStore {
     pub fn load(&self, chain_id: u64) -> Result<Option<DeploymentRecord>, ChainError> {
         let path = self.path_of(chain_id);
         match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                serde_json::from_str(&text)
-                    .map(Some)
-                    .map_err(|e| ChainError::DamagedDeployment {
-                        path,
-                        message: e.to_string(),
-                    })
-            }
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| ChainError::DamagedDeployment { path, message: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ChainError::Io {
-                what: "reading the deployment record",
-                path,
-                source,
-            }),
+            Err(source) => Err(ChainError::Io { what: "reading the deployment record", path, source }),
         }
     }
 

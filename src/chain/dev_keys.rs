@@ -28,9 +28,7 @@ pub const DEV_ACCOUNT_COUNT: usize = DEV_PRIVATE_KEYS.len();
 
 /// The signer of development account `index` (0..10), or `None` past the last one.
 pub fn dev_signer(index: usize) -> Option<PrivateKeySigner> {
-    DEV_PRIVATE_KEYS
-        .get(index)
-        .map(|key| key.parse().expect("development keys are valid"))
+    DEV_PRIVATE_KEYS.get(index).map(|key| key.parse().expect("development keys are valid"))
 }
 
 /// Whether development keys may be used on a chain.
@@ -45,10 +43,7 @@ mod tests {
     #[test]
     fn first_dev_account_is_anvils() {
         let address = dev_signer(0).unwrap().address();
-        assert_eq!(
-            address.to_string(),
-            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-        );
+        assert_eq!(address.to_string(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
         assert!(dev_signer(DEV_ACCOUNT_COUNT).is_none());
         assert!(is_dev_chain(31337) && is_dev_chain(1337) && !is_dev_chain(1));
     }

@@ -9,15 +9,11 @@ use super::revert::{contract_error_name, decode_contract_error, describe_contrac
 /// A failure talking to the chain or the contract.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
-    #[error(
-        "cannot reach the JSON-RPC endpoint {url}: {reason}. Is the node running? Set --rpc-url or HRM_RPC_URL"
-    )]
+    #[error("cannot reach the JSON-RPC endpoint {url}: {reason}. Is the node running? Set --rpc-url or HRM_RPC_URL")]
     Unreachable { url: String, reason: String },
     #[error("the contract refused: {message} ({name})")]
     Reverted { name: &'static str, message: String },
-    #[error(
-        "{account} cannot pay for this transaction's gas: fund it with the chain's native currency first"
-    )]
+    #[error("{account} cannot pay for this transaction's gas: fund it with the chain's native currency first")]
     InsufficientFunds { account: String },
     #[error(
         "no HealthRecords contract is saved for chain {chain_id}: run `hrm deploy` first, or point --rpc-url at the chain it was deployed on"
@@ -42,36 +38,22 @@ pub enum ChainError {
     #[error("the node answered with an error: {0}")]
     Rpc(String),
     #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
     #[error("the deployment record {path} is damaged: {message}")]
-    DamagedDeployment {
-        path: std::path::PathBuf,
-        message: String,
-    },
+    DamagedDeployment { path: std::path::PathBuf, message: String },
 }
 
 impl ChainError {
     /// Classifies a failed contract call or transaction sent from `sender`.
-    pub fn from_contract_error(
-        error: alloy::contract::Error,
-        url: &str,
-        sender: Option<Address>,
-    ) -> Self {
+    pub fn from_contract_error(error: alloy::contract::Error, url: &str, sender: Option<Address>) -> Self {
         if let Some(decoded) = decode_contract_error(&error) {
-            return Self::Reverted {
-                name: contract_error_name(&decoded),
-                message: describe_contract_error(&decoded),
-            };
+            return Self::Reverted { name: contract_error_name(&decoded), message: describe_contract_error(&decoded) };
         }
         match error {
             alloy::contract::Error::TransportError(e) => Self::from_transport(e, url, sender),
-            alloy::contract::Error::PendingTransactionError(
-                PendingTransactionError::TransportError(e),
-            ) => Self::from_transport(e, url, sender),
+            alloy::contract::Error::PendingTransactionError(PendingTransactionError::TransportError(e)) => {
+                Self::from_transport(e, url, sender)
+            }
             other => Self::Rpc(other.to_string()),
         }
     }
@@ -79,10 +61,7 @@ impl ChainError {
     /// Classifies a failed JSON-RPC request.
     pub fn from_transport(error: TransportError, url: &str, sender: Option<Address>) -> Self {
         if error.is_transport_error() {
-            return Self::Unreachable {
-                url: url.to_string(),
-                reason: root_cause(&error),
-            };
+            return Self::Unreachable { url: url.to_string(), reason: root_cause(&error) };
         }
         let text = error.to_string();
         if text.to_ascii_lowercase().contains("insufficient funds") {

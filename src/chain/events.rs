@@ -44,10 +44,8 @@ impl Consortium {
 
     /// Approvals mined in blocks `from..=to`, in chain order.
     pub async fn approvals_between(&self, from: u64, to: u64) -> Result<Vec<Approval>, ChainError> {
-        let filter = Filter::new()
-            .event_signature(HealthRecords::EntryApproved::SIGNATURE_HASH)
-            .from_block(from)
-            .to_block(to);
+        let filter =
+            Filter::new().event_signature(HealthRecords::EntryApproved::SIGNATURE_HASH).from_block(from).to_block(to);
         self.logs(filter)
             .await?
             .iter()
@@ -55,9 +53,8 @@ impl Consortium {
                 let event = decode::<HealthRecords::EntryApproved>(log)?;
                 Ok(Approval {
                     id: event.id.saturating_to(),
-                    kind: EntryKind::from_u8(event.kind).ok_or_else(|| {
-                        ChainError::Rpc(format!("unknown entry kind {}", event.kind))
-                    })?,
+                    kind: EntryKind::from_u8(event.kind)
+                        .ok_or_else(|| ChainError::Rpc(format!("unknown entry kind {}", event.kind)))?,
                     patient: event.patient,
                     tx_hash: log.transaction_hash.unwrap_or_default(),
                     block: log.block_number.unwrap_or_default(),
@@ -67,15 +64,10 @@ impl Consortium {
     }
 
     /// The submission events of `ids` (mined up to block `to`), by id.
-    pub async fn submissions_of(
-        &self,
-        ids: &[u64],
-        to: u64,
-    ) -> Result<HashMap<u64, Submission>, ChainError> {
+    pub async fn submissions_of(&self, ids: &[u64], to: u64) -> Result<HashMap<u64, Submission>, ChainError> {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_QUERY) {
-            let filter =
-                self.entry_filter(HealthRecords::EntrySubmitted::SIGNATURE_HASH, chunk, to);
+            let filter = self.entry_filter(HealthRecords::EntrySubmitted::SIGNATURE_HASH, chunk, to);
             for log in self.logs(filter).await? {
                 let event = decode::<HealthRecords::EntrySubmitted>(&log)?;
                 let id = event.id.saturating_to();
@@ -100,21 +92,14 @@ impl Consortium {
     }
 
     /// The accounts that approved each of `ids` (votes mined up to block `to`), in vote order.
-    pub async fn approvers_of(
-        &self,
-        ids: &[u64],
-        to: u64,
-    ) -> Result<HashMap<u64, Vec<Address>>, ChainError> {
+    pub async fn approvers_of(&self, ids: &[u64], to: u64) -> Result<HashMap<u64, Vec<Address>>, ChainError> {
         let mut voters: HashMap<u64, Vec<Address>> = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let filter = self.entry_filter(HealthRecords::VoteCast::SIGNATURE_HASH, chunk, to);
             for log in self.logs(filter).await? {
                 let event = decode::<HealthRecords::VoteCast>(&log)?;
                 if event.approve {
-                    voters
-                        .entry(event.id.saturating_to())
-                        .or_default()
-                        .push(event.voter);
+                    voters.entry(event.id.saturating_to()).or_default().push(event.voter);
                 }
             }
         }
@@ -123,11 +108,7 @@ impl Consortium {
 
     fn entry_filter(&self, signature: B256, ids: &[u64], to: u64) -> Filter {
         let topics: Vec<B256> = ids.iter().map(|id| B256::from(U256::from(*id))).collect();
-        Filter::new()
-            .event_signature(signature)
-            .topic1(topics)
-            .from_block(self.deployment().deploy_block)
-            .to_block(to)
+        Filter::new().event_signature(signature).topic1(topics).from_block(self.deployment().deploy_block).to_block(to)
     }
 }
 

@@ -7,10 +7,7 @@ use alloy::transports::http::reqwest::Url;
 
 /// A provider that signs its transactions with `signer` and fills nonce, gas and chain id.
 pub fn signing_provider(rpc_url: Url, signer: PrivateKeySigner) -> DynProvider {
-    ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(rpc_url)
-        .erased()
+    ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(rpc_url).erased()
 }
 
 /// A provider for reads and calls only.

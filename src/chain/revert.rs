@@ -27,47 +27,36 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
         }
         E::ZeroAddress(_) => "the zero address cannot be registered".to_string(),
         E::EmptyHospitalName(_) => "a hospital needs a non-empty name".to_string(),
-        E::InvalidPublicKeyLength(e) => format!(
-            "a public key must be 64 bytes (uncompressed secp256k1 without the 0x04 prefix), not {}",
-            e.length
-        ),
+        E::InvalidPublicKeyLength(e) => {
+            format!("a public key must be 64 bytes (uncompressed secp256k1 without the 0x04 prefix), not {}", e.length)
+        }
         E::KeyNotOwnedByCaller(e) => format!(
             "that public key belongs to {}, not to the sender {}; each account publishes its own key",
             e.keyOwner, e.caller
         ),
         E::TooManySupportingHospitals(e) => {
-            format!(
-                "{} supporting hospitals is too many; the most is {}",
-                e.count, e.max
-            )
+            format!("{} supporting hospitals is too many; the most is {}", e.count, e.max)
         }
         E::NoSupportingHospitals(e) => format!(
             "hospital {} has no supporting hospitals; name them first with `hrm hospital supporting set`",
             e.primary
         ),
         E::SupportingHospitalNotRegistered(e) => {
-            format!(
-                "supporting hospital {} is not a registered hospital",
-                e.hospital
-            )
+            format!("supporting hospital {} is not a registered hospital", e.hospital)
         }
         E::DuplicateSupportingHospital(e) => {
             format!("supporting hospital {} is named more than once", e.hospital)
         }
         E::CannotSupportSelf(e) => {
-            format!(
-                "hospital {} cannot be its own supporting hospital",
-                e.primary
-            )
+            format!("hospital {} cannot be its own supporting hospital", e.primary)
         }
         E::PatientKeyNotPublished(e) => format!(
             "patient {} has not published a public key, so nothing can be sealed to them; the patient must run `hrm key publish` first",
             e.patient
         ),
-        E::PatientIsParticipant(e) => format!(
-            "{} cannot be the patient: it is the submitting hospital or a registered hospital",
-            e.patient
-        ),
+        E::PatientIsParticipant(e) => {
+            format!("{} cannot be the patient: it is the submitting hospital or a registered hospital", e.patient)
+        }
         E::ZeroCommitment(_) => "the record commitment is zero".to_string(),
         E::EmptyEnvelope(_) => "the sealed envelope is empty".to_string(),
         E::UnknownEntry(e) => format!("there is no entry {}", e.id),

@@ -50,9 +50,7 @@ pub fn run(context: &Context, command: AccountCommand) -> eyre::Result<()> {
                         .with_context(|| format!("reading the key file {}", path.display()))?
                 }
                 None => {
-                    std::io::stdin()
-                        .read_to_string(&mut key)
-                        .context("reading the private key from standard input")?;
+                    std::io::stdin().read_to_string(&mut key).context("reading the private key from standard input")?;
                 }
             }
             let password = new_password_for(&name)?;
@@ -75,20 +73,15 @@ pub fn run(context: &Context, command: AccountCommand) -> eyre::Result<()> {
             }
             let mut rows = table(["name", "address", "can sign"]);
             for (name, address) in entries {
-                let signs = if ids.keystores.contains(&name) {
-                    "yes"
-                } else {
-                    "no (label)"
-                };
+                let signs = if ids.keystores.contains(&name) { "yes" } else { "no (label)" };
                 rows.add_row(vec![name, address.to_string(), signs.to_string()]);
             }
             println!("{rows}");
             Ok(())
         }
         AccountCommand::Label { name, address } => {
-            let address = address.parse().map_err(|_| {
-                eyre!("'{address}' is not an address (0x followed by 40 hex digits)")
-            })?;
+            let address =
+                address.parse().map_err(|_| eyre!("'{address}' is not an address (0x followed by 40 hex digits)"))?;
             ids.book.insert(&name, address)?;
             report(context, "labelled", &name, address)
         }
@@ -97,19 +90,12 @@ pub fn run(context: &Context, command: AccountCommand) -> eyre::Result<()> {
 
 fn refuse_taken(context: &Context, name: &str) -> eyre::Result<()> {
     if context.identities.keystores.contains(name) || context.identities.book.get(name)?.is_some() {
-        return Err(eyre!(
-            "an account named '{name}' already exists; choose another name"
-        ));
+        return Err(eyre!("an account named '{name}' already exists; choose another name"));
     }
     Ok(())
 }
 
-fn report(
-    context: &Context,
-    what: &str,
-    name: &str,
-    address: alloy::primitives::Address,
-) -> eyre::Result<()> {
+fn report(context: &Context, what: &str, name: &str, address: alloy::primitives::Address) -> eyre::Result<()> {
     if context.json() {
         return print_json(&json!({ "name": name, "address": address }));
     }

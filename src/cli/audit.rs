@@ -21,24 +21,12 @@ pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> 
         let mut summary = key_value_table();
         summary.add_row(vec![
             "approved on chain".to_string(),
-            format!(
-                "{} (up to block {})",
-                report.approved_on_chain, report.head_block
-            ),
+            format!("{} (up to block {})", report.approved_on_chain, report.head_block),
         ]);
         summary.add_row(vec!["archived".to_string(), report.archived.to_string()]);
-        summary.add_row(vec![
-            "missing".to_string(),
-            report.missing.len().to_string(),
-        ]);
-        summary.add_row(vec![
-            "altered".to_string(),
-            report.altered.len().to_string(),
-        ]);
-        summary.add_row(vec![
-            "unexpected".to_string(),
-            report.unexpected.len().to_string(),
-        ]);
+        summary.add_row(vec!["missing".to_string(), report.missing.len().to_string()]);
+        summary.add_row(vec!["altered".to_string(), report.altered.len().to_string()]);
+        summary.add_row(vec!["unexpected".to_string(), report.unexpected.len().to_string()]);
         println!("{summary}");
         if !report.is_clean() {
             let mut findings = table(["problem", "entry", "document", "detail"]);
@@ -50,10 +38,7 @@ pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> 
                     "approved on chain, not in the archive".into(),
                 ]);
             }
-            for (problem, list) in [
-                ("altered", &report.altered),
-                ("unexpected", &report.unexpected),
-            ] {
+            for (problem, list) in [("altered", &report.altered), ("unexpected", &report.unexpected)] {
                 for f in list {
                     let entry = f.entry_id.map(|id| id.to_string()).unwrap_or_default();
                     findings.add_row(vec![
@@ -69,9 +54,5 @@ pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> 
             println!("The archive matches the chain.");
         }
     }
-    Ok(if report.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

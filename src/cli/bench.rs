@@ -59,58 +59,28 @@ pub enum BenchCommand {
 
 pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
     if cfg!(debug_assertions) && !context.json() {
-        eprintln!(
-            "note: this is a debug build; run benchmarks with `cargo run --release -- bench …`"
-        );
+        eprintln!("note: this is a debug build; run benchmarks with `cargo run --release -- bench …`");
     }
-    let workdir = tempfile::Builder::new()
-        .prefix("hrm-bench-")
-        .tempdir()
-        .context("creating a working folder")?;
+    let workdir = tempfile::Builder::new().prefix("hrm-bench-").tempdir().context("creating a working folder")?;
     match command {
-        BenchCommand::Latency {
-            iterations,
-            engine,
-            chart,
-        } => {
-            let workdir = tempfile::Builder::new()
-                .prefix("hrm-bench-")
-                .tempdir()
-                .context("creating a working folder")?;
+        BenchCommand::Latency { iterations, engine, chart } => {
+            let workdir =
+                tempfile::Builder::new().prefix("hrm-bench-").tempdir().context("creating a working folder")?;
             let hrm_binary = std::env::current_exe().context("locating the hrm binary")?;
-            let result =
-                hrm::bench::latency::bench_latency(engine, iterations, workdir.path(), &hrm_binary)
-                    .await?;
+            let result = hrm::bench::latency::bench_latency(engine, iterations, workdir.path(), &hrm_binary).await?;
             let bars: Vec<Bar> = result
                 .rows
                 .iter()
                 .chain([&result.rpc_round_trip])
                 .flat_map(|r| {
                     [
-                        Bar {
-                            label: format!("{} p50", r.function),
-                            value: r.p50_ms,
-                            series: 0,
-                        },
-                        Bar {
-                            label: format!("{} p95", r.function),
-                            value: r.p95_ms,
-                            series: 1,
-                        },
+                        Bar { label: format!("{} p50", r.function), value: r.p50_ms, series: 0 },
+                        Bar { label: format!("{} p95", r.function), value: r.p95_ms, series: 1 },
                     ]
                 })
                 .collect();
-            let title = format!(
-                "hrm latency per function ({:?}, {} iterations)",
-                engine, result.iterations
-            );
-            render_bars(
-                &chart,
-                &title,
-                "milliseconds, signing and receipt included",
-                &bars,
-                &["p50", "p95"],
-            )?;
+            let title = format!("hrm latency per function ({:?}, {} iterations)", engine, result.iterations);
+            render_bars(&chart, &title, "milliseconds, signing and receipt included", &bars, &["p50", "p95"])?;
             if !context.json() {
                 eprintln!("chart: {}", chart.display());
             }
@@ -132,13 +102,7 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
                 result.hrm_overhead_ms
             );
             if !result.cast.is_empty() {
-                let mut cast = table([
-                    "call",
-                    "cast p50 ms (process)",
-                    "hrm p50 ms",
-                    "hrm timed as",
-                    "cast / hrm",
-                ]);
+                let mut cast = table(["call", "cast p50 ms (process)", "hrm p50 ms", "hrm timed as", "cast / hrm"]);
                 for c in &result.cast {
                     cast.add_row(vec![
                         c.call.clone(),
@@ -152,17 +116,10 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
             }
             Ok(())
         }
-        BenchCommand::Throughput {
-            submissions,
-            engine,
-        } => {
-            let workdir = tempfile::Builder::new()
-                .prefix("hrm-bench-")
-                .tempdir()
-                .context("creating a working folder")?;
-            let result =
-                hrm::bench::throughput::bench_throughput(engine, submissions, workdir.path())
-                    .await?;
+        BenchCommand::Throughput { submissions, engine } => {
+            let workdir =
+                tempfile::Builder::new().prefix("hrm-bench-").tempdir().context("creating a working folder")?;
+            let result = hrm::bench::throughput::bench_throughput(engine, submissions, workdir.path()).await?;
             if context.json() {
                 return print_json(&result);
             }
@@ -181,25 +138,15 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
             Ok(())
         }
         BenchCommand::Gas { chart } => {
-            let workdir = tempfile::Builder::new()
-                .prefix("hrm-bench-")
-                .tempdir()
-                .context("creating a working folder")?;
+            let workdir =
+                tempfile::Builder::new().prefix("hrm-bench-").tempdir().context("creating a working folder")?;
             let result = hrm::bench::gas::bench_gas(workdir.path()).await?;
             let bars: Vec<Bar> = result
                 .rows
                 .iter()
                 .flat_map(|r| {
-                    let name = if r.estimated {
-                        format!("{} (estimate)", r.function)
-                    } else {
-                        r.function.to_string()
-                    };
-                    let hrm = r.hrm.map(|g| Bar {
-                        label: format!("{name} · hrm"),
-                        value: g as f64,
-                        series: 0,
-                    });
+                    let name = if r.estimated { format!("{} (estimate)", r.function) } else { r.function.to_string() };
+                    let hrm = r.hrm.map(|g| Bar { label: format!("{name} · hrm"), value: g as f64, series: 0 });
                     let paper = r.paper_style.map(|g| Bar {
                         label: format!("{name} · paper's way"),
                         value: g as f64,
@@ -209,32 +156,18 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
                 })
                 .collect();
             let title = "Gas per function: hrm (sealed) vs the paper's way (plaintext)";
-            render_bars(
-                &chart,
-                title,
-                "gas",
-                &bars,
-                &["hrm (sealed)", "paper's way (plaintext)"],
-            )?;
+            render_bars(&chart, title, "gas", &bars, &["hrm (sealed)", "paper's way (plaintext)"])?;
             if !context.json() {
                 eprintln!("chart: {}", chart.display());
             }
             if context.json() {
                 return print_json(&result);
             }
-            let mut rows = table([
-                "function",
-                "hrm (sealed)",
-                "paper's way (plaintext)",
-                "difference",
-            ]);
+            let mut rows = table(["function", "hrm (sealed)", "paper's way (plaintext)", "difference"]);
             let cell = |v: Option<u64>| v.map(|g| g.to_string()).unwrap_or_else(|| "-".into());
             for row in &result.rows {
-                let name = if row.estimated {
-                    format!("{} (estimate)", row.function)
-                } else {
-                    row.function.to_string()
-                };
+                let name =
+                    if row.estimated { format!("{} (estimate)", row.function) } else { row.function.to_string() };
                 let difference = match (row.hrm, row.paper_style) {
                     (Some(a), Some(b)) => {
                         format!("{:+.0}%", (a as f64 - b as f64) / b as f64 * 100.0)
@@ -251,11 +184,7 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
                 result.bill_envelope_bytes,
                 result.submission_target,
                 result.vote_target,
-                if result.meets_targets {
-                    "met"
-                } else {
-                    "NOT met"
-                }
+                if result.meets_targets { "met" } else { "NOT met" }
             );
             Ok(())
         }
@@ -266,35 +195,18 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
                 return print_json(&result);
             }
             let mut rows = key_value_table();
-            rows.add_row(vec![
-                "approved entries".to_string(),
-                result.entries.to_string(),
-            ]);
-            rows.add_row(vec![
-                "migration".to_string(),
-                format!("{:.3} s", result.elapsed.as_secs_f64()),
-            ]);
-            rows.add_row(vec![
-                "throughput".to_string(),
-                format!("{:.0} entries/s", result.entries_per_second),
-            ]);
+            rows.add_row(vec!["approved entries".to_string(), result.entries.to_string()]);
+            rows.add_row(vec!["migration".to_string(), format!("{:.3} s", result.elapsed.as_secs_f64())]);
+            rows.add_row(vec!["throughput".to_string(), format!("{:.0} entries/s", result.entries_per_second)]);
             rows.add_row(vec![
                 "rerun (nothing new)".to_string(),
                 format!("{:.3} s", result.rerun_elapsed.as_secs_f64()),
             ]);
             rows.add_row(vec![
                 "audit afterwards".to_string(),
-                if result.audit_clean {
-                    "clean"
-                } else {
-                    "NOT clean"
-                }
-                .to_string(),
+                if result.audit_clean { "clean" } else { "NOT clean" }.to_string(),
             ]);
-            rows.add_row(vec![
-                "seeding (not timed)".to_string(),
-                format!("{:.1} s", result.seeding.as_secs_f64()),
-            ]);
+            rows.add_row(vec!["seeding (not timed)".to_string(), format!("{:.1} s", result.seeding.as_secs_f64())]);
             println!("{rows}");
             Ok(())
         }
@@ -305,10 +217,7 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
             }
             let mut rows = key_value_table();
             rows.add_row(vec![
-                format!(
-                    "training on {} rows (median of {})",
-                    result.rows, result.training_runs
-                ),
+                format!("training on {} rows (median of {})", result.rows, result.training_runs),
                 format!("{:.2} ms", result.training_median.as_secs_f64() * 1e3),
             ]);
             rows.add_row(vec![

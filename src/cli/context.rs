@@ -32,13 +32,7 @@ impl Context {
         let file = FileConfig::load(global.config.as_deref(), &home)?;
         let identities = Identities::open(&home);
         let devnet = DevnetHome::new(&home).load()?;
-        Ok(Self {
-            global,
-            home,
-            file,
-            identities,
-            devnet,
-        })
+        Ok(Self { global, home, file, identities, devnet })
     }
 
     pub fn json(&self) -> bool {
@@ -47,41 +41,22 @@ impl Context {
 
     pub fn rpc_url(&self) -> eyre::Result<Url> {
         // The running devnet's endpoint is the default: it is what `hrm devnet up` is for.
-        let default = self
-            .devnet
-            .as_ref()
-            .map_or(config::DEFAULT_RPC_URL, |d| d.rpc_url());
-        let url = layered(
-            self.global.rpc_url.clone(),
-            self.file.rpc_url.clone(),
-            default.to_string(),
-        );
-        url.parse().map_err(|e| {
-            eyre!("'{url}' is not a valid RPC URL ({e}); pass e.g. --rpc-url http://127.0.0.1:8545")
-        })
+        let default = self.devnet.as_ref().map_or(config::DEFAULT_RPC_URL, |d| d.rpc_url());
+        let url = layered(self.global.rpc_url.clone(), self.file.rpc_url.clone(), default.to_string());
+        url.parse()
+            .map_err(|e| eyre!("'{url}' is not a valid RPC URL ({e}); pass e.g. --rpc-url http://127.0.0.1:8545"))
     }
 
     /// The archive's URI: flag, HRM_MONGODB_URI, MONGODB_URI, file, default.
     pub fn mongodb_uri(&self) -> String {
-        let from_env = self
-            .global
-            .mongodb_uri
-            .clone()
-            .or_else(|| std::env::var("MONGODB_URI").ok());
-        let default = self
-            .devnet
-            .as_ref()
-            .map_or(config::DEFAULT_MONGODB_URI, |d| d.mongodb_uri());
+        let from_env = self.global.mongodb_uri.clone().or_else(|| std::env::var("MONGODB_URI").ok());
+        let default = self.devnet.as_ref().map_or(config::DEFAULT_MONGODB_URI, |d| d.mongodb_uri());
         layered(from_env, self.file.mongodb_uri.clone(), default.to_string())
     }
 
     /// The archive's database name.
     pub fn database_name(&self) -> String {
-        layered(
-            self.global.database.clone(),
-            self.file.database.clone(),
-            config::DEFAULT_DATABASE.to_string(),
-        )
+        layered(self.global.database.clone(), self.file.database.clone(), config::DEFAULT_DATABASE.to_string())
     }
 
     /// The connected archive.
@@ -114,14 +89,10 @@ impl Context {
 
     /// The `--from` signer for the connected chain.
     pub fn signer(&self, connection: &Connection) -> eyre::Result<PrivateKeySigner> {
-        let spec = self
-            .global
-            .from
-            .as_deref()
-            .ok_or_else(|| eyre!("this command signs a transaction: name the account with --from NAME|ADDRESS (or HRM_FROM)"))?;
-        Ok(self
-            .identities
-            .resolve_signer(spec, connection.chain_id(), password_for)?)
+        let spec = self.global.from.as_deref().ok_or_else(|| {
+            eyre!("this command signs a transaction: name the account with --from NAME|ADDRESS (or HRM_FROM)")
+        })?;
+        Ok(self.identities.resolve_signer(spec, connection.chain_id(), password_for)?)
     }
 
     /// A connection that signs with `--from`.
@@ -163,8 +134,7 @@ pub fn new_password_for(name: &str) -> eyre::Result<String> {
     if !std::io::stdin().is_terminal() {
         return Err(IdentityError::PasswordUnavailable(name.to_string()).into());
     }
-    let first = rpassword::prompt_password(format!("New password for '{name}': "))
-        .context("reading the password")?;
+    let first = rpassword::prompt_password(format!("New password for '{name}': ")).context("reading the password")?;
     let second = rpassword::prompt_password("Repeat it: ").context("reading the password")?;
     if first != second {
         return Err(eyre!("the two passwords differ; nothing was created"));

@@ -40,11 +40,7 @@ impl DemoServices {
             Engine::Anvil => Self::Anvil(LocalStack::start(dir, true)?),
             Engine::Geth => {
                 let docdb = DocumentDbServer::start(&dir.join("docdb"), 0, true)?;
-                let options = GethNetworkOptions {
-                    nodes: 5,
-                    block_time: 1,
-                    tie_to_parent: true,
-                };
+                let options = GethNetworkOptions { nodes: 5, block_time: 1, tie_to_parent: true };
                 let network = GethNetwork::start_ready(&dir.join("geth"), &options).await?;
                 Self::Geth(network, docdb)
             }
@@ -67,13 +63,7 @@ impl DemoServices {
     }
 }
 
-const HOSPITALS: [&str; 5] = [
-    "St Mary (primary)",
-    "Hope",
-    "Lakeside",
-    "Northgate",
-    "Riverside",
-];
+const HOSPITALS: [&str; 5] = ["St Mary (primary)", "Hope", "Lakeside", "Northgate", "Riverside"];
 const PATIENTS: [&str; 3] = ["Asha", "Ben", "Chidi"];
 
 fn dev(index: usize) -> PrivateKeySigner {
@@ -86,10 +76,7 @@ fn step(text: &str) {
 
 pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
     let started = Instant::now();
-    let workdir = tempfile::Builder::new()
-        .prefix("hrm-demo-")
-        .tempdir()
-        .context("creating the demo's folder")?;
+    let workdir = tempfile::Builder::new().prefix("hrm-demo-").tempdir().context("creating the demo's folder")?;
     step(match args.engine {
         Engine::Anvil => "Starting a throw-away Anvil node and MongoDB-wire server",
         Engine::Geth => {
@@ -98,31 +85,20 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
     });
     let services = DemoServices::start(args.engine, workdir.path()).await?;
     let urls = services.rpc_urls();
-    println!(
-        "chain {} · database {}",
-        urls.join(", "),
-        services.mongodb_uri()
-    );
+    println!("chain {} · database {}", urls.join(", "), services.mongodb_uri());
     let store = DeploymentStore::new(workdir.path().join("deployments"));
     // Participant `index` talks to node `index mod n`: on Geth, hospitals use different nodes.
     let connect = |index: usize| {
         let url = urls[index % urls.len()].clone();
         async move {
             let url: alloy::transports::http::reqwest::Url = url.parse()?;
-            Ok::<_, eyre::Report>(
-                Connection::open(url, Duration::from_secs(120))
-                    .await?
-                    .with_signer(dev(index)),
-            )
+            Ok::<_, eyre::Report>(Connection::open(url, Duration::from_secs(120)).await?.with_signer(dev(index)))
         }
     };
 
     step("The consortium admin deploys HealthRecords");
     let (deployment, outcome) = connect(0).await?.deploy(&store, true).await?;
-    println!(
-        "contract {} · block {} · {} gas",
-        deployment.address, outcome.block, outcome.gas_used
-    );
+    println!("contract {} · block {} · {} gas", deployment.address, outcome.block, outcome.gas_used);
     let admin = connect(0).await?.attach(&store).await?;
 
     step("Five hospitals join and publish their keys; so do three patients");
@@ -132,22 +108,14 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
         let hospital = connect(i + 1).await?.attach(&store).await?;
         admin.register_hospital(hospital.sender(), name).await?;
         hospital.publish_key(public_key_bytes(&dev(i + 1))).await?;
-        roster.add_row(vec![
-            name.to_string(),
-            "hospital".into(),
-            hospital.sender().to_string(),
-        ]);
+        roster.add_row(vec![name.to_string(), "hospital".into(), hospital.sender().to_string()]);
         hospitals.push(hospital);
     }
     let mut patients: Vec<Consortium> = Vec::new();
     for (i, name) in PATIENTS.iter().enumerate() {
         let patient = connect(6 + i).await?.attach(&store).await?;
         patient.publish_key(public_key_bytes(&dev(6 + i))).await?;
-        roster.add_row(vec![
-            name.to_string(),
-            "patient".into(),
-            patient.sender().to_string(),
-        ]);
+        roster.add_row(vec![name.to_string(), "patient".into(), patient.sender().to_string()]);
         patients.push(patient);
     }
     println!("{roster}");
@@ -156,9 +124,7 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
     primary.set_supporting_hospitals(panel).await?;
     println!("St Mary names Hope, Lakeside, Northgate and Riverside as its supporting hospitals.");
 
-    step(
-        "St Mary submits each patient's health details and bill, sealed to the patient and the panel",
-    );
+    step("St Mary submits each patient's health details and bill, sealed to the patient and the panel");
     let mut entries = table(["entry", "patient", "kind", "gas", "sealed bytes"]);
     let mut submitted = Vec::new();
     for (i, patient) in patients.iter().enumerate() {
@@ -178,33 +144,23 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
     }
     println!("{entries}");
     // Every participant's node must have the submissions before it votes on them.
-    let last_block = primary
-        .submission(submitted.last().expect("six entries").0)
-        .await?
-        .block;
+    let last_block = primary.submission(submitted.last().expect("six entries").0).await?.block;
     for party in hospitals.iter().chain(&patients) {
         party.connection().wait_for_block(last_block).await?;
     }
     let first = primary.submission(submitted[0].0).await?;
-    let opened = open_submission(&first, &dev(6))?
-        .ok_or_else(|| eyre!("the patient could not open their record"))?;
+    let opened = open_submission(&first, &dev(6))?.ok_or_else(|| eyre!("the patient could not open their record"))?;
     let outsider = open_submission(&first, &dev(9))?;
     println!(
         "Asha opens entry {}: glucose {}. An outsider gets {}.",
         first.id,
         opened.record["readings"]["glucose"],
-        if outsider.is_none() {
-            "nothing: it is not sealed to them"
-        } else {
-            "IT OPEN (this must not happen)"
-        }
+        if outsider.is_none() { "nothing: it is not sealed to them" } else { "IT OPEN (this must not happen)" }
     );
 
     step("The panel and each patient vote; Lakeside rejects Ben's bill");
-    let rejected = submitted
-        .iter()
-        .find(|(_, p, k)| *p == 1 && *k == hrm::records::EntryKind::Bill)
-        .map(|(id, ..)| *id);
+    let rejected =
+        submitted.iter().find(|(_, p, k)| *p == 1 && *k == hrm::records::EntryKind::Bill).map(|(id, ..)| *id);
     for (id, patient, _) in &submitted {
         for voter in &hospitals[1..] {
             let reject = Some(*id) == rejected && voter.sender() == hospitals[2].sender();
@@ -232,22 +188,8 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
 
     step("St Mary migrates approved entries into MongoDB, then the archive is audited");
     let archive = Archive::connect(&services.mongodb_uri(), "hrm_demo").await?;
-    let report = migrate(
-        primary,
-        &archive,
-        &dev(1),
-        &MigrationOptions::default(),
-        |_| {},
-    )
-    .await?;
-    let rerun = migrate(
-        primary,
-        &archive,
-        &dev(1),
-        &MigrationOptions::default(),
-        |_| {},
-    )
-    .await?;
+    let report = migrate(primary, &archive, &dev(1), &MigrationOptions::default(), |_| {}).await?;
+    let rerun = migrate(primary, &archive, &dev(1), &MigrationOptions::default(), |_| {}).await?;
     let audit = hrm::audit::audit(primary, &archive).await?;
     println!(
         "migrated {} ({} failed); a rerun migrated {} more; audit: {} approved on chain, {} archived, {}",
@@ -256,11 +198,7 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
         rerun.migrated,
         audit.approved_on_chain,
         audit.archived,
-        if audit.is_clean() {
-            "clean"
-        } else {
-            "NOT CLEAN"
-        }
+        if audit.is_clean() { "clean" } else { "NOT CLEAN" }
     );
 
     step("The diabetes model is trained on the Pima data and scores each patient's latest record");
@@ -275,15 +213,7 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
         evaluation.roc_auc.std,
         model.metrics.training_accuracy
     );
-    let mut predictions = table([
-        "patient",
-        "entry",
-        "glucose",
-        "BMI",
-        "P(diabetes)",
-        "class",
-        "largest factor",
-    ]);
+    let mut predictions = table(["patient", "entry", "glucose", "BMI", "P(diabetes)", "class", "largest factor"]);
     for (i, patient) in patients.iter().enumerate() {
         let record = archive
             .latest_health_record(patient.sender())
@@ -291,9 +221,7 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
             .ok_or_else(|| eyre!("{} has no archived record", PATIENTS[i]))?;
         let details: HealthDetails = mongodb::bson::from_document(record.record.clone())?;
         let prediction = model.model.explain(&details.readings.values(), 0.5);
-        archive
-            .save_prediction(&StoredPrediction::new(&model, &record, &prediction))
-            .await?;
+        archive.save_prediction(&StoredPrediction::new(&model, &record, &prediction)).await?;
         let top = prediction
             .contributions
             .iter()
@@ -305,12 +233,7 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
             details.readings.glucose.to_string(),
             details.readings.bmi.to_string(),
             format!("{:.3}", prediction.probability),
-            if prediction.diabetic {
-                "diabetic"
-            } else {
-                "not diabetic"
-            }
-            .into(),
+            if prediction.diabetic { "diabetic" } else { "not diabetic" }.into(),
             format!("{} ({:+.2})", top.feature, top.contribution),
         ]);
     }
@@ -359,22 +282,11 @@ fn health_record(patient: usize) -> Record {
 fn bill_record(patient: usize) -> Record {
     let amount = |text: &str| Amount::parse(text).expect("a valid amount");
     let items = vec![
-        LineItem {
-            description: "Consultation".into(),
-            amount: amount("120.00"),
-        },
-        LineItem {
-            description: "HbA1c test".into(),
-            amount: amount(["45.50", "38.00", "52.25"][patient % 3]),
-        },
-        LineItem {
-            description: "Glucose meter".into(),
-            amount: amount("30.25"),
-        },
+        LineItem { description: "Consultation".into(), amount: amount("120.00") },
+        LineItem { description: "HbA1c test".into(), amount: amount(["45.50", "38.00", "52.25"][patient % 3]) },
+        LineItem { description: "Glucose meter".into(), amount: amount("30.25") },
     ];
-    let total = Amount {
-        hundredths: items.iter().map(|i| i.amount.hundredths).sum(),
-    };
+    let total = Amount { hundredths: items.iter().map(|i| i.amount.hundredths).sum() };
     Record::Bill(BillDetails {
         issued_at: format!("2026-11-{:02}", 2 + patient),
         currency: "USD".into(),

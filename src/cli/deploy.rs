@@ -24,10 +24,5 @@ pub async fn run(context: &Context, args: DeployArgs) -> eyre::Result<()> {
         record.deployer,
         store.path_of(record.chain_id).display()
     );
-    print_tx(
-        context.json(),
-        &summary,
-        &outcome,
-        json!({ "address": record.address, "chain_id": record.chain_id }),
-    )
+    print_tx(context.json(), &summary, &outcome, json!({ "address": record.address, "chain_id": record.chain_id }))
 }

@@ -35,11 +35,7 @@ pub enum DevnetCommand {
 pub async fn run(context: &Context, command: DevnetCommand) -> eyre::Result<()> {
     let devnet = DevnetHome::new(&context.home);
     match command {
-        DevnetCommand::Up {
-            engine,
-            nodes,
-            block_time,
-        } => {
+        DevnetCommand::Up { engine, nodes, block_time } => {
             if !context.json() {
                 eprintln!("starting a {engine:?} devnet…");
             }
@@ -83,15 +79,7 @@ pub async fn run(context: &Context, command: DevnetCommand) -> eyre::Result<()> 
 }
 
 fn print_status(statuses: &[hrm::devnet::local::ServiceStatus]) {
-    let mut rows = table([
-        "service",
-        "role",
-        "endpoint",
-        "PID",
-        "running",
-        "peers",
-        "head block",
-    ]);
+    let mut rows = table(["service", "role", "endpoint", "PID", "running", "peers", "head block"]);
     for s in statuses {
         let optional = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
         rows.add_row(vec![

@@ -57,10 +57,8 @@ pub async fn run(context: &Context, command: HospitalCommand) -> eyre::Result<()
         HospitalCommand::List => {
             let hospitals = context.consortium().await?.hospitals().await?;
             if context.json() {
-                let rows: Vec<_> = hospitals
-                    .iter()
-                    .map(|(address, name)| json!({ "address": address, "name": name }))
-                    .collect();
+                let rows: Vec<_> =
+                    hospitals.iter().map(|(address, name)| json!({ "address": address, "name": name })).collect();
                 return print_json(&rows);
             }
             let mut rows = table(["hospital", "address"]);
@@ -71,24 +69,11 @@ pub async fn run(context: &Context, command: HospitalCommand) -> eyre::Result<()
             Ok(())
         }
         HospitalCommand::Supporting(SupportingCommand::Set(args)) => {
-            let members = args
-                .hospitals
-                .iter()
-                .map(|h| context.address(h))
-                .collect::<eyre::Result<Vec<_>>>()?;
+            let members = args.hospitals.iter().map(|h| context.address(h)).collect::<eyre::Result<Vec<_>>>()?;
             let (consortium, signer) = context.consortium_signed().await?;
             let outcome = consortium.set_supporting_hospitals(members.clone()).await?;
-            let summary = format!(
-                "{} now has {} supporting hospitals",
-                signer.address(),
-                members.len()
-            );
-            print_tx(
-                context.json(),
-                &summary,
-                &outcome,
-                json!({ "primary": signer.address(), "supporting": members }),
-            )
+            let summary = format!("{} now has {} supporting hospitals", signer.address(), members.len());
+            print_tx(context.json(), &summary, &outcome, json!({ "primary": signer.address(), "supporting": members }))
         }
         HospitalCommand::Supporting(SupportingCommand::Get { hospital }) => {
             let consortium = context.consortium().await?;
@@ -107,11 +92,7 @@ pub async fn run(context: &Context, command: HospitalCommand) -> eyre::Result<()
             }
             let mut rows = table(["supporting hospital", "address"]);
             for member in members {
-                let name = names
-                    .iter()
-                    .find(|(a, _)| *a == member)
-                    .map(|(_, n)| n.clone())
-                    .unwrap_or_default();
+                let name = names.iter().find(|(a, _)| *a == member).map(|(_, n)| n.clone()).unwrap_or_default();
                 rows.add_row(vec![name, member.to_string()]);
             }
             println!("{rows}");

@@ -24,20 +24,13 @@ pub async fn run(context: &Context, command: KeyCommand) -> eyre::Result<()> {
             let (consortium, signer) = context.consortium_signed().await?;
             let outcome = consortium.publish_key(public_key_bytes(&signer)).await?;
             let summary = format!("Published the public key of {}", signer.address());
-            print_tx(
-                context.json(),
-                &summary,
-                &outcome,
-                json!({ "account": signer.address() }),
-            )
+            print_tx(context.json(), &summary, &outcome, json!({ "account": signer.address() }))
         }
         KeyCommand::Show { account } => {
             let address = context.address(&account)?;
             let key = context.consortium().await?.public_key_of(address).await?;
             if context.json() {
-                return print_json(
-                    &json!({ "account": address, "public_key": (!key.is_empty()).then_some(key) }),
-                );
+                return print_json(&json!({ "account": address, "public_key": (!key.is_empty()).then_some(key) }));
             }
             if key.is_empty() {
                 println!("{address} has not published a key");

@@ -32,16 +32,11 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
         confirmations: args.confirmations,
         batch_blocks: args.batch_blocks,
         // A test-only switch that simulates a crash part way through.
-        abort_after_writes: std::env::var("HRM_TEST_ABORT_AFTER_WRITES")
-            .ok()
-            .and_then(|v| v.parse().ok()),
+        abort_after_writes: std::env::var("HRM_TEST_ABORT_AFTER_WRITES").ok().and_then(|v| v.parse().ok()),
         ..Default::default()
     };
-    let bar = if context.json() || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
+    let bar =
+        if context.json() || !std::io::stderr().is_terminal() { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} blocks {pos}/{len} [{bar:30}] {msg}")
             .expect("a valid template")
@@ -50,10 +45,7 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
     let on_progress = |p: MigrationProgress| {
         bar.set_length(p.to_block.saturating_sub(p.from_block) + 1);
         bar.set_position(p.scanned_to.saturating_sub(p.from_block) + 1);
-        bar.set_message(format!(
-            "{} migrated, {} present, {} failed",
-            p.migrated, p.already_present, p.failed
-        ));
+        bar.set_message(format!("{} migrated, {} present, {} failed", p.migrated, p.already_present, p.failed));
     };
     let report = migrate(&consortium, &archive, &signer, &options, on_progress).await?;
     bar.finish_and_clear();
@@ -62,20 +54,11 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
         print_json(&report)?;
     } else {
         let mut summary = key_value_table();
-        summary.add_row(vec![
-            "blocks read".to_string(),
-            format!("{} to {}", report.from_block, report.to_block),
-        ]);
+        summary.add_row(vec!["blocks read".to_string(), format!("{} to {}", report.from_block, report.to_block)]);
         summary.add_row(vec!["migrated".to_string(), report.migrated.to_string()]);
-        summary.add_row(vec![
-            "already present".to_string(),
-            report.already_present.to_string(),
-        ]);
+        summary.add_row(vec!["already present".to_string(), report.already_present.to_string()]);
         summary.add_row(vec!["failed".to_string(), report.failed.len().to_string()]);
-        summary.add_row(vec![
-            "database".to_string(),
-            format!("{} / {}", archive.hosts(), context.database_name()),
-        ]);
+        summary.add_row(vec!["database".to_string(), format!("{} / {}", archive.hosts(), context.database_name())]);
         println!("{summary}");
         if !report.failed.is_empty() {
             let mut failures = table(["entry", "why it was not migrated"]);

@@ -63,12 +63,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "HRM_DATABASE", value_name = "NAME")]
     pub database: Option<String>,
     /// Seconds to wait for a transaction's receipt [default: 120]
-    #[arg(
-        long,
-        global = true,
-        env = "HRM_RECEIPT_TIMEOUT",
-        value_name = "SECONDS"
-    )]
+    #[arg(long, global = true, env = "HRM_RECEIPT_TIMEOUT", value_name = "SECONDS")]
     pub receipt_timeout: Option<u64>,
     /// Print machine-readable JSON instead of tables
     #[arg(long, global = true)]

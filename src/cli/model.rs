@@ -55,8 +55,8 @@ pub struct EvaluateArgs {
 fn load(args: &DataArgs) -> eyre::Result<Dataset> {
     match &args.data {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the data file {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading the data file {}", path.display()))?;
             Ok(Dataset::from_csv(&text, &path.display().to_string())?)
         }
         None => Ok(Dataset::bundled()),
@@ -78,12 +78,7 @@ pub fn run(context: &Context, command: ModelCommand) -> eyre::Result<()> {
             if context.json() {
                 return print_json(&json!({ "path": path, "model": file }));
             }
-            println!(
-                "Trained model {} on {} rows; wrote {}",
-                file.model_id,
-                file.training_rows,
-                path.display()
-            );
+            println!("Trained model {} on {} rows; wrote {}", file.model_id, file.training_rows, path.display());
             let mut rows = table(["feature", "mean", "std dev", "coefficient"]);
             for (i, name) in file.feature_names.iter().enumerate() {
                 let p = &file.model.preprocessing;
@@ -130,20 +125,12 @@ pub fn run(context: &Context, command: ModelCommand) -> eyre::Result<()> {
                 ("recall", evaluation.recall),
                 ("F1", evaluation.f1),
             ] {
-                rows.add_row(vec![
-                    name.to_string(),
-                    format!("{:.3}", m.mean),
-                    format!("{:.3}", m.std),
-                ]);
+                rows.add_row(vec![name.to_string(), format!("{:.3}", m.mean), format!("{:.3}", m.std)]);
             }
             println!("{rows}");
             let c = evaluation.confusion;
             let mut confusion = table(["summed over folds", "predicted diabetic", "predicted not"]);
-            confusion.add_row(vec![
-                "diabetic".to_string(),
-                c.true_positive.to_string(),
-                c.false_negative.to_string(),
-            ]);
+            confusion.add_row(vec!["diabetic".to_string(), c.true_positive.to_string(), c.false_negative.to_string()]);
             confusion.add_row(vec![
                 "not diabetic".to_string(),
                 c.false_positive.to_string(),
@@ -155,10 +142,8 @@ pub fn run(context: &Context, command: ModelCommand) -> eyre::Result<()> {
                 "training accuracy, all rows (optimistic)".to_string(),
                 format!("{:.3}", evaluation.training_accuracy),
             ]);
-            training.add_row(vec![
-                "the paper's training accuracy".to_string(),
-                format!("{PAPER_TRAINING_ACCURACY:.3}"),
-            ]);
+            training
+                .add_row(vec!["the paper's training accuracy".to_string(), format!("{PAPER_TRAINING_ACCURACY:.3}")]);
             println!("{training}");
             Ok(())
         }

@@ -13,29 +13,19 @@ pub fn print_json(value: &impl Serialize) -> eyre::Result<()> {
 /// A table with the given header, laid out for the terminal.
 pub fn table<I: IntoIterator<Item = &'static str>>(header: I) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(header);
     table
 }
 
 /// A two-column table of labels and values, without a header.
 pub fn key_value_table() -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
     table
 }
 
 /// Prints what a transaction did, under a one-line summary.
-pub fn print_tx(
-    json: bool,
-    summary: &str,
-    outcome: &TxOutcome,
-    extra: serde_json::Value,
-) -> eyre::Result<()> {
+pub fn print_tx(json: bool, summary: &str, outcome: &TxOutcome, extra: serde_json::Value) -> eyre::Result<()> {
     if json {
         let mut value = serde_json::to_value(outcome)?;
         if let (Some(map), serde_json::Value::Object(more)) = (value.as_object_mut(), extra) {

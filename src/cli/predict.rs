@@ -32,17 +32,9 @@ pub struct PredictArgs {
 
 pub async fn run(context: &Context, args: PredictArgs) -> eyre::Result<()> {
     if !(0.0..=1.0).contains(&args.threshold) {
-        return Err(eyre!(
-            "--threshold must be between 0 and 1, not {}",
-            args.threshold
-        ));
+        return Err(eyre!("--threshold must be between 0 and 1, not {}", args.threshold));
     }
-    let model = ModelFile::load(
-        &args
-            .model
-            .clone()
-            .unwrap_or_else(|| default_model_path(context)),
-    )?;
+    let model = ModelFile::load(&args.model.clone().unwrap_or_else(|| default_model_path(context)))?;
     let (readings, source, stored) = match (&args.patient, &args.file) {
         (_, Some(path)) => (readings_from_file(path)?, path.display().to_string(), None),
         (Some(patient), None) => {
@@ -54,10 +46,7 @@ pub async fn run(context: &Context, args: PredictArgs) -> eyre::Result<()> {
             let details: HealthDetails = mongodb::bson::from_document(record.record.clone())
                 .map_err(|e| eyre!("archived record {} is not a health record: {e}", record.id))?;
             details.readings.validate()?;
-            let source = format!(
-                "entry {} ({}, recorded {})",
-                record.entry_id, record.id, details.recorded_at
-            );
+            let source = format!("entry {} ({}, recorded {})", record.entry_id, record.id, details.recorded_at);
             (details.readings, source, Some((archive, record)))
         }
         (None, None) => unreachable!("clap requires --patient or --file"),
@@ -65,9 +54,7 @@ pub async fn run(context: &Context, args: PredictArgs) -> eyre::Result<()> {
     let prediction = model.model.explain(&readings.values(), args.threshold);
 
     if let Some((archive, record)) = &stored {
-        archive
-            .save_prediction(&StoredPrediction::new(&model, record, &prediction))
-            .await?;
+        archive.save_prediction(&StoredPrediction::new(&model, record, &prediction)).await?;
     }
     if context.json() {
         return print_json(
@@ -79,24 +66,15 @@ pub async fn run(context: &Context, args: PredictArgs) -> eyre::Result<()> {
 }
 
 fn readings_from_file(path: &PathBuf) -> eyre::Result<Readings> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        eyre!(
-            "{}: line {}, column {}: not valid JSON",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| eyre!("{}: line {}, column {}: not valid JSON", path.display(), e.line(), e.column()))?;
     let readings = if value.get("readings").is_some() {
-        let details: HealthDetails =
-            serde_json::from_value(value).map_err(|e| eyre!("{}: {e}", path.display()))?;
+        let details: HealthDetails = serde_json::from_value(value).map_err(|e| eyre!("{}: {e}", path.display()))?;
         details.validate()?;
         details.readings
     } else {
-        let readings: Readings =
-            serde_json::from_value(value).map_err(|e| eyre!("{}: {e}", path.display()))?;
+        let readings: Readings = serde_json::from_value(value).map_err(|e| eyre!("{}: {e}", path.display()))?;
         readings.validate()?;
         readings
     };
@@ -104,20 +82,12 @@ fn readings_from_file(path: &PathBuf) -> eyre::Result<Readings> {
 }
 
 fn print_prediction(source: &str, model_id: &str, prediction: &Prediction, stored: bool) {
-    let class = if prediction.diabetic {
-        "diabetic"
-    } else {
-        "not diabetic"
-    };
+    let class = if prediction.diabetic { "diabetic" } else { "not diabetic" };
     println!(
         "{source}: probability of diabetes {:.3} → {class} (threshold {}, model {model_id}){}",
         prediction.probability,
         prediction.threshold,
-        if stored {
-            "; stored in predictions"
-        } else {
-            ""
-        }
+        if stored { "; stored in predictions" } else { "" }
     );
     let mut rows = table(["feature", "value", "standardized", "contribution"]);
     let mut contributions = prediction.contributions.clone();

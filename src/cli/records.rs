@@ -21,10 +21,8 @@ pub async fn run(context: &Context, args: RecordsArgs) -> eyre::Result<()> {
         let values: Vec<serde_json::Value> = records
             .into_iter()
             .map(|r| {
-                mongodb::bson::Bson::Document(
-                    mongodb::bson::to_document(&r).expect("records serialize"),
-                )
-                .into_relaxed_extjson()
+                mongodb::bson::Bson::Document(mongodb::bson::to_document(&r).expect("records serialize"))
+                    .into_relaxed_extjson()
             })
             .collect();
         return print_json(&values);
@@ -33,14 +31,7 @@ pub async fn run(context: &Context, args: RecordsArgs) -> eyre::Result<()> {
         println!("No archived records for {patient}.");
         return Ok(());
     }
-    let mut rows = table([
-        "entry",
-        "kind",
-        "date",
-        "summary",
-        "approved in block",
-        "chain",
-    ]);
+    let mut rows = table(["entry", "kind", "date", "summary", "approved in block", "chain"]);
     for record in &records {
         rows.add_row(vec![
             record.entry_id.to_string(),
@@ -56,19 +47,12 @@ pub async fn run(context: &Context, args: RecordsArgs) -> eyre::Result<()> {
 }
 
 fn date_of(record: &ArchivedRecord) -> String {
-    ["recorded_at", "issued_at"]
-        .iter()
-        .find_map(|k| record.record.get_str(k).ok())
-        .unwrap_or_default()
-        .to_string()
+    ["recorded_at", "issued_at"].iter().find_map(|k| record.record.get_str(k).ok()).unwrap_or_default().to_string()
 }
 
 fn summary_of(record: &ArchivedRecord) -> String {
-    let number = |doc: &mongodb::bson::Document, key: &str| {
-        doc.get(key)
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "?".into())
-    };
+    let number =
+        |doc: &mongodb::bson::Document, key: &str| doc.get(key).map(|v| v.to_string()).unwrap_or_else(|| "?".into());
     match record.record.get_document("readings") {
         Ok(readings) => format!(
             "glucose {}, BP {}, BMI {}, age {}",

@@ -39,26 +39,17 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
         }));
     }
     let mut rows = key_value_table();
-    rows.add_row(vec![
-        "entry".into(),
-        format!("{} ({})", entry.id, entry.kind.describe()),
-    ]);
+    rows.add_row(vec!["entry".into(), format!("{} ({})", entry.id, entry.kind.describe())]);
     rows.add_row(vec![
         "status".into(),
-        format!(
-            "{} ({}/{} approvals)",
-            entry.status, entry.approvals, entry.required_votes
-        ),
+        format!("{} ({}/{} approvals)", entry.status, entry.approvals, entry.required_votes),
     ]);
     rows.add_row(vec!["patient".into(), entry.patient.to_string()]);
     rows.add_row(vec!["submitted by".into(), entry.submitter.to_string()]);
     let panel_text: Vec<String> = panel.iter().map(ToString::to_string).collect();
     rows.add_row(vec!["supporting hospitals".into(), panel_text.join("\n")]);
     rows.add_row(vec!["commitment".into(), entry.commitment.to_string()]);
-    rows.add_row(vec![
-        "submitted in".into(),
-        format!("block {}, tx {}", submission.block, submission.tx_hash),
-    ]);
+    rows.add_row(vec!["submitted in".into(), format!("block {}, tx {}", submission.block, submission.tx_hash)]);
     println!("{rows}");
     match opened {
         Some(opened) => println!("{}", serde_json::to_string_pretty(&opened.record)?),

@@ -17,11 +17,7 @@ pub struct StatusArgs {
 }
 
 pub async fn run(context: &Context, args: StatusArgs) -> eyre::Result<()> {
-    let patient = args
-        .patient
-        .as_deref()
-        .map(|p| context.address(p))
-        .transpose()?;
+    let patient = args.patient.as_deref().map(|p| context.address(p)).transpose()?;
     let consortium = context.consortium().await?;
     let entries: Vec<_> = consortium
         .entries()
@@ -37,15 +33,7 @@ pub async fn run(context: &Context, args: StatusArgs) -> eyre::Result<()> {
         println!("No entries match.");
         return Ok(());
     }
-    let mut rows = table([
-        "id",
-        "kind",
-        "status",
-        "votes",
-        "patient",
-        "submitted by",
-        "block",
-    ]);
+    let mut rows = table(["id", "kind", "status", "votes", "patient", "submitted by", "block"]);
     for e in entries {
         rows.add_row(vec![
             e.id.to_string(),

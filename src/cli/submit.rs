@@ -65,11 +65,7 @@ pub struct SubmitBillArgs {
     #[arg(long, required_unless_present = "file")]
     pub currency: Option<String>,
     /// A line item as DESCRIPTION=AMOUNT, e.g. "Consultation=120.00"; repeat for each item
-    #[arg(
-        long = "item",
-        value_name = "DESCRIPTION=AMOUNT",
-        required_unless_present = "file"
-    )]
+    #[arg(long = "item", value_name = "DESCRIPTION=AMOUNT", required_unless_present = "file")]
     pub items: Vec<String>,
     /// The bill's total; must equal the sum of the items
     #[arg(long, required_unless_present = "file")]
@@ -107,11 +103,7 @@ pub async fn run_bill(context: &Context, args: SubmitBillArgs) -> eyre::Result<(
         Some(path) => read_record(EntryKind::Bill, path)?,
         None => {
             let missing = || eyre!("give the bill as flags or with --file");
-            let line_items = args
-                .items
-                .iter()
-                .map(|item| parse_item(item))
-                .collect::<eyre::Result<Vec<_>>>()?;
+            let line_items = args.items.iter().map(|item| parse_item(item)).collect::<eyre::Result<Vec<_>>>()?;
             let total = args.total.as_deref().ok_or_else(missing)?;
             let record = Record::Bill(BillDetails {
                 issued_at: args.issued_at.clone().ok_or_else(missing)?,
@@ -127,35 +119,23 @@ pub async fn run_bill(context: &Context, args: SubmitBillArgs) -> eyre::Result<(
 }
 
 fn read_record(kind: EntryKind, path: &PathBuf) -> eyre::Result<Record> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the record file {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the record file {}", path.display()))?;
     Ok(Record::from_json(kind, &text, &path.display().to_string())?)
 }
 
 fn parse_item(item: &str) -> eyre::Result<LineItem> {
-    let (description, amount) = item.rsplit_once('=').ok_or_else(|| {
-        eyre!("--item '{item}' must look like DESCRIPTION=AMOUNT, e.g. \"Consultation=120.00\"")
-    })?;
+    let (description, amount) = item
+        .rsplit_once('=')
+        .ok_or_else(|| eyre!("--item '{item}' must look like DESCRIPTION=AMOUNT, e.g. \"Consultation=120.00\""))?;
     let amount = Amount::parse(amount.trim()).map_err(|e| eyre!("--item '{item}': {e}"))?;
-    Ok(LineItem {
-        description: description.trim().to_string(),
-        amount,
-    })
+    Ok(LineItem { description: description.trim().to_string(), amount })
 }
 
 async fn submit(context: &Context, patient: &str, record: Record) -> eyre::Result<()> {
     let patient = context.address(patient)?;
     let (consortium, signer) = context.consortium_signed().await?;
     let outcome = submit_record(&consortium, patient, &record).await?;
-    let summary = format!(
-        "Submitted {} for patient {patient} by {}; awaiting votes",
-        record.kind().describe(),
-        signer.address()
-    );
-    print_tx(
-        context.json(),
-        &summary,
-        &outcome,
-        json!({ "kind": record.kind(), "patient": patient }),
-    )
+    let summary =
+        format!("Submitted {} for patient {patient} by {}; awaiting votes", record.kind().describe(), signer.address());
+    print_tx(context.json(), &summary, &outcome, json!({ "kind": record.kind(), "patient": patient }))
 }

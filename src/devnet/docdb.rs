@@ -25,36 +25,23 @@ impl DocumentDbServer {
     /// port), and waits until it accepts connections.
     pub fn start(data_dir: &Path, port: u16, tie_to_parent: bool) -> Result<Self, DevnetError> {
         let binary = tools::locate(Tool::Secantusd)?;
-        std::fs::create_dir_all(data_dir).map_err(|source| DevnetError::Io {
-            what: format!("creating {}", data_dir.display()),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| DevnetError::Io { what: format!("creating {}", data_dir.display()), source })?;
         let attempts = if port == 0 { PORT_ATTEMPTS } else { 1 };
         let mut last_error = None;
         for _ in 0..attempts {
             let port = if port == 0 { free_port()? } else { port };
             let mut command = Command::new(&binary);
             command
-                .args([
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--storage-path",
-                ])
+                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path"])
                 .arg(data_dir.join("db"))
                 // The server reads ./secantusd.toml if present; run it where there is none.
                 .current_dir(data_dir);
             let log_path = data_dir.join("secantusd.log");
-            let mut process =
-                ManagedProcess::spawn("secantusd", command, &log_path, tie_to_parent)?;
+            let mut process = ManagedProcess::spawn("secantusd", command, &log_path, tie_to_parent)?;
             match process.wait_until(START_TIMEOUT, |_| accepts_connections(port).then_some(())) {
                 Ok(()) => {
-                    return Ok(Self {
-                        process,
-                        port,
-                        data_dir: data_dir.to_path_buf(),
-                    });
+                    return Ok(Self { process, port, data_dir: data_dir.to_path_buf() });
                 }
                 Err(err) => last_error = Some(err),
             }

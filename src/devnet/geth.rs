@@ -68,36 +68,10 @@ impl GethNodeSpec {
         command
             .arg("--datadir")
             .arg(&self.datadir)
-            .args([
-                "--networkid",
-                &GETH_CHAIN_ID.to_string(),
-                "--syncmode",
-                "full",
-                "--ipcdisable",
-                "--verbosity",
-                "3",
-            ])
-            .args([
-                "--port",
-                &self.p2p_port.to_string(),
-                "--authrpc.port",
-                &self.authrpc_port.to_string(),
-            ])
-            .args([
-                "--http",
-                "--http.addr",
-                "127.0.0.1",
-                "--http.port",
-                &self.http_port.to_string(),
-            ])
-            .args([
-                "--http.api",
-                "eth,net,web3,txpool,admin",
-                "--nat",
-                "none",
-                "--netrestrict",
-                "127.0.0.0/8",
-            ])
+            .args(["--networkid", &GETH_CHAIN_ID.to_string(), "--syncmode", "full", "--ipcdisable", "--verbosity", "3"])
+            .args(["--port", &self.p2p_port.to_string(), "--authrpc.port", &self.authrpc_port.to_string()])
+            .args(["--http", "--http.addr", "127.0.0.1", "--http.port", &self.http_port.to_string()])
+            .args(["--http.api", "eth,net,web3,txpool,admin", "--nat", "none", "--netrestrict", "127.0.0.0/8"])
             .args(["--txpool.pricelimit", "1"]);
         if let Some(key) = &self.nodekey {
             command.args(["--nodekeyhex", key]);
@@ -108,14 +82,7 @@ impl GethNodeSpec {
         if let Some(sealer) = self.sealer {
             let address = sealer.to_string();
             command
-                .args([
-                    "--mine",
-                    "--miner.etherbase",
-                    &address,
-                    "--unlock",
-                    &address,
-                    "--allow-insecure-unlock",
-                ])
+                .args(["--mine", "--miner.etherbase", &address, "--unlock", &address, "--allow-insecure-unlock"])
                 // Include any transaction paying a tip at all: wallets' suggested tips on a quiet
                 // network are far below Geth's default floor of 1 gwei.
                 .args(["--miner.gasprice", "1"])
@@ -145,10 +112,7 @@ impl GethNetwork {
     /// nodes, boot node first.
     pub fn start(dir: &Path, options: &GethNetworkOptions) -> Result<Self, DevnetError> {
         let specs = prepare(dir, options)?;
-        let mut network = Self {
-            nodes: Vec::new(),
-            tie_to_parent: options.tie_to_parent,
-        };
+        let mut network = Self { nodes: Vec::new(), tie_to_parent: options.tie_to_parent };
         for spec in specs {
             let process = spec.start(options.tie_to_parent)?;
             network.nodes.push((spec, Some(process)));
@@ -157,10 +121,7 @@ impl GethNetwork {
     }
 
     /// Starts the network and waits until every node has a peer and the first sealed block.
-    pub async fn start_ready(
-        dir: &Path,
-        options: &GethNetworkOptions,
-    ) -> Result<Self, DevnetError> {
+    pub async fn start_ready(dir: &Path, options: &GethNetworkOptions) -> Result<Self, DevnetError> {
         let network = Self::start(dir, options)?;
         let urls: Vec<String> = network.specs().iter().map(GethNodeSpec::rpc_url).collect();
         // On failure `network` is dropped here, which stops the nodes.
@@ -195,10 +156,7 @@ impl GethNetwork {
     /// Hands the processes over to the operating system (they keep running after this process
     /// exits); returns the specs with each PID.
     pub fn detach(self) -> Vec<(GethNodeSpec, Option<u32>)> {
-        self.nodes
-            .into_iter()
-            .map(|(spec, process)| (spec, process.map(ManagedProcess::detach)))
-            .collect()
+        self.nodes.into_iter().map(|(spec, process)| (spec, process.map(ManagedProcess::detach))).collect()
     }
 }
 
@@ -206,18 +164,12 @@ impl GethNetwork {
 fn prepare(dir: &Path, options: &GethNetworkOptions) -> Result<Vec<GethNodeSpec>, DevnetError> {
     let io = |what: &str| {
         let what = what.to_string();
-        move |source| DevnetError::Io {
-            what: what.clone(),
-            source,
-        }
+        move |source| DevnetError::Io { what: what.clone(), source }
     };
     if options.nodes < 2 {
         return Err(DevnetError::Io {
             what: "laying out the network".into(),
-            source: std::io::Error::other(format!(
-                "a network needs at least 2 nodes, not {}",
-                options.nodes
-            )),
+            source: std::io::Error::other(format!("a network needs at least 2 nodes, not {}", options.nodes)),
         });
     }
     std::fs::create_dir_all(dir).map_err(io(&format!("creating {}", dir.display())))?;
@@ -231,36 +183,20 @@ fn prepare(dir: &Path, options: &GethNetworkOptions) -> Result<Vec<GethNodeSpec>
             _ => NodeRole::Full,
         })
         .collect();
-    let sealer_keys: Vec<PrivateKeySigner> =
-        (0..sealers).map(|_| PrivateKeySigner::random()).collect();
-    let genesis = genesis_json(
-        &sealer_keys
-            .iter()
-            .map(PrivateKeySigner::address)
-            .collect::<Vec<_>>(),
-        options.block_time,
-    );
+    let sealer_keys: Vec<PrivateKeySigner> = (0..sealers).map(|_| PrivateKeySigner::random()).collect();
+    let genesis =
+        genesis_json(&sealer_keys.iter().map(PrivateKeySigner::address).collect::<Vec<_>>(), options.block_time);
     let genesis_path = dir.join("genesis.json");
     std::fs::write(&genesis_path, genesis).map_err(io("writing the genesis"))?;
 
     let boot_key = PrivateKeySigner::random();
-    let boot_public = boot_key
-        .credential()
-        .verifying_key()
-        .to_encoded_point(false);
+    let boot_public = boot_key.credential().verifying_key().to_encoded_point(false);
     let mut specs = Vec::new();
     let mut bootnode = None;
     for (i, role) in roles.into_iter().enumerate() {
         let datadir = dir.join(format!("node{}", i + 1));
         std::fs::create_dir_all(&datadir).map_err(io("creating a node folder"))?;
-        run(
-            Command::new(&geth)
-                .arg("init")
-                .arg("--datadir")
-                .arg(&datadir)
-                .arg(&genesis_path),
-            "geth init",
-        )?;
+        run(Command::new(&geth).arg("init").arg("--datadir").arg(&datadir).arg(&genesis_path), "geth init")?;
         let mut spec = GethNodeSpec {
             index: i + 1,
             role,
@@ -275,19 +211,14 @@ fn prepare(dir: &Path, options: &GethNetworkOptions) -> Result<Vec<GethNodeSpec>
         match role {
             NodeRole::Boot => {
                 spec.nodekey = Some(hex::encode(boot_key.to_bytes()));
-                bootnode = Some(format!(
-                    "enode://{}@127.0.0.1:{}",
-                    hex::encode(&boot_public.as_bytes()[1..]),
-                    spec.p2p_port
-                ));
+                bootnode =
+                    Some(format!("enode://{}@127.0.0.1:{}", hex::encode(&boot_public.as_bytes()[1..]), spec.p2p_port));
             }
             NodeRole::Sealer => {
                 let key = &sealer_keys[i - 1];
                 let key_file = datadir.join("sealer.key");
-                std::fs::write(&key_file, hex::encode(key.to_bytes()))
-                    .map_err(io("writing a sealer key"))?;
-                std::fs::write(datadir.join("password"), PASSWORD)
-                    .map_err(io("writing a sealer password"))?;
+                std::fs::write(&key_file, hex::encode(key.to_bytes())).map_err(io("writing a sealer key"))?;
+                std::fs::write(datadir.join("password"), PASSWORD).map_err(io("writing a sealer password"))?;
                 run(
                     Command::new(&geth)
                         .args(["account", "import", "--datadir"])
@@ -308,10 +239,7 @@ fn prepare(dir: &Path, options: &GethNetworkOptions) -> Result<Vec<GethNodeSpec>
 }
 
 fn run(command: &mut Command, what: &str) -> Result<(), DevnetError> {
-    let output = command.output().map_err(|source| DevnetError::Io {
-        what: format!("running {what}"),
-        source,
-    })?;
+    let output = command.output().map_err(|source| DevnetError::Io { what: format!("running {what}"), source })?;
     if output.status.success() {
         return Ok(());
     }
@@ -319,15 +247,7 @@ fn run(command: &mut Command, what: &str) -> Result<(), DevnetError> {
     Err(DevnetError::Exited {
         name: what.to_string(),
         status: output.status.to_string(),
-        log_tail: text
-            .lines()
-            .rev()
-            .take(10)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n"),
+        log_tail: text.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"),
     })
 }
 
@@ -336,16 +256,16 @@ fn genesis_json(sealers: &[Address], block_time: u64) -> String {
     let extradata = format!(
         "0x{}{}{}",
         "00".repeat(32),
-        sealers
-            .iter()
-            .map(|a| hex::encode(a.as_slice()))
-            .collect::<String>(),
+        sealers.iter().map(|a| hex::encode(a.as_slice())).collect::<String>(),
         "00".repeat(65)
     );
     let alloc: serde_json::Map<String, serde_json::Value> = (0..DEV_ACCOUNT_COUNT)
         .map(|i| {
             let address = dev_signer(i).expect("a development key").address();
-            (hex::encode(address.as_slice()), serde_json::json!({ "balance": "0x200000000000000000000000000000000000000000000000000000" }))
+            (
+                hex::encode(address.as_slice()),
+                serde_json::json!({ "balance": "0x200000000000000000000000000000000000000000000000000000" }),
+            )
         })
         .collect();
     serde_json::json!({
@@ -389,9 +309,7 @@ pub async fn wait_for_network(
             return Err(DevnetError::NotReady {
                 name: "the Geth network".into(),
                 timeout,
-                log_tail: format!(
-                    "nodes {urls:?} did not all reach {min_peers} peers and block {min_block}"
-                ),
+                log_tail: format!("nodes {urls:?} did not all reach {min_peers} peers and block {min_block}"),
             });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -404,8 +322,7 @@ pub async fn node_status(url: &str) -> Option<(u64, u64)> {
     use alloy::providers::Provider;
     let provider = crate::chain::provider::read_provider(url.parse().ok()?);
     let head = provider.get_block_number().await.ok()?;
-    let peers: Option<alloy::primitives::U64> =
-        provider.raw_request("net_peerCount".into(), ()).await.ok();
+    let peers: Option<alloy::primitives::U64> = provider.raw_request("net_peerCount".into(), ()).await.ok();
     Some((peers.map_or(0, |p| p.to::<u64>()), head))
 }
 
@@ -421,9 +338,6 @@ mod tests {
         assert_eq!(extradata.len(), 2 + 2 * (32 + 2 * 20 + 65));
         assert!(extradata.contains(&"11".repeat(20)) && extradata.contains(&"22".repeat(20)));
         assert_eq!(genesis["config"]["clique"]["period"], 2);
-        assert_eq!(
-            genesis["alloc"].as_object().unwrap().len(),
-            DEV_ACCOUNT_COUNT
-        );
+        assert_eq!(genesis["alloc"].as_object().unwrap().len(), DEV_ACCOUNT_COUNT);
     }
 }

@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::geth::{GETH_CHAIN_ID, node_status};
 use super::{
-    AnvilNode, AnvilOptions, DevnetError, DocumentDbServer, GethNetwork, GethNetworkOptions,
-    NodeRole, stop_pid,
+    AnvilNode, AnvilOptions, DevnetError, DocumentDbServer, GethNetwork, GethNetworkOptions, NodeRole, stop_pid,
 };
 use crate::fsutil::write_atomically;
 
@@ -74,9 +73,7 @@ pub struct DevnetHome {
 impl DevnetHome {
     /// The devnet folder of `home`.
     pub fn new(home: &Path) -> Self {
-        Self {
-            dir: home.join("devnet"),
-        }
+        Self { dir: home.join("devnet") }
     }
 
     fn state_path(&self) -> PathBuf {
@@ -86,50 +83,31 @@ impl DevnetHome {
     /// The running devnet, if one was started and not stopped.
     pub fn load(&self) -> Result<Option<DevnetState>, DevnetError> {
         match std::fs::read_to_string(self.state_path()) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| DevnetError::Io {
-                    what: format!("reading {}", self.state_path().display()),
-                    source: std::io::Error::other(e),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(DevnetError::Io {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| DevnetError::Io {
                 what: format!("reading {}", self.state_path().display()),
-                source,
+                source: std::io::Error::other(e),
             }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(DevnetError::Io { what: format!("reading {}", self.state_path().display()), source }),
         }
     }
 
     /// Starts a devnet and saves its state; refuses when one is already up.
-    pub async fn up(
-        &self,
-        engine: Engine,
-        nodes: usize,
-        block_time: Option<u64>,
-    ) -> Result<DevnetState, DevnetError> {
+    pub async fn up(&self, engine: Engine, nodes: usize, block_time: Option<u64>) -> Result<DevnetState, DevnetError> {
         if let Some(state) = self.load()? {
-            return Err(DevnetError::AlreadyUp {
-                engine: state.engine,
-                url: state.rpc_url().to_string(),
-            });
+            return Err(DevnetError::AlreadyUp { engine: state.engine, url: state.rpc_url().to_string() });
         }
         let data_dir = self.dir.join("data");
         let _ = std::fs::remove_dir_all(&data_dir);
-        std::fs::create_dir_all(&data_dir).map_err(|source| DevnetError::Io {
-            what: format!("creating {}", data_dir.display()),
-            source,
-        })?;
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|source| DevnetError::Io { what: format!("creating {}", data_dir.display()), source })?;
 
         // Start the database first: if the chain fails to start, nothing is left behind.
         let database = DocumentDbServer::start(&data_dir.join("docdb"), 0, false)?;
         let database_uri = database.uri();
         let (chain_id, node_records, database) = match engine {
             Engine::Anvil => {
-                let options = AnvilOptions {
-                    block_time,
-                    tie_to_parent: false,
-                    ..Default::default()
-                };
+                let options = AnvilOptions { block_time, tie_to_parent: false, ..Default::default() };
                 let node = AnvilNode::start(&options, &data_dir.join("anvil.log"))?;
                 let record = ServiceRecord {
                     name: "anvil".into(),
@@ -142,11 +120,7 @@ impl DevnetHome {
                 (31337, vec![ServiceRecord { pid, ..record }], database)
             }
             Engine::Geth => {
-                let options = GethNetworkOptions {
-                    nodes,
-                    block_time: block_time.unwrap_or(1),
-                    tie_to_parent: false,
-                };
+                let options = GethNetworkOptions { nodes, block_time: block_time.unwrap_or(1), tie_to_parent: false };
                 let network = GethNetwork::start_ready(&data_dir.join("geth"), &options).await?;
                 let records = network
                     .detach()
@@ -174,20 +148,10 @@ impl DevnetHome {
             endpoint: database_uri,
             program: "secantus".into(),
         };
-        let state = DevnetState {
-            engine,
-            chain_id,
-            data_dir,
-            nodes: node_records,
-            database,
-        };
+        let state = DevnetState { engine, chain_id, data_dir, nodes: node_records, database };
         let text = serde_json::to_string_pretty(&state).expect("the state serializes");
-        write_atomically(&self.state_path(), text.as_bytes()).map_err(|source| {
-            DevnetError::Io {
-                what: format!("saving {}", self.state_path().display()),
-                source,
-            }
-        })?;
+        write_atomically(&self.state_path(), text.as_bytes())
+            .map_err(|source| DevnetError::Io { what: format!("saving {}", self.state_path().display()), source })?;
         Ok(state)
     }
 
@@ -196,11 +160,7 @@ impl DevnetHome {
         let mut statuses = Vec::new();
         for node in &state.nodes {
             let running = super::is_running(node.pid);
-            let live = if running {
-                node_status(&node.endpoint).await
-            } else {
-                None
-            };
+            let live = if running { node_status(&node.endpoint).await } else { None };
             statuses.push(ServiceStatus {
                 service: node.clone(),
                 running,
@@ -221,12 +181,7 @@ impl DevnetHome {
     /// services that were stopped.
     pub fn down(&self, keep: bool) -> Result<Vec<ServiceRecord>, DevnetError> {
         let state = self.load()?.ok_or(DevnetError::NotUp)?;
-        let services: Vec<ServiceRecord> = state
-            .nodes
-            .iter()
-            .chain([&state.database])
-            .cloned()
-            .collect();
+        let services: Vec<ServiceRecord> = state.nodes.iter().chain([&state.database]).cloned().collect();
         for service in &services {
             if !stop_pid(service.pid, &service.program) {
                 return Err(DevnetError::Io {
@@ -238,10 +193,8 @@ impl DevnetHome {
         if !keep {
             let _ = std::fs::remove_dir_all(&state.data_dir);
         }
-        std::fs::remove_file(self.state_path()).map_err(|source| DevnetError::Io {
-            what: format!("removing {}", self.state_path().display()),
-            source,
-        })?;
+        std::fs::remove_file(self.state_path())
+            .map_err(|source| DevnetError::Io { what: format!("removing {}", self.state_path().display()), source })?;
         Ok(services)
     }
 }

@@ -27,13 +27,7 @@ impl LocalStack {
     /// Starts both with their data and logs under `dir`; `tie_to_parent` kills them if this
     /// process dies without stopping them.
     pub fn start(dir: &Path, tie_to_parent: bool) -> Result<Self, DevnetError> {
-        let anvil = AnvilNode::start(
-            &AnvilOptions {
-                tie_to_parent,
-                ..Default::default()
-            },
-            &dir.join("anvil.log"),
-        )?;
+        let anvil = AnvilNode::start(&AnvilOptions { tie_to_parent, ..Default::default() }, &dir.join("anvil.log"))?;
         let docdb = DocumentDbServer::start(&dir.join("docdb"), 0, tie_to_parent)?;
         Ok(Self { anvil, docdb })
     }
@@ -45,22 +39,11 @@ pub enum DevnetError {
     #[error(transparent)]
     ToolMissing(#[from] crate::tools::ToolNotFound),
     #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    Io { what: String, source: std::io::Error },
     #[error("{name} exited during start-up ({status}); its last output:\n{log_tail}")]
-    Exited {
-        name: String,
-        status: String,
-        log_tail: String,
-    },
+    Exited { name: String, status: String, log_tail: String },
     #[error("{name} was not ready after {timeout:?}; its last output:\n{log_tail}")]
-    NotReady {
-        name: String,
-        timeout: Duration,
-        log_tail: String,
-    },
+    NotReady { name: String, timeout: Duration, log_tail: String },
     #[error("a {engine:?} devnet is already up ({url}); stop it first with `hrm devnet down`")]
     AlreadyUp { engine: local::Engine, url: String },
     #[error("no devnet is up; start one with `hrm devnet up`")]

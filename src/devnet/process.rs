@@ -26,12 +26,7 @@ impl ManagedProcess {
     ///
     /// With `tie_to_parent`, the kernel kills the child if this process dies without dropping it
     /// (a test binary killed by a signal), so no orphan outlives a test run.
-    pub fn spawn(
-        name: &str,
-        mut command: Command,
-        log_path: &Path,
-        tie_to_parent: bool,
-    ) -> Result<Self, DevnetError> {
+    pub fn spawn(name: &str, mut command: Command, log_path: &Path, tie_to_parent: bool) -> Result<Self, DevnetError> {
         let log = File::create(log_path).map_err(|source| DevnetError::Io {
             what: format!("creating the log file {}", log_path.display()),
             source,
@@ -65,11 +60,7 @@ impl ManagedProcess {
             what: format!("starting {name} ({:?})", command.get_program()),
             source,
         })?;
-        Ok(Self {
-            name: name.to_string(),
-            child: Some(child),
-            log_path: log_path.to_path_buf(),
-        })
+        Ok(Self { name: name.to_string(), child: Some(child), log_path: log_path.to_path_buf() })
     }
 
     /// The operating-system process id.
@@ -79,10 +70,7 @@ impl ManagedProcess {
 
     /// Lets the process run on after this handle (and this program) is gone; returns its PID.
     pub fn detach(mut self) -> u32 {
-        self.child
-            .take()
-            .map(|child| child.id())
-            .unwrap_or_default()
+        self.child.take().map(|child| child.id()).unwrap_or_default()
     }
 
     /// Where the process's output goes.
@@ -92,9 +80,7 @@ impl ManagedProcess {
 
     /// The process's output so far (lossy UTF-8; empty when unreadable).
     pub fn log(&self) -> String {
-        std::fs::read(&self.log_path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        std::fs::read(&self.log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
     }
 
     /// Polls `ready` until it yields a value, failing if the process exits or `timeout` passes.
@@ -120,11 +106,7 @@ impl ManagedProcess {
             if Instant::now() >= deadline {
                 let log_tail = tail(&self.log(), 15);
                 self.stop();
-                return Err(DevnetError::NotReady {
-                    name: self.name.clone(),
-                    timeout,
-                    log_tail,
-                });
+                return Err(DevnetError::NotReady { name: self.name.clone(), timeout, log_tail });
             }
             std::thread::sleep(POLL);
         }
@@ -162,11 +144,8 @@ impl Drop for ManagedProcess {
 
 /// Whether a process with this PID exists and is not a zombie.
 pub fn is_running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
-    })
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
 }
 
 /// Stops a process this program did not spawn (one started by an earlier `hrm devnet up`):
@@ -197,18 +176,12 @@ pub fn stop_pid(pid: u32, expected: &str) -> bool {
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> Result<u16, DevnetError> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| DevnetError::Io {
-            what: "finding a free TCP port on 127.0.0.1".into(),
-            source,
-        })?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|source| DevnetError::Io { what: "finding a free TCP port on 127.0.0.1".into(), source })?;
     listener
         .local_addr()
         .map(|a| a.port())
-        .map_err(|source| DevnetError::Io {
-            what: "reading the free port's address".into(),
-            source,
-        })
+        .map_err(|source| DevnetError::Io { what: "reading the free port's address".into(), source })
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.

@@ -32,11 +32,7 @@ impl AddressBook {
 
     /// The first name of `address`, if any.
     pub fn name_of(&self, address: Address) -> Result<Option<String>, IdentityError> {
-        Ok(self
-            .read()?
-            .into_iter()
-            .find(|(_, a)| *a == address)
-            .map(|(n, _)| n))
+        Ok(self.read()?.into_iter().find(|(_, a)| *a == address).map(|(n, _)| n))
     }
 
     /// Adds a name; refuses to rename an existing one to another address.
@@ -61,18 +57,10 @@ impl AddressBook {
 
     fn read(&self) -> Result<BTreeMap<String, Address>, IdentityError> {
         match std::fs::read_to_string(&self.path) {
-            Ok(text) => {
-                serde_json::from_str(&text).map_err(|e| IdentityError::DamagedAddressBook {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                })
-            }
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| IdentityError::DamagedAddressBook { path: self.path.clone(), message: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(source) => Err(IdentityError::Io {
-                what: "reading the address book",
-                path: self.path.clone(),
-                source,
-            }),
+            Err(source) => Err(IdentityError::Io { what: "reading the address book", path: self.path.clone(), source }),
         }
     }
 }

@@ -8,10 +8,7 @@ use super::IdentityError;
 
 /// Whether `name` can name an account: 1 to 64 ASCII letters, digits, `-` or `_`.
 pub fn is_valid_account_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A folder of keystores named `NAME.json`.
@@ -45,22 +42,15 @@ impl KeystoreDir {
 
     /// Creates a keystore for an existing private key (hex, optional 0x, surrounding white space
     /// ignored).
-    pub fn import(
-        &self,
-        name: &str,
-        private_key_hex: &str,
-        password: &str,
-    ) -> Result<PrivateKeySigner, IdentityError> {
+    pub fn import(&self, name: &str, private_key_hex: &str, password: &str) -> Result<PrivateKeySigner, IdentityError> {
         let hex = private_key_hex.trim();
         let hex = hex.strip_prefix("0x").unwrap_or(hex);
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(IdentityError::InvalidPrivateKey);
         }
-        let bytes: Vec<u8> = (0..32)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex checked"))
-            .collect();
-        let signer =
-            PrivateKeySigner::from_slice(&bytes).map_err(|_| IdentityError::InvalidPrivateKey)?;
+        let bytes: Vec<u8> =
+            (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex checked")).collect();
+        let signer = PrivateKeySigner::from_slice(&bytes).map_err(|_| IdentityError::InvalidPrivateKey)?;
         self.store(name, &bytes, password)?;
         Ok(signer)
     }
@@ -72,10 +62,7 @@ impl KeystoreDir {
             LocalSignerError::EthKeystoreError(eth_keystore::KeystoreError::MacMismatch) => {
                 IdentityError::WrongPassword(name.to_string())
             }
-            other => IdentityError::Keystore {
-                path: path.clone(),
-                message: other.to_string(),
-            },
+            other => IdentityError::Keystore { path: path.clone(), message: other.to_string() },
         })
     }
 
@@ -93,17 +80,8 @@ impl KeystoreDir {
         })?;
         restrict_to_owner(&self.dir);
         let file_name = format!("{name}.json");
-        PrivateKeySigner::encrypt_keystore(
-            &self.dir,
-            &mut rand::thread_rng(),
-            secret,
-            password,
-            Some(&file_name),
-        )
-        .map_err(|e| IdentityError::Keystore {
-            path: self.path_of(name),
-            message: e.to_string(),
-        })?;
+        PrivateKeySigner::encrypt_keystore(&self.dir, &mut rand::thread_rng(), secret, password, Some(&file_name))
+            .map_err(|e| IdentityError::Keystore { path: self.path_of(name), message: e.to_string() })?;
         restrict_to_owner(&self.path_of(name));
         Ok(())
     }

@@ -37,22 +37,14 @@ pub enum IdentityError {
         "no keystore for {0}: it can only be used as an address, not to sign; import its key with `hrm account import`"
     )]
     NoKeystore(String),
-    #[error(
-        "no password for the keystore of '{0}': set HRM_PASSWORD, or run hrm in a terminal to be asked"
-    )]
+    #[error("no password for the keystore of '{0}': set HRM_PASSWORD, or run hrm in a terminal to be asked")]
     PasswordUnavailable(String),
     #[error("wrong password for the keystore of '{0}'")]
     WrongPassword(String),
-    #[error(
-        "the private key is not valid: expected 32 bytes as 64 hex digits (an optional 0x prefix is fine)"
-    )]
+    #[error("the private key is not valid: expected 32 bytes as 64 hex digits (an optional 0x prefix is fine)")]
     InvalidPrivateKey,
     #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("the address book {path} is damaged: {message}")]
     DamagedAddressBook { path: PathBuf, message: String },
     #[error("keystore {path}: {message}")]
@@ -80,16 +72,10 @@ impl AccountSpec {
                 .ok()
                 .filter(|i| *i < DEV_ACCOUNT_COUNT)
                 .map(Self::Dev)
-                .ok_or_else(|| IdentityError::UnknownDevKey {
-                    spec: spec.to_string(),
-                    last: DEV_ACCOUNT_COUNT - 1,
-                });
+                .ok_or_else(|| IdentityError::UnknownDevKey { spec: spec.to_string(), last: DEV_ACCOUNT_COUNT - 1 });
         }
         if spec.starts_with("0x") || spec.starts_with("0X") {
-            return spec
-                .parse()
-                .map(Self::Address)
-                .map_err(|_| IdentityError::InvalidAddress(spec.to_string()));
+            return spec.parse().map(Self::Address).map_err(|_| IdentityError::InvalidAddress(spec.to_string()));
         }
         if !is_valid_account_name(spec) {
             return Err(IdentityError::InvalidName(spec.to_string()));
@@ -117,9 +103,7 @@ impl Identities {
     /// The address an account spec stands for.
     pub fn resolve_address(&self, spec: &str) -> Result<Address, IdentityError> {
         match AccountSpec::parse(spec)? {
-            AccountSpec::Dev(index) => Ok(dev_keys::dev_signer(index)
-                .expect("index checked")
-                .address()),
+            AccountSpec::Dev(index) => Ok(dev_keys::dev_signer(index).expect("index checked").address()),
             AccountSpec::Address(address) => Ok(address),
             AccountSpec::Name(name) => self.book.get(&name)?.ok_or_else(|| self.unknown(&name)),
         }
@@ -136,10 +120,7 @@ impl Identities {
         let name = match AccountSpec::parse(spec)? {
             AccountSpec::Dev(index) => {
                 if !dev_keys::is_dev_chain(chain_id) {
-                    return Err(IdentityError::DevKeyOnPublicChain {
-                        spec: spec.to_string(),
-                        chain_id,
-                    });
+                    return Err(IdentityError::DevKeyOnPublicChain { spec: spec.to_string(), chain_id });
                 }
                 return Ok(dev_keys::dev_signer(index).expect("index checked"));
             }
@@ -164,22 +145,9 @@ impl Identities {
     }
 
     fn unknown(&self, name: &str) -> IdentityError {
-        let known: Vec<String> = self
-            .book
-            .entries()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        let known = if known.is_empty() {
-            "none yet".to_string()
-        } else {
-            known.join(", ")
-        };
-        IdentityError::UnknownAccount {
-            name: name.to_string(),
-            known,
-        }
+        let known: Vec<String> = self.book.entries().unwrap_or_default().into_iter().map(|(n, _)| n).collect();
+        let known = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
+        IdentityError::UnknownAccount { name: name.to_string(), known }
     }
 }
 
@@ -192,22 +160,10 @@ mod tests {
         assert_eq!(AccountSpec::parse("dev:3").unwrap(), AccountSpec::Dev(3));
         assert!(AccountSpec::parse("dev:10").is_err());
         let address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-        assert_eq!(
-            AccountSpec::parse(address).unwrap(),
-            AccountSpec::Address(address.parse().unwrap())
-        );
-        assert!(matches!(
-            AccountSpec::parse("0x1234"),
-            Err(IdentityError::InvalidAddress(_))
-        ));
-        assert_eq!(
-            AccountSpec::parse("st-marys").unwrap(),
-            AccountSpec::Name("st-marys".into())
-        );
-        assert!(matches!(
-            AccountSpec::parse("a b"),
-            Err(IdentityError::InvalidName(_))
-        ));
+        assert_eq!(AccountSpec::parse(address).unwrap(), AccountSpec::Address(address.parse().unwrap()));
+        assert!(matches!(AccountSpec::parse("0x1234"), Err(IdentityError::InvalidAddress(_))));
+        assert_eq!(AccountSpec::parse("st-marys").unwrap(), AccountSpec::Name("st-marys".into()));
+        assert!(matches!(AccountSpec::parse("a b"), Err(IdentityError::InvalidName(_))));
     }
 
     #[test]
@@ -217,29 +173,17 @@ mod tests {
         let never = |_: &str| -> Result<String, IdentityError> { panic!("no password needed") };
         assert!(ids.resolve_signer("dev:1", 31337, never).is_ok());
         let err = ids.resolve_signer("dev:1", 1, never).unwrap_err();
-        assert!(matches!(
-            err,
-            IdentityError::DevKeyOnPublicChain { chain_id: 1, .. }
-        ));
+        assert!(matches!(err, IdentityError::DevKeyOnPublicChain { chain_id: 1, .. }));
     }
 
     #[test]
     fn unknown_names_say_what_is_known() {
         let dir = tempfile::tempdir().unwrap();
         let ids = Identities::open(dir.path());
-        ids.book
-            .insert(
-                "clinic",
-                "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-                    .parse()
-                    .unwrap(),
-            )
-            .unwrap();
+        ids.book.insert("clinic", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".parse().unwrap()).unwrap();
         let err = ids.resolve_address("clinc").unwrap_err().to_string();
         assert!(err.contains("clinc") && err.contains("clinic"), "{err}");
-        let err = ids
-            .resolve_signer("clinic", 31337, |_| Ok(String::new()))
-            .unwrap_err();
+        let err = ids.resolve_signer("clinic", 31337, |_| Ok(String::new())).unwrap_err();
         assert!(matches!(err, IdentityError::NoKeystore(_)));
     }
 }

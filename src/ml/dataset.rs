@@ -5,16 +5,8 @@ use sha2::{Digest, Sha256};
 use super::MlError;
 
 /// The feature columns, in the order the model uses them (the Pima CSV's order).
-pub const FEATURES: [&str; 8] = [
-    "Pregnancies",
-    "Glucose",
-    "BloodPressure",
-    "SkinThickness",
-    "Insulin",
-    "BMI",
-    "DiabetesPedigreeFunction",
-    "Age",
-];
+pub const FEATURES: [&str; 8] =
+    ["Pregnancies", "Glucose", "BloodPressure", "SkinThickness", "Insulin", "BMI", "DiabetesPedigreeFunction", "Age"];
 /// The label column: 1 diabetic, 0 not.
 pub const OUTCOME: &str = "Outcome";
 /// Features where the data uses 0 for "not measured" (indexes into [`FEATURES`]).
@@ -37,46 +29,27 @@ pub struct Dataset {
 impl Dataset {
     /// Parses a Pima-format CSV; `source` names it in errors.
     pub fn from_csv(text: &str, source: &str) -> Result<Self, MlError> {
-        let sha256 = Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        let (_, header) = lines.next().ok_or_else(|| MlError::Csv {
-            file: source.into(),
-            message: "the file is empty".into(),
-        })?;
+        let sha256 = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) =
+            lines.next().ok_or_else(|| MlError::Csv { file: source.into(), message: "the file is empty".into() })?;
         let names: Vec<&str> = header.split(',').map(str::trim).collect();
         for name in &names {
             if !FEATURES.contains(name) && *name != OUTCOME {
-                let hint = closest_column(name)
-                    .map(|c| format!(" (did you mean '{c}'?)"))
-                    .unwrap_or_default();
-                return Err(MlError::Csv {
-                    file: source.into(),
-                    message: format!("unknown column '{name}'{hint}"),
-                });
+                let hint = closest_column(name).map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default();
+                return Err(MlError::Csv { file: source.into(), message: format!("unknown column '{name}'{hint}") });
             }
         }
         let position = |wanted: &str| {
-            names
-                .iter()
-                .position(|n| *n == wanted)
-                .ok_or_else(|| MlError::Csv {
-                    file: source.into(),
-                    message: format!(
-                        "missing column '{wanted}'; the header must name {} and {OUTCOME}",
-                        FEATURES.join(", ")
-                    ),
-                })
+            names.iter().position(|n| *n == wanted).ok_or_else(|| MlError::Csv {
+                file: source.into(),
+                message: format!(
+                    "missing column '{wanted}'; the header must name {} and {OUTCOME}",
+                    FEATURES.join(", ")
+                ),
+            })
         };
-        let feature_columns: Vec<usize> = FEATURES
-            .iter()
-            .map(|f| position(f))
-            .collect::<Result<_, _>>()?;
+        let feature_columns: Vec<usize> = FEATURES.iter().map(|f| position(f)).collect::<Result<_, _>>()?;
         let outcome_column = position(OUTCOME)?;
 
         let mut rows = Vec::new();
@@ -87,25 +60,17 @@ impl Dataset {
             if cells.len() != names.len() {
                 return Err(MlError::Csv {
                     file: source.into(),
-                    message: format!(
-                        "line {line_number}: {} cells, but the header has {}",
-                        cells.len(),
-                        names.len()
-                    ),
+                    message: format!("line {line_number}: {} cells, but the header has {}", cells.len(), names.len()),
                 });
             }
             let number = |column: usize| -> Result<f64, MlError> {
-                cells[column]
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| MlError::Csv {
-                        file: source.into(),
-                        message: format!(
-                            "line {line_number}, column '{}': '{}' is not a number",
-                            names[column], cells[column]
-                        ),
-                    })
+                cells[column].parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| MlError::Csv {
+                    file: source.into(),
+                    message: format!(
+                        "line {line_number}, column '{}': '{}' is not a number",
+                        names[column], cells[column]
+                    ),
+                })
             };
             let mut row = [0.0; 8];
             for (slot, column) in row.iter_mut().zip(&feature_columns) {
@@ -117,9 +82,7 @@ impl Dataset {
                 other => {
                     return Err(MlError::Csv {
                         file: source.into(),
-                        message: format!(
-                            "line {line_number}, column '{OUTCOME}': must be 0 or 1, not '{other}'"
-                        ),
+                        message: format!("line {line_number}, column '{OUTCOME}': must be 0 or 1, not '{other}'"),
                     });
                 }
             };
@@ -132,17 +95,12 @@ impl Dataset {
                 message: "the data needs rows of both outcomes, 0 and 1".into(),
             });
         }
-        Ok(Self {
-            rows,
-            outcomes,
-            sha256,
-        })
+        Ok(Self { rows, outcomes, sha256 })
     }
 
     /// The bundled Pima data.
     pub fn bundled() -> Self {
-        Self::from_csv(BUNDLED_PIMA_CSV, "the bundled Pima data")
-            .expect("the bundled data is valid")
+        Self::from_csv(BUNDLED_PIMA_CSV, "the bundled Pima data").expect("the bundled data is valid")
     }
 
     /// Number of rows.
@@ -182,11 +140,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut current = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            current.push(
-                (previous[j] + usize::from(ca != *cb))
-                    .min(previous[j + 1] + 1)
-                    .min(current[j] + 1),
-            );
+            current.push((previous[j] + usize::from(ca != *cb)).min(previous[j + 1] + 1).min(current[j] + 1));
         }
         previous = current;
     }
@@ -197,70 +151,45 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    const HEADER: &str = "Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,DiabetesPedigreeFunction,Age,Outcome";
+    const HEADER: &str =
+        "Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,DiabetesPedigreeFunction,Age,Outcome";
 
     #[test]
     fn the_bundled_data_is_the_published_one() {
         let data = Dataset::bundled();
         assert_eq!(data.len(), 768);
         assert_eq!(data.outcomes.iter().filter(|o| **o == 1).count(), 268);
-        assert_eq!(
-            data.sha256,
-            "27939f6c904b6c58a3ae9fe48a50cefadd42b46ce92ebad9cb4114334b28ee66"
-        );
+        assert_eq!(data.sha256, "27939f6c904b6c58a3ae9fe48a50cefadd42b46ce92ebad9cb4114334b28ee66");
         let missing_glucose = data.rows.iter().filter(|r| r[1] == 0.0).count();
         assert_eq!(missing_glucose, 5);
     }
 
     #[test]
     fn names_a_missing_or_misspelled_column() {
-        let err = Dataset::from_csv(
-            "Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,Age,Outcome\n",
-            "x.csv",
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("missing column 'DiabetesPedigreeFunction'"),
-            "{err}"
-        );
+        let err =
+            Dataset::from_csv("Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,Age,Outcome\n", "x.csv")
+                .unwrap_err();
+        assert!(err.to_string().contains("missing column 'DiabetesPedigreeFunction'"), "{err}");
         let misspelled = HEADER.replace("Glucose", "Glucoze");
         let err = Dataset::from_csv(&format!("{misspelled}\n"), "x.csv").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("unknown column 'Glucoze' (did you mean 'Glucose'?)"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unknown column 'Glucoze' (did you mean 'Glucose'?)"), "{err}");
     }
 
     #[test]
     fn names_the_line_and_column_of_a_bad_cell() {
-        let text =
-            format!("{HEADER}\n6,148,72,35,0,33.6,0.627,50,1\n1,85,66,29,0,abc,0.351,31,0\n");
+        let text = format!("{HEADER}\n6,148,72,35,0,33.6,0.627,50,1\n1,85,66,29,0,abc,0.351,31,0\n");
         let err = Dataset::from_csv(&text, "x.csv").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("line 3, column 'BMI': 'abc' is not a number"),
-            "{err}"
-        );
-        let text =
-            format!("{HEADER}\n6,148,72,35,0,33.6,0.627,50,1\n1,85,66,29,0,26.6,0.351,31,2\n");
+        assert!(err.to_string().contains("line 3, column 'BMI': 'abc' is not a number"), "{err}");
+        let text = format!("{HEADER}\n6,148,72,35,0,33.6,0.627,50,1\n1,85,66,29,0,26.6,0.351,31,2\n");
         let err = Dataset::from_csv(&text, "x.csv").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("line 3, column 'Outcome': must be 0 or 1, not '2'"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("line 3, column 'Outcome': must be 0 or 1, not '2'"), "{err}");
     }
 
     #[test]
     fn columns_may_come_in_any_order() {
         let text = "Outcome,Age,DiabetesPedigreeFunction,BMI,Insulin,SkinThickness,BloodPressure,Glucose,Pregnancies\n1,50,0.627,33.6,0,35,72,148,6\n0,31,0.351,26.6,0,29,66,85,1\n";
         let data = Dataset::from_csv(text, "x.csv").unwrap();
-        assert_eq!(
-            data.rows[0],
-            [6.0, 148.0, 72.0, 35.0, 0.0, 33.6, 0.627, 50.0]
-        );
+        assert_eq!(data.rows[0], [6.0, 148.0, 72.0, 35.0, 0.0, 33.6, 0.627, 50.0]);
         assert_eq!(data.outcomes, [1, 0]);
     }
 }

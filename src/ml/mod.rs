@@ -20,16 +20,10 @@ pub enum MlError {
     Training(String),
     #[error("no model file at {0}: train one with `hrm model train` (or pass --model PATH)")]
     ModelMissing(PathBuf),
-    #[error(
-        "the model file {path} cannot be used: {message}; train a new one with `hrm model train`"
-    )]
+    #[error("the model file {path} cannot be used: {message}; train a new one with `hrm model train`")]
     BadModel { path: PathBuf, message: String },
     #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("cannot make {folds} folds: use 2 to {max} (each fold needs rows of both outcomes)")]
     InvalidFolds { folds: usize, max: usize },
 }

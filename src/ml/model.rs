@@ -51,12 +51,7 @@ impl Preprocessing {
         let impute_values: Vec<Option<f64>> = (0..8)
             .map(|feature| {
                 if imputation == Imputation::Median && ZERO_MEANS_MISSING.contains(&feature) {
-                    median(
-                        rows.iter()
-                            .map(|r| r[feature])
-                            .filter(|v| *v != 0.0)
-                            .collect(),
-                    )
+                    median(rows.iter().map(|r| r[feature]).filter(|v| *v != 0.0).collect())
                 } else {
                     None
                 }
@@ -64,26 +59,15 @@ impl Preprocessing {
             .collect();
         let imputed: Vec<[f64; 8]> = rows.iter().map(|r| impute(r, &impute_values)).collect();
         let n = imputed.len() as f64;
-        let means: Vec<f64> = (0..8)
-            .map(|f| imputed.iter().map(|r| r[f]).sum::<f64>() / n)
-            .collect();
+        let means: Vec<f64> = (0..8).map(|f| imputed.iter().map(|r| r[f]).sum::<f64>() / n).collect();
         let std_devs: Vec<f64> = (0..8)
             .map(|f| {
-                let variance = imputed
-                    .iter()
-                    .map(|r| (r[f] - means[f]).powi(2))
-                    .sum::<f64>()
-                    / n;
+                let variance = imputed.iter().map(|r| (r[f] - means[f]).powi(2)).sum::<f64>() / n;
                 // A constant column carries no information; 1 keeps it at zero instead of NaN.
                 if variance > 0.0 { variance.sqrt() } else { 1.0 }
             })
             .collect();
-        Self {
-            imputation,
-            impute_values,
-            means,
-            std_devs,
-        }
+        Self { imputation, impute_values, means, std_devs }
     }
 
     /// Imputed and standardized features of one row.
@@ -125,11 +109,7 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
+    Some(if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] })
 }
 
 /// A fitted model: preprocessing plus the probability of diabetes
@@ -156,11 +136,7 @@ impl DiabetesModel {
             .map_err(|e| MlError::Training(e.to_string()))?;
         // linfa's positive class is the more frequent label, which for this data is 0 (not
         // diabetic); the model file always speaks of diabetes, so flip the signs then.
-        let sign = if fitted.labels().pos.class == 1 {
-            1.0
-        } else {
-            -1.0
-        };
+        let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
         Ok(Self {
             preprocessing,
             coefficients: fitted.params().iter().map(|c| sign * c).collect(),
@@ -171,11 +147,7 @@ impl DiabetesModel {
     /// The linear score of one raw row.
     fn score(&self, row: &[f64; 8]) -> f64 {
         let z = self.preprocessing.transform(row);
-        self.intercept
-            + z.iter()
-                .zip(&self.coefficients)
-                .map(|(v, c)| v * c)
-                .sum::<f64>()
+        self.intercept + z.iter().zip(&self.coefficients).map(|(v, c)| v * c).sum::<f64>()
     }
 
     /// Probability of diabetes for one raw row.
@@ -197,12 +169,7 @@ impl DiabetesModel {
             })
             .collect();
         let probability = self.probability(row);
-        Prediction {
-            probability,
-            threshold,
-            diabetic: probability >= threshold,
-            contributions,
-        }
+        Prediction { probability, threshold, diabetic: probability >= threshold, contributions }
     }
 }
 
@@ -282,26 +249,14 @@ impl ModelFile {
             if source.kind() == std::io::ErrorKind::NotFound {
                 MlError::ModelMissing(path.to_path_buf())
             } else {
-                MlError::Io {
-                    what: "reading the model file",
-                    path: path.to_path_buf(),
-                    source,
-                }
+                MlError::Io { what: "reading the model file", path: path.to_path_buf(), source }
             }
         })?;
-        let file: Self = serde_json::from_str(&text).map_err(|e| MlError::BadModel {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let bad = |message: String| MlError::BadModel {
-            path: path.to_path_buf(),
-            message,
-        };
+        let file: Self = serde_json::from_str(&text)
+            .map_err(|e| MlError::BadModel { path: path.to_path_buf(), message: e.to_string() })?;
+        let bad = |message: String| MlError::BadModel { path: path.to_path_buf(), message };
         if file.format_version != MODEL_FORMAT_VERSION {
-            return Err(bad(format!(
-                "format version {} (this hrm reads {MODEL_FORMAT_VERSION})",
-                file.format_version
-            )));
+            return Err(bad(format!("format version {} (this hrm reads {MODEL_FORMAT_VERSION})", file.format_version)));
         }
         if file.feature_names != FEATURES
             || file.model.coefficients.len() != 8
@@ -310,9 +265,7 @@ impl ModelFile {
             return Err(bad("it is not a model of the eight Pima features".into()));
         }
         if model_id(&file.model) != file.model_id {
-            return Err(bad(
-                "its coefficients do not match its model id (the file was edited)".into(),
-            ));
+            return Err(bad("its coefficients do not match its model id (the file was edited)".into()));
         }
         Ok(file)
     }
@@ -330,12 +283,8 @@ impl ModelFile {
 
 fn model_id(model: &DiabetesModel) -> String {
     use sha2::{Digest, Sha256};
-    let canonical =
-        crate::records::canonical::to_canonical_json(model).expect("a model serializes");
-    Sha256::digest(&canonical)[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let canonical = crate::records::canonical::to_canonical_json(model).expect("a model serializes");
+    Sha256::digest(&canonical)[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -355,10 +304,7 @@ mod tests {
         let imputed = Preprocessing::fit(&rows, Imputation::Median);
         assert_eq!(imputed.impute_values[1], Some(110.0)); // median of 100, 120
         assert_eq!(imputed.impute_values[0], None); // pregnancies: 0 is a real value
-        assert_eq!(
-            imputed.transform(&rows[0])[1],
-            (110.0 - imputed.means[1]) / imputed.std_devs[1]
-        );
+        assert_eq!(imputed.transform(&rows[0])[1], (110.0 - imputed.means[1]) / imputed.std_devs[1]);
     }
 
     #[test]
@@ -366,29 +312,13 @@ mod tests {
         let data = Dataset::bundled();
         let file = ModelFile::train(&data, Imputation::None).unwrap();
         // Glucose and BMI raise the probability of diabetes in every published fit.
-        assert!(
-            file.model.coefficients[1] > 0.5 && file.model.coefficients[5] > 0.3,
-            "{:?}",
-            file.model.coefficients
-        );
-        let (positive, negative) =
-            data.rows
-                .iter()
-                .zip(&data.outcomes)
-                .fold((0.0, 0.0), |(p, n), (row, o)| {
-                    let probability = file.model.probability(row);
-                    if *o == 1 {
-                        (p + probability, n)
-                    } else {
-                        (p, n + probability)
-                    }
-                });
+        assert!(file.model.coefficients[1] > 0.5 && file.model.coefficients[5] > 0.3, "{:?}", file.model.coefficients);
+        let (positive, negative) = data.rows.iter().zip(&data.outcomes).fold((0.0, 0.0), |(p, n), (row, o)| {
+            let probability = file.model.probability(row);
+            if *o == 1 { (p + probability, n) } else { (p, n + probability) }
+        });
         assert!(positive / 268.0 > negative / 500.0 + 0.2);
-        assert!(
-            (0.76..0.80).contains(&file.metrics.training_accuracy),
-            "{}",
-            file.metrics.training_accuracy
-        );
+        assert!((0.76..0.80).contains(&file.metrics.training_accuracy), "{}", file.metrics.training_accuracy);
     }
 
     #[test]
@@ -396,12 +326,7 @@ mod tests {
         let file = ModelFile::train(&Dataset::bundled(), Imputation::None).unwrap();
         let row = [6.0, 148.0, 72.0, 35.0, 0.0, 33.6, 0.627, 50.0];
         let prediction = file.model.explain(&row, 0.5);
-        let score = file.model.intercept
-            + prediction
-                .contributions
-                .iter()
-                .map(|c| c.contribution)
-                .sum::<f64>();
+        let score = file.model.intercept + prediction.contributions.iter().map(|c| c.contribution).sum::<f64>();
         assert!((sigmoid(score) - prediction.probability).abs() < 1e-12);
     }
 
@@ -412,19 +337,11 @@ mod tests {
         let file = ModelFile::train(&Dataset::bundled(), Imputation::Median).unwrap();
         file.save(&path).unwrap();
         assert_eq!(ModelFile::load(&path).unwrap(), file);
-        let mut edited: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut edited: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         edited["model"]["intercept"] = serde_json::json!(file.model.intercept + 0.5);
         std::fs::write(&path, edited.to_string()).unwrap();
-        assert!(
-            ModelFile::load(&path)
-                .unwrap_err()
-                .to_string()
-                .contains("edited")
-        );
-        let err = ModelFile::load(&dir.path().join("none.json"))
-            .unwrap_err()
-            .to_string();
+        assert!(ModelFile::load(&path).unwrap_err().to_string().contains("edited"));
+        let err = ModelFile::load(&dir.path().join("none.json")).unwrap_err().to_string();
         assert!(err.contains("hrm model train"), "{err}");
     }
 }

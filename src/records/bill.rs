@@ -43,8 +43,7 @@ pub struct Amount {
 impl Amount {
     /// Parses `"12"`, `"12.5"` or `"12.50"`; refuses more than two decimals, signs, exponents.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid =
-            || format!("'{text}' is not an amount with at most two decimals (like 120.50)");
+        let invalid = || format!("'{text}' is not an amount with at most two decimals (like 120.50)");
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(whole) || (text.contains('.') && !digits(fraction)) || fraction.len() > 2 {
@@ -98,19 +97,13 @@ impl BillDetails {
         if !is_iso_4217(&self.currency) {
             return Err(RecordError::Invalid {
                 field: "currency",
-                reason: format!(
-                    "'{}' is not an ISO 4217 currency code (like USD, EUR, INR)",
-                    self.currency
-                ),
+                reason: format!("'{}' is not an ISO 4217 currency code (like USD, EUR, INR)", self.currency),
             });
         }
         if self.line_items.is_empty() || self.line_items.len() > MAX_LINE_ITEMS {
             return Err(RecordError::Invalid {
                 field: "line_items",
-                reason: format!(
-                    "a bill has 1 to {MAX_LINE_ITEMS} line items, not {}",
-                    self.line_items.len()
-                ),
+                reason: format!("a bill has 1 to {MAX_LINE_ITEMS} line items, not {}", self.line_items.len()),
             });
         }
         let mut sum: i64 = 0;
@@ -119,10 +112,7 @@ impl BillDetails {
             if chars == 0 || chars > MAX_DESCRIPTION_CHARS {
                 return Err(RecordError::Invalid {
                     field: "line_items",
-                    reason: format!(
-                        "item {}: a description has 1 to {MAX_DESCRIPTION_CHARS} characters",
-                        index + 1
-                    ),
+                    reason: format!("item {}: a description has 1 to {MAX_DESCRIPTION_CHARS} characters", index + 1),
                 });
             }
             if item.amount.hundredths <= 0 {
@@ -136,19 +126,14 @@ impl BillDetails {
                     ),
                 });
             }
-            sum = sum
-                .checked_add(item.amount.hundredths)
-                .ok_or(RecordError::Invalid {
-                    field: "line_items",
-                    reason: "the amounts are too large to add up".into(),
-                })?;
+            sum = sum.checked_add(item.amount.hundredths).ok_or(RecordError::Invalid {
+                field: "line_items",
+                reason: "the amounts are too large to add up".into(),
+            })?;
         }
         let sum = Amount { hundredths: sum };
         if sum != self.total {
-            return Err(RecordError::TotalMismatch {
-                total: self.total.to_string(),
-                sum: sum.to_string(),
-            });
+            return Err(RecordError::TotalMismatch { total: self.total.to_string(), sum: sum.to_string() });
         }
         Ok(())
     }
@@ -173,18 +158,9 @@ impl BillDetails {
             issued_at: "2026-11-02".into(),
             currency: "USD".into(),
             line_items: vec![
-                LineItem {
-                    description: "Consultation".into(),
-                    amount: Self::example_amount("120.00"),
-                },
-                LineItem {
-                    description: "HbA1c test".into(),
-                    amount: Self::example_amount("45.50"),
-                },
-                LineItem {
-                    description: "Glucose meter".into(),
-                    amount: Self::example_amount("30.25"),
-                },
+                LineItem { description: "Consultation".into(), amount: Self::example_amount("120.00") },
+                LineItem { description: "HbA1c test".into(), amount: Self::example_amount("45.50") },
+                LineItem { description: "Glucose meter".into(), amount: Self::example_amount("30.25") },
             ],
             total: Self::example_amount("195.75"),
         }
@@ -208,16 +184,7 @@ mod tests {
         assert_eq!(amount("12").hundredths, 1200);
         assert_eq!(amount("12.5").hundredths, 1250);
         assert_eq!(amount("0.07").hundredths, 7);
-        for bad in [
-            "12.345",
-            "-1",
-            "1e3",
-            "",
-            ".5",
-            "12.",
-            "abc",
-            "99999999999999999999",
-        ] {
+        for bad in ["12.345", "-1", "1e3", "", ".5", "12.", "abc", "99999999999999999999"] {
             assert!(Amount::parse(bad).is_err(), "{bad} accepted");
         }
         assert_eq!(amount("7.1").to_string(), "7.10");
@@ -246,12 +213,7 @@ mod tests {
     fn refuses_bad_currency_and_items() {
         let mut bill = BillDetails::example();
         bill.currency = "usd".into();
-        assert!(
-            bill.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("ISO 4217")
-        );
+        assert!(bill.validate().unwrap_err().to_string().contains("ISO 4217"));
         let mut bill = BillDetails::example();
         bill.line_items[1].amount = amount("0");
         assert!(bill.validate().unwrap_err().to_string().contains("above 0"));

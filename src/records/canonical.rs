@@ -66,9 +66,7 @@ fn write_number(n: &Number, out: &mut Vec<u8>) {
     } else if let Some(u) = n.as_u64() {
         out.extend_from_slice(u.to_string().as_bytes());
     } else {
-        let f = n
-            .as_f64()
-            .expect("a JSON number is an integer or a finite double");
+        let f = n.as_f64().expect("a JSON number is an integer or a finite double");
         out.extend_from_slice(format_double(f).as_bytes());
     }
 }
@@ -94,10 +92,7 @@ mod tests {
     #[test]
     fn sorts_keys_and_drops_white_space() {
         let value = json!({ "b": 1, "a": { "z": [1, 2], "y": "é\"\n" }, "A": null });
-        assert_eq!(
-            text(&value),
-            r#"{"A":null,"a":{"y":"é\"\n","z":[1,2]},"b":1}"#
-        );
+        assert_eq!(text(&value), r#"{"A":null,"a":{"y":"é\"\n","z":[1,2]},"b":1}"#);
     }
 
     #[test]
@@ -118,16 +113,13 @@ mod tests {
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::from),
             (-1e6f64..1e6).prop_map(|f| Value::from((f * 1000.0).round() / 1000.0)),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
             ".{0,12}".prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map(".{0,8}", inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map(".{0,8}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }

@@ -103,12 +103,7 @@ pub fn seal_record(
     rng.fill_bytes(&mut data_key);
 
     let mut out = Vec::with_capacity(
-        HEADER_FIXED
-            + unique.len() * RECIPIENT_LEN
-            + NONCE_LEN
-            + SALT_LEN
-            + canonical_json.len()
-            + TAG_LEN,
+        HEADER_FIXED + unique.len() * RECIPIENT_LEN + NONCE_LEN + SALT_LEN + canonical_json.len() + TAG_LEN,
     );
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[VERSION, kind as u8, unique.len() as u8]);
@@ -116,21 +111,10 @@ pub fn seal_record(
     for recipient in unique {
         let public = parse_public_key(recipient)?;
         let recipient_public = public.to_encoded_point(true);
-        let kek = key_encryption_key(
-            &ephemeral,
-            &public,
-            ephemeral_public.as_bytes(),
-            recipient_public.as_bytes(),
-        );
+        let kek = key_encryption_key(&ephemeral, &public, ephemeral_public.as_bytes(), recipient_public.as_bytes());
         let aad = wrap_aad(kind, recipient.address);
         let wrapped = kek
-            .encrypt(
-                &Nonce::default(),
-                Payload {
-                    msg: &data_key,
-                    aad: &aad,
-                },
-            )
+            .encrypt(&Nonce::default(), Payload { msg: &data_key, aad: &aad })
             .expect("AES-GCM encryption of 32 bytes cannot fail");
         out.extend_from_slice(recipient.address.as_slice());
         out.extend_from_slice(&wrapped);
@@ -143,13 +127,7 @@ pub fn seal_record(
     plaintext.extend_from_slice(canonical_json);
     let cipher = Aes256Gcm::new(&data_key.into());
     let ciphertext = cipher
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: &plaintext,
-                aad: &out[..header_len],
-            },
-        )
+        .encrypt(&Nonce::from(nonce), Payload { msg: &plaintext, aad: &out[..header_len] })
         .expect("AES-GCM encryption cannot fail for in-memory payloads");
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ciphertext);
@@ -157,44 +135,24 @@ pub fn seal_record(
 }
 
 /// Opens an envelope as `address`, whose secret key is `secret`.
-pub fn open_envelope(
-    envelope: &[u8],
-    address: Address,
-    secret: &SecretKey,
-) -> Result<OpenedPayload, EnvelopeError> {
+pub fn open_envelope(envelope: &[u8], address: Address, secret: &SecretKey) -> Result<OpenedPayload, EnvelopeError> {
     let header = parse_header(envelope)?;
-    let slot = header
-        .recipients
-        .iter()
-        .position(|a| *a == address)
-        .ok_or(EnvelopeError::NotARecipient(address))?;
+    let slot = header.recipients.iter().position(|a| *a == address).ok_or(EnvelopeError::NotARecipient(address))?;
     let ephemeral_bytes = &envelope[7..HEADER_FIXED];
-    let ephemeral =
-        PublicKey::from_sec1_bytes(ephemeral_bytes).map_err(|_| EnvelopeError::Tampered)?;
+    let ephemeral = PublicKey::from_sec1_bytes(ephemeral_bytes).map_err(|_| EnvelopeError::Tampered)?;
     let own_public = secret.public_key().to_encoded_point(true);
     let kek = key_encryption_key(secret, &ephemeral, ephemeral_bytes, own_public.as_bytes());
     let start = HEADER_FIXED + slot * RECIPIENT_LEN + 20;
     let wrapped = &envelope[start..start + 48];
     let data_key = kek
-        .decrypt(
-            &Nonce::default(),
-            Payload {
-                msg: wrapped,
-                aad: &wrap_aad(header.kind, address),
-            },
-        )
+        .decrypt(&Nonce::default(), Payload { msg: wrapped, aad: &wrap_aad(header.kind, address) })
         .map_err(|_| EnvelopeError::Tampered)?;
     let cipher = Aes256Gcm::new_from_slice(&data_key).map_err(|_| EnvelopeError::Tampered)?;
-    let nonce: [u8; NONCE_LEN] = envelope[header.len..header.len + NONCE_LEN]
-        .try_into()
-        .expect("length checked");
+    let nonce: [u8; NONCE_LEN] = envelope[header.len..header.len + NONCE_LEN].try_into().expect("length checked");
     let plaintext = cipher
         .decrypt(
             &Nonce::from(nonce),
-            Payload {
-                msg: &envelope[header.len + NONCE_LEN..],
-                aad: &envelope[..header.len],
-            },
+            Payload { msg: &envelope[header.len + NONCE_LEN..], aad: &envelope[..header.len] },
         )
         .map_err(|_| EnvelopeError::Tampered)?;
     if plaintext.len() < SALT_LEN {
@@ -228,26 +186,19 @@ fn parse_header(envelope: &[u8]) -> Result<Header, EnvelopeError> {
     let kind = EntryKind::from_u8(envelope[5]).ok_or(EnvelopeError::Malformed)?;
     let count = usize::from(envelope[6]);
     let len = HEADER_FIXED + count * RECIPIENT_LEN;
-    if count == 0 || count > MAX_RECIPIENTS || envelope.len() < len + NONCE_LEN + SALT_LEN + TAG_LEN
-    {
+    if count == 0 || count > MAX_RECIPIENTS || envelope.len() < len + NONCE_LEN + SALT_LEN + TAG_LEN {
         return Err(EnvelopeError::Malformed);
     }
-    let recipients = (0..count)
-        .map(|i| Address::from_slice(&envelope[HEADER_FIXED + i * RECIPIENT_LEN..][..20]))
-        .collect();
-    Ok(Header {
-        kind,
-        recipients,
-        len,
-    })
+    let recipients =
+        (0..count).map(|i| Address::from_slice(&envelope[HEADER_FIXED + i * RECIPIENT_LEN..][..20])).collect();
+    Ok(Header { kind, recipients, len })
 }
 
 fn parse_public_key(recipient: &EnvelopeRecipient) -> Result<PublicKey, EnvelopeError> {
     let mut sec1 = [0u8; 65];
     sec1[0] = 0x04;
     sec1[1..].copy_from_slice(&recipient.public_key);
-    let key = PublicKey::from_sec1_bytes(&sec1)
-        .map_err(|_| EnvelopeError::InvalidPublicKey(recipient.address))?;
+    let key = PublicKey::from_sec1_bytes(&sec1).map_err(|_| EnvelopeError::InvalidPublicKey(recipient.address))?;
     // Sealing to a key that is not the address's own would hand the record to someone else.
     if crate::chain::keys::address_of_public_key(&recipient.public_key) != recipient.address {
         return Err(EnvelopeError::KeyAddressMismatch(recipient.address));
@@ -268,8 +219,7 @@ fn key_encryption_key(
     let salt = [ephemeral_public, recipient_public].concat();
     let hkdf = Hkdf::<Sha256>::new(Some(&salt), shared.raw_secret_bytes());
     let mut key = [0u8; 32];
-    hkdf.expand(KEY_WRAP_INFO, &mut key)
-        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    hkdf.expand(KEY_WRAP_INFO, &mut key).expect("32 bytes is a valid HKDF-SHA256 output length");
     Aes256Gcm::new(&key.into())
 }
 
@@ -304,16 +254,10 @@ mod tests {
         let parties: Vec<_> = (0..3).map(|_| party()).collect();
         let recipients: Vec<_> = parties.iter().map(|p| p.1.clone()).collect();
         let envelope = seal_record(EntryKind::Health, &[7; 32], RECORD, &recipients).unwrap();
-        assert_eq!(
-            envelope_recipients(&envelope).unwrap(),
-            recipients.iter().map(|r| r.address).collect::<Vec<_>>()
-        );
+        assert_eq!(envelope_recipients(&envelope).unwrap(), recipients.iter().map(|r| r.address).collect::<Vec<_>>());
         for (_, recipient, secret) in &parties {
             let opened = open_envelope(&envelope, recipient.address, secret).unwrap();
-            assert_eq!(
-                (opened.kind, opened.salt, opened.record_json.as_slice()),
-                (EntryKind::Health, [7; 32], RECORD)
-            );
+            assert_eq!((opened.kind, opened.salt, opened.record_json.as_slice()), (EntryKind::Health, [7; 32], RECORD));
         }
     }
 
@@ -321,41 +265,23 @@ mod tests {
     fn a_non_recipient_cannot_open_it() {
         let (_, alice, _) = party();
         let (_, mallory, mallory_secret) = party();
-        let envelope = seal_record(
-            EntryKind::Bill,
-            &[1; 32],
-            RECORD,
-            std::slice::from_ref(&alice),
-        )
-        .unwrap();
+        let envelope = seal_record(EntryKind::Bill, &[1; 32], RECORD, std::slice::from_ref(&alice)).unwrap();
         assert_eq!(
             open_envelope(&envelope, mallory.address, &mallory_secret),
             Err(EnvelopeError::NotARecipient(mallory.address))
         );
         // Claiming to be Alice without her key fails the integrity check.
-        assert_eq!(
-            open_envelope(&envelope, alice.address, &mallory_secret),
-            Err(EnvelopeError::Tampered)
-        );
+        assert_eq!(open_envelope(&envelope, alice.address, &mallory_secret), Err(EnvelopeError::Tampered));
     }
 
     #[test]
     fn every_flipped_byte_is_detected() {
         let (_, alice, secret) = party();
-        let envelope = seal_record(
-            EntryKind::Health,
-            &[3; 32],
-            RECORD,
-            std::slice::from_ref(&alice),
-        )
-        .unwrap();
+        let envelope = seal_record(EntryKind::Health, &[3; 32], RECORD, std::slice::from_ref(&alice)).unwrap();
         for index in 0..envelope.len() {
             let mut altered = envelope.clone();
             altered[index] ^= 0x01;
-            assert!(
-                open_envelope(&altered, alice.address, &secret).is_err(),
-                "flipping byte {index} went unnoticed"
-            );
+            assert!(open_envelope(&altered, alice.address, &secret).is_err(), "flipping byte {index} went unnoticed");
         }
         assert!(open_envelope(&envelope[..envelope.len() - 1], alice.address, &secret).is_err());
     }
@@ -363,45 +289,27 @@ mod tests {
     #[test]
     fn the_kind_is_bound_to_the_envelope() {
         let (_, alice, secret) = party();
-        let mut envelope = seal_record(
-            EntryKind::Health,
-            &[3; 32],
-            RECORD,
-            std::slice::from_ref(&alice),
-        )
-        .unwrap();
+        let mut envelope = seal_record(EntryKind::Health, &[3; 32], RECORD, std::slice::from_ref(&alice)).unwrap();
         envelope[5] = EntryKind::Bill as u8;
-        assert_eq!(
-            open_envelope(&envelope, alice.address, &secret),
-            Err(EnvelopeError::Tampered)
-        );
+        assert_eq!(open_envelope(&envelope, alice.address, &secret), Err(EnvelopeError::Tampered));
     }
 
     #[test]
     fn refuses_keys_that_are_not_the_addresses_own() {
         let (_, alice, _) = party();
         let (_, bob, _) = party();
-        let forged = EnvelopeRecipient {
-            address: alice.address,
-            public_key: bob.public_key,
-        };
+        let forged = EnvelopeRecipient { address: alice.address, public_key: bob.public_key };
         assert_eq!(
             seal_record(EntryKind::Health, &[0; 32], RECORD, &[forged]),
             Err(EnvelopeError::KeyAddressMismatch(alice.address))
         );
-        assert_eq!(
-            seal_record(EntryKind::Health, &[0; 32], RECORD, &[]),
-            Err(EnvelopeError::RecipientCount(0))
-        );
+        assert_eq!(seal_record(EntryKind::Health, &[0; 32], RECORD, &[]), Err(EnvelopeError::RecipientCount(0)));
     }
 
     #[test]
     fn size_for_six_recipients() {
         let recipients: Vec<_> = (0..6).map(|_| party().1).collect();
         let envelope = seal_record(EntryKind::Health, &[0; 32], RECORD, &recipients).unwrap();
-        assert_eq!(
-            envelope.len(),
-            HEADER_FIXED + 6 * RECIPIENT_LEN + NONCE_LEN + SALT_LEN + RECORD.len() + TAG_LEN
-        );
+        assert_eq!(envelope.len(), HEADER_FIXED + 6 * RECIPIENT_LEN + NONCE_LEN + SALT_LEN + RECORD.len() + TAG_LEN);
     }
 }

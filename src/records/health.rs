@@ -58,87 +58,27 @@ impl ReadingRange {
         if value.is_finite() && (missing || (self.min..=self.max).contains(&value)) {
             return Ok(());
         }
-        Err(RecordError::OutOfRange {
-            field: self.field,
-            value: value.to_string(),
-            range: self.describe(),
-        })
+        Err(RecordError::OutOfRange { field: self.field, value: value.to_string(), range: self.describe() })
     }
 
     /// The range as told to a person, e.g. `40 to 600 mg/dL, or 0 for not measured`.
     pub fn describe(&self) -> String {
-        let unit = if self.unit.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", self.unit)
-        };
-        let missing = if self.zero_means_missing {
-            ", or 0 for not measured"
-        } else {
-            ""
-        };
+        let unit = if self.unit.is_empty() { String::new() } else { format!(" {}", self.unit) };
+        let missing = if self.zero_means_missing { ", or 0 for not measured" } else { "" };
         format!("{} to {}{unit}{missing}", self.min, self.max)
     }
 }
 
 /// The plausible range of every reading, in the order of [`Readings`]' fields.
 pub const READING_RANGES: [ReadingRange; 8] = [
-    ReadingRange {
-        field: "pregnancies",
-        min: 0.0,
-        max: 20.0,
-        unit: "",
-        zero_means_missing: false,
-    },
-    ReadingRange {
-        field: "glucose",
-        min: 40.0,
-        max: 600.0,
-        unit: "mg/dL",
-        zero_means_missing: true,
-    },
-    ReadingRange {
-        field: "blood_pressure",
-        min: 20.0,
-        max: 150.0,
-        unit: "mmHg",
-        zero_means_missing: true,
-    },
-    ReadingRange {
-        field: "skin_thickness",
-        min: 3.0,
-        max: 110.0,
-        unit: "mm",
-        zero_means_missing: true,
-    },
-    ReadingRange {
-        field: "insulin",
-        min: 2.0,
-        max: 1000.0,
-        unit: "µU/mL",
-        zero_means_missing: true,
-    },
-    ReadingRange {
-        field: "bmi",
-        min: 10.0,
-        max: 80.0,
-        unit: "kg/m²",
-        zero_means_missing: true,
-    },
-    ReadingRange {
-        field: "diabetes_pedigree",
-        min: 0.0,
-        max: 3.0,
-        unit: "",
-        zero_means_missing: false,
-    },
-    ReadingRange {
-        field: "age",
-        min: 1.0,
-        max: 120.0,
-        unit: "years",
-        zero_means_missing: false,
-    },
+    ReadingRange { field: "pregnancies", min: 0.0, max: 20.0, unit: "", zero_means_missing: false },
+    ReadingRange { field: "glucose", min: 40.0, max: 600.0, unit: "mg/dL", zero_means_missing: true },
+    ReadingRange { field: "blood_pressure", min: 20.0, max: 150.0, unit: "mmHg", zero_means_missing: true },
+    ReadingRange { field: "skin_thickness", min: 3.0, max: 110.0, unit: "mm", zero_means_missing: true },
+    ReadingRange { field: "insulin", min: 2.0, max: 1000.0, unit: "µU/mL", zero_means_missing: true },
+    ReadingRange { field: "bmi", min: 10.0, max: 80.0, unit: "kg/m²", zero_means_missing: true },
+    ReadingRange { field: "diabetes_pedigree", min: 0.0, max: 3.0, unit: "", zero_means_missing: false },
+    ReadingRange { field: "age", min: 1.0, max: 120.0, unit: "years", zero_means_missing: false },
 ];
 
 impl Readings {
@@ -158,10 +98,7 @@ impl Readings {
 
     /// Checks every reading against its plausible range.
     pub fn validate(&self) -> Result<(), RecordError> {
-        READING_RANGES
-            .iter()
-            .zip(self.values())
-            .try_for_each(|(range, value)| range.check(value))
+        READING_RANGES.iter().zip(self.values()).try_for_each(|(range, value)| range.check(value))
     }
 }
 
@@ -173,11 +110,7 @@ impl HealthDetails {
         if let Some(notes) = &self.notes {
             let chars = notes.chars().count();
             if chars > MAX_NOTES_CHARS {
-                return Err(RecordError::TooLong {
-                    field: "notes",
-                    chars,
-                    max: MAX_NOTES_CHARS,
-                });
+                return Err(RecordError::TooLong { field: "notes", chars, max: MAX_NOTES_CHARS });
             }
         }
         Ok(())
@@ -228,10 +161,7 @@ mod tests {
         let mut record = HealthDetails::example();
         record.readings.glucose = 900.0;
         let err = record.validate().unwrap_err().to_string();
-        assert!(
-            err.contains("glucose") && err.contains("40 to 600 mg/dL"),
-            "{err}"
-        );
+        assert!(err.contains("glucose") && err.contains("40 to 600 mg/dL"), "{err}");
         record.readings.glucose = f64::NAN;
         assert!(record.validate().is_err());
     }

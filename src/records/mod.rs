@@ -51,28 +51,15 @@ impl EntryKind {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RecordError {
     #[error("{field} {value} is outside the plausible range {range}")]
-    OutOfRange {
-        field: &'static str,
-        value: String,
-        range: String,
-    },
+    OutOfRange { field: &'static str, value: String, range: String },
     #[error("{field} is {chars} characters long; the most is {max}")]
-    TooLong {
-        field: &'static str,
-        chars: usize,
-        max: usize,
-    },
+    TooLong { field: &'static str, chars: usize, max: usize },
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     #[error("the total {total} does not equal the sum of the line items, {sum}")]
     TotalMismatch { total: String, sum: String },
     #[error("{source_name}: line {line}, column {column}: {message}")]
-    Malformed {
-        source_name: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Malformed { source_name: String, line: usize, column: usize, message: String },
 }
 
 /// A record of either kind.
@@ -153,10 +140,8 @@ pub fn commitment(salt: &[u8; 32], canonical_json: &[u8]) -> B256 {
 
 /// Checks a `YYYY-MM-DD` date between 1900 and 2100.
 pub fn validate_date(field: &'static str, text: &str) -> Result<(), RecordError> {
-    let invalid = || RecordError::Invalid {
-        field,
-        reason: format!("'{text}' is not a date like 2026-03-14 (YYYY-MM-DD)"),
-    };
+    let invalid =
+        || RecordError::Invalid { field, reason: format!("'{text}' is not a date like 2026-03-14 (YYYY-MM-DD)") };
     let parts: Vec<&str> = text.split('-').collect();
     let [year, month, day] = parts.as_slice() else {
         return Err(invalid());
@@ -164,12 +149,7 @@ pub fn validate_date(field: &'static str, text: &str) -> Result<(), RecordError>
     if year.len() != 4 || month.len() != 2 || day.len() != 2 {
         return Err(invalid());
     }
-    let number = |s: &str| {
-        s.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| s.parse::<u32>().ok())
-            .flatten()
-    };
+    let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u32>().ok()).flatten();
     let (Some(year), Some(month), Some(day)) = (number(year), number(month), number(day)) else {
         return Err(invalid());
     };
@@ -196,15 +176,7 @@ mod tests {
         for good in ["2026-03-14", "2024-02-29", "1900-01-01"] {
             validate_date("d", good).unwrap();
         }
-        for bad in [
-            "2026-3-14",
-            "2025-02-29",
-            "2026-13-01",
-            "2026-00-10",
-            "26-03-14",
-            "2026-03-14T00",
-            "+026-03-14",
-        ] {
+        for bad in ["2026-3-14", "2025-02-29", "2026-13-01", "2026-00-10", "26-03-14", "2026-03-14T00", "+026-03-14"] {
             assert!(validate_date("d", bad).is_err(), "{bad} accepted");
         }
     }
@@ -214,12 +186,7 @@ mod tests {
         let text = "{\n  \"recorded_at\": \"2026-01-01\",\n  \"readings\": { oops }\n}";
         let err = Record::from_json(EntryKind::Health, text, "visit.json").unwrap_err();
         match err {
-            RecordError::Malformed {
-                line,
-                column,
-                ref source_name,
-                ..
-            } => {
+            RecordError::Malformed { line, column, ref source_name, .. } => {
                 assert_eq!((line, source_name.as_str()), (3, "visit.json"));
                 assert!(column > 0);
             }

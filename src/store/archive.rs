@@ -106,10 +106,8 @@ impl Archive {
         }
         let mut updates = Vec::with_capacity(records.len());
         for record in records {
-            let document = bson::to_document(record).map_err(|e| StoreError::Damaged {
-                id: record.id.clone(),
-                message: e.to_string(),
-            })?;
+            let document = bson::to_document(record)
+                .map_err(|e| StoreError::Damaged { id: record.id.clone(), message: e.to_string() })?;
             updates.push(doc! {
                 "q": { "chain_id": record.chain_id, "contract": &record.contract, "entry_id": record.entry_id },
                 "u": { "$setOnInsert": document },
@@ -121,18 +119,11 @@ impl Archive {
             "updates": updates,
             "ordered": false,
         };
-        let reply = self
-            .db
-            .run_command(command)
-            .await
-            .map_err(StoreError::operation("archiving records"))?;
+        let reply = self.db.run_command(command).await.map_err(StoreError::operation("archiving records"))?;
         if let Ok(errors) = reply.get_array("writeErrors")
             && let Some(first) = errors.first()
         {
-            return Err(StoreError::Operation {
-                operation: "archiving records",
-                message: first.to_string(),
-            });
+            return Err(StoreError::Operation { operation: "archiving records", message: first.to_string() });
         }
         Ok(reply.get_array("upserted").map(Vec::len).unwrap_or(0))
     }
@@ -157,10 +148,7 @@ impl Archive {
     }
 
     /// A patient's archived records of both kinds, newest submission first.
-    pub async fn records_of_patient(
-        &self,
-        patient: Address,
-    ) -> Result<Vec<ArchivedRecord>, StoreError> {
+    pub async fn records_of_patient(&self, patient: Address) -> Result<Vec<ArchivedRecord>, StoreError> {
         let mut all = Vec::new();
         for collection in RecordCollection::ALL {
             let found: Vec<ArchivedRecord> = self
@@ -187,9 +175,7 @@ mod tests {
     fn stored_records_recompute_to_the_same_canonical_json() {
         let text = br#"{"readings":{"bmi":33.6,"glucose":148,"big":3000000000},"notes":"x","total":"12.50"}"#;
         let value: serde_json::Value = serde_json::from_slice(text).unwrap();
-        let Bson::Document(document) = Bson::try_from(value.clone()).unwrap() else {
-            panic!("an object")
-        };
+        let Bson::Document(document) = Bson::try_from(value.clone()).unwrap() else { panic!("an object") };
         assert_eq!(canonical_record_json(&document), canonical_json(&value));
         // Through BSON bytes and back, as the database stores it.
         let bytes = bson::to_vec(&document).unwrap();
@@ -199,12 +185,7 @@ mod tests {
 
     #[test]
     fn ids_and_addresses_are_lower_case() {
-        let contract: Address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            archive_id(31337, contract, 7),
-            "31337:0x5fbdb2315678afecb367f032d93f642f64180aa3:7"
-        );
+        let contract: Address = "0x5FbDB2315678afecb367f032d93F642f64180aa3".parse().unwrap();
+        assert_eq!(archive_id(31337, contract, 7), "31337:0x5fbdb2315678afecb367f032d93f642f64180aa3:7");
     }
 }

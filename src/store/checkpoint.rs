@@ -64,20 +64,12 @@ impl Archive {
     }
 
     /// Saves a checkpoint, acknowledged by a majority with journaling.
-    pub async fn save_checkpoint(
-        &self,
-        checkpoint: &MigrationCheckpoint,
-    ) -> Result<(), StoreError> {
+    pub async fn save_checkpoint(&self, checkpoint: &MigrationCheckpoint) -> Result<(), StoreError> {
         let mut checkpoint = checkpoint.clone();
         checkpoint.updated_at = bson::DateTime::now();
         let options = ReplaceOptions::builder()
             .upsert(true)
-            .write_concern(
-                WriteConcern::builder()
-                    .w(mongodb::options::Acknowledgment::Majority)
-                    .journal(true)
-                    .build(),
-            )
+            .write_concern(WriteConcern::builder().w(mongodb::options::Acknowledgment::Majority).journal(true).build())
             .build();
         self.db
             .collection::<MigrationCheckpoint>(COLLECTION)

@@ -25,25 +25,17 @@ const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum StoreError {
     #[error("'{uri}' is not a valid MongoDB URI: {message}")]
     InvalidUri { uri: String, message: String },
-    #[error(
-        "cannot reach the database at {hosts}: {message}. Is it running? Set --mongodb-uri or HRM_MONGODB_URI"
-    )]
+    #[error("cannot reach the database at {hosts}: {message}. Is it running? Set --mongodb-uri or HRM_MONGODB_URI")]
     Unreachable { hosts: String, message: String },
     #[error("database operation '{operation}' failed: {message}")]
-    Operation {
-        operation: &'static str,
-        message: String,
-    },
+    Operation { operation: &'static str, message: String },
     #[error("stored document {id} is damaged: {message}")]
     Damaged { id: String, message: String },
 }
 
 impl StoreError {
     pub(crate) fn operation(operation: &'static str) -> impl FnOnce(mongodb::error::Error) -> Self {
-        move |e| Self::Operation {
-            operation,
-            message: e.to_string(),
-        }
+        move |e| Self::Operation { operation, message: e.to_string() }
     }
 }
 
@@ -59,29 +51,16 @@ impl Archive {
     pub async fn connect(uri: &str, name: &str) -> Result<Self, StoreError> {
         let mut options = ClientOptions::parse(uri)
             .await
-            .map_err(|e| StoreError::InvalidUri {
-                uri: redact(uri),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| StoreError::InvalidUri { uri: redact(uri), message: e.to_string() })?;
         options.server_selection_timeout = Some(SERVER_SELECTION_TIMEOUT);
         options.app_name = Some("hrm".into());
-        let hosts = options
-            .hosts
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let client = Client::with_options(options).map_err(|e| StoreError::InvalidUri {
-            uri: redact(uri),
-            message: e.to_string(),
-        })?;
+        let hosts = options.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let client = Client::with_options(options)
+            .map_err(|e| StoreError::InvalidUri { uri: redact(uri), message: e.to_string() })?;
         let db = client.database(name);
         db.run_command(doc! { "ping": 1 })
             .await
-            .map_err(|e| StoreError::Unreachable {
-                hosts: hosts.clone(),
-                message: first_line(&e.to_string()),
-            })?;
+            .map_err(|e| StoreError::Unreachable { hosts: hosts.clone(), message: first_line(&e.to_string()) })?;
         Ok(Self { db, hosts })
     }
 
@@ -100,28 +79,14 @@ impl Archive {
         for collection in [RecordCollection::Health, RecordCollection::Bills] {
             let unique = IndexModel::builder()
                 .keys(doc! { "chain_id": 1, "contract": 1, "entry_id": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .unique(true)
-                        .name("chain_entry_unique".to_string())
-                        .build(),
-                )
+                .options(IndexOptions::builder().unique(true).name("chain_entry_unique".to_string()).build())
                 .build();
             let by_patient = IndexModel::builder()
                 .keys(doc! { "patient": 1, "submission.block": -1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("patient_newest".to_string())
-                        .build(),
-                )
+                .options(IndexOptions::builder().name("patient_newest".to_string()).build())
                 .build();
-            let records = self
-                .db
-                .collection::<mongodb::bson::Document>(collection.name());
-            records
-                .create_indexes([unique, by_patient])
-                .await
-                .map_err(StoreError::operation("creating indexes"))?;
+            let records = self.db.collection::<mongodb::bson::Document>(collection.name());
+            records.create_indexes([unique, by_patient]).await.map_err(StoreError::operation("creating indexes"))?;
         }
         Ok(())
     }
@@ -147,10 +112,7 @@ mod tests {
 
     #[test]
     fn passwords_stay_out_of_messages() {
-        assert_eq!(
-            redact("mongodb://user:secret@db:27017/x"),
-            "mongodb://…@db:27017/x"
-        );
+        assert_eq!(redact("mongodb://user:secret@db:27017/x"), "mongodb://…@db:27017/x");
         assert_eq!(redact("mongodb://db:27017"), "mongodb://db:27017");
     }
 }

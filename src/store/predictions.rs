@@ -52,22 +52,12 @@ impl Archive {
         patient: alloy::primitives::Address,
     ) -> Result<Option<ArchivedRecord>, StoreError> {
         let records = self.records_of_patient(patient).await?;
-        Ok(records
-            .into_iter()
-            .filter(|r| RecordCollection::for_kind(r.kind) == RecordCollection::Health)
-            .max_by(|a, b| {
-                let date = |r: &ArchivedRecord| {
-                    r.record
-                        .get_str("recorded_at")
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                (date(a), a.submission.block, a.entry_id).cmp(&(
-                    date(b),
-                    b.submission.block,
-                    b.entry_id,
-                ))
-            }))
+        Ok(records.into_iter().filter(|r| RecordCollection::for_kind(r.kind) == RecordCollection::Health).max_by(
+            |a, b| {
+                let date = |r: &ArchivedRecord| r.record.get_str("recorded_at").unwrap_or_default().to_string();
+                (date(a), a.submission.block, a.entry_id).cmp(&(date(b), b.submission.block, b.entry_id))
+            },
+        ))
     }
 
     /// Stores a prediction (acknowledged write).
@@ -81,10 +71,7 @@ impl Archive {
     }
 
     /// Predictions stored for one archived record, oldest first.
-    pub async fn predictions_for(
-        &self,
-        record_id: &str,
-    ) -> Result<Vec<StoredPrediction>, StoreError> {
+    pub async fn predictions_for(&self, record_id: &str) -> Result<Vec<StoredPrediction>, StoreError> {
         use futures_util::TryStreamExt;
         self.db
             .collection::<StoredPrediction>(COLLECTION)

@@ -70,18 +70,13 @@ impl<'a> Hrm<'a> {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let text = self.ok(&all);
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("hrm {} printed no JSON ({e}):\n{text}", args.join(" ")))
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("hrm {} printed no JSON ({e}):\n{text}", args.join(" ")))
     }
 
     /// Runs `hrm ARGS`, expects a non-zero exit, and returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let output = self.run(args);
-        assert!(
-            !output.status.success(),
-            "hrm {} succeeded but should have failed",
-            args.join(" ")
-        );
+        assert!(!output.status.success(), "hrm {} succeeded but should have failed", args.join(" "));
         String::from_utf8(output.stderr).expect("stderr is UTF-8")
     }
 
@@ -95,21 +90,28 @@ impl<'a> Hrm<'a> {
     pub fn home(&self) -> &Path {
         &self.home
     }
+
+    /// Through the command line: dev:0 deploys; dev:1 and each of `panel` register as hospitals
+    /// (named "Hospital dev:N") and publish their keys; dev:1 names `panel` its supporting
+    /// hospitals; `patient` publishes a key.
+    pub fn set_up_consortium(&self, panel: &[&str], patient: &str) {
+        self.ok(&["--from", "dev:0", "deploy"]);
+        for hospital in std::iter::once(&"dev:1").chain(panel) {
+            self.ok(&["--from", "dev:0", "hospital", "register", hospital, "--name", &format!("Hospital {hospital}")]);
+            self.ok(&["--from", hospital, "key", "publish"]);
+        }
+        let mut set = vec!["--from", "dev:1", "hospital", "supporting", "set"];
+        set.extend_from_slice(panel);
+        self.ok(&set);
+        self.ok(&["--from", patient, "key", "publish"]);
+    }
 }
 
 /// Sends 10 ether from development account 0 to `to`.
 pub async fn fund(env: &TestEnv, to: Address) {
     let provider = env.provider_for(&dev(0));
-    let tx = TransactionRequest::default()
-        .with_to(to)
-        .with_value(U256::from(10u128.pow(19)));
-    let receipt = provider
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let tx = TransactionRequest::default().with_to(to).with_value(U256::from(10u128.pow(19)));
+    let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
     assert!(receipt.status());
 }
 

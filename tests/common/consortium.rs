@@ -44,67 +44,25 @@ impl Consortium {
         let patient = dev(3 + panel_size);
         let stranger = dev(4 + panel_size);
 
-        let deployed = HealthRecords::deploy(env.provider_for(&admin))
-            .await
-            .expect("deploying HealthRecords");
+        let deployed = HealthRecords::deploy(env.provider_for(&admin)).await.expect("deploying HealthRecords");
         let address = *deployed.address();
-        let mut consortium = Self {
-            env,
-            address,
-            admin,
-            primary,
-            panel,
-            outsider,
-            patient,
-            stranger,
-            setup_gas: Vec::new(),
-        };
+        let mut consortium =
+            Self { env, address, admin, primary, panel, outsider, patient, stranger, setup_gas: Vec::new() };
 
         let admin = consortium.admin.clone();
         let mut hospitals = vec![("Primary", consortium.primary.address())];
-        hospitals.extend(
-            consortium
-                .panel
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (SUPPORTING_NAMES[i], s.address())),
-        );
+        hospitals.extend(consortium.panel.iter().enumerate().map(|(i, s)| (SUPPORTING_NAMES[i], s.address())));
         hospitals.push(("Outsider", consortium.outsider.address()));
         for (name, hospital) in hospitals {
-            let receipt = mined(
-                consortium
-                    .as_(&admin)
-                    .registerHospital(hospital, name.to_string())
-                    .send()
-                    .await,
-            )
-            .await;
-            consortium
-                .setup_gas
-                .push(("registerHospital", receipt.gas_used));
+            let receipt = mined(consortium.as_(&admin).registerHospital(hospital, name.to_string()).send().await).await;
+            consortium.setup_gas.push(("registerHospital", receipt.gas_used));
         }
         let members = consortium.panel_addresses();
         let primary = consortium.primary.clone();
-        let receipt = mined(
-            consortium
-                .as_(&primary)
-                .setSupportingHospitals(members)
-                .send()
-                .await,
-        )
-        .await;
-        consortium
-            .setup_gas
-            .push(("setSupportingHospitals", receipt.gas_used));
+        let receipt = mined(consortium.as_(&primary).setSupportingHospitals(members).send().await).await;
+        consortium.setup_gas.push(("setSupportingHospitals", receipt.gas_used));
         let patient = consortium.patient.clone();
-        let receipt = mined(
-            consortium
-                .as_(&patient)
-                .publishKey(public_key_bytes(&patient))
-                .send()
-                .await,
-        )
-        .await;
+        let receipt = mined(consortium.as_(&patient).publishKey(public_key_bytes(&patient)).send().await).await;
         consortium.setup_gas.push(("publishKey", receipt.gas_used));
         consortium
     }
@@ -135,11 +93,7 @@ impl Consortium {
     pub async fn submit_bill(&self) -> (u64, TransactionReceipt) {
         let receipt = mined(
             self.as_(&self.primary)
-                .submitBillDetails(
-                    self.patient.address(),
-                    keccak256(b"test bill"),
-                    test_envelope(),
-                )
+                .submitBillDetails(self.patient.address(), keccak256(b"test bill"), test_envelope())
                 .send()
                 .await,
         )
@@ -148,13 +102,7 @@ impl Consortium {
     }
 }
 
-const SUPPORTING_NAMES: [&str; 5] = [
-    "Supporting A",
-    "Supporting B",
-    "Supporting C",
-    "Supporting D",
-    "Supporting E",
-];
+const SUPPORTING_NAMES: [&str; 5] = ["Supporting A", "Supporting B", "Supporting C", "Supporting D", "Supporting E"];
 
 /// An opaque stand-in for a sealed envelope; the contract never looks inside.
 pub fn test_envelope() -> Bytes {
@@ -163,40 +111,26 @@ pub fn test_envelope() -> Bytes {
 
 /// Waits for a sent transaction's receipt and checks it succeeded.
 pub async fn mined(
-    sent: Result<
-        alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-        alloy::contract::Error,
-    >,
+    sent: Result<alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>, alloy::contract::Error>,
 ) -> TransactionReceipt {
     let pending = sent.unwrap_or_else(|e| panic!("sending failed: {}", describe(&e)));
-    let receipt = pending
-        .get_receipt()
-        .await
-        .expect("waiting for the receipt");
-    assert!(
-        receipt.status(),
-        "transaction {} reverted",
-        receipt.transaction_hash
-    );
+    let receipt = pending.get_receipt().await.expect("waiting for the receipt");
+    assert!(receipt.status(), "transaction {} reverted", receipt.transaction_hash);
     receipt
 }
 
 /// The id from the receipt's `EntrySubmitted` event.
 pub fn submitted_id(receipt: &TransactionReceipt) -> u64 {
-    let log = receipt
-        .decoded_log::<HealthRecords::EntrySubmitted>()
-        .expect("the receipt holds an EntrySubmitted event");
+    let log =
+        receipt.decoded_log::<HealthRecords::EntrySubmitted>().expect("the receipt holds an EntrySubmitted event");
     log.data.id.try_into().expect("ids fit in u64")
 }
 
 /// The contract's custom error behind a failed call, or a panic naming what happened instead.
-pub fn expect_contract_error(
-    result: Result<impl std::fmt::Debug, alloy::contract::Error>,
-) -> HealthRecordsErrors {
+pub fn expect_contract_error(result: Result<impl std::fmt::Debug, alloy::contract::Error>) -> HealthRecordsErrors {
     match result {
         Ok(value) => panic!("expected a revert, but the call succeeded with {value:?}"),
-        Err(error) => decode_contract_error(&error)
-            .unwrap_or_else(|| panic!("expected a custom error, got: {error}")),
+        Err(error) => decode_contract_error(&error).unwrap_or_else(|| panic!("expected a custom error, got: {error}")),
     }
 }
 

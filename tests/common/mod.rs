@@ -52,27 +52,20 @@ impl TestEnv {
         let (anvil, rpc_url) = match std::env::var(RPC_URL_ENV) {
             Ok(url) => (None, url),
             Err(_) => {
-                let options = AnvilOptions {
-                    tie_to_parent: true,
-                    ..Default::default()
-                };
+                let options = AnvilOptions { tie_to_parent: true, ..Default::default() };
                 let node = AnvilNode::start(&options, &dir.path().join("anvil.log"))
                     .unwrap_or_else(|e| panic!("the test harness could not start anvil: {e}"));
                 let url = node.rpc_url();
                 (Some(node), url)
             }
         };
-        let rpc_url: Url = rpc_url
-            .parse()
-            .unwrap_or_else(|e| panic!("bad RPC URL {rpc_url}: {e}"));
+        let rpc_url: Url = rpc_url.parse().unwrap_or_else(|e| panic!("bad RPC URL {rpc_url}: {e}"));
 
         let (docdb, mongodb_uri) = match std::env::var(MONGODB_URI_ENV) {
             Ok(uri) => (None, uri),
             Err(_) => {
                 let server = DocumentDbServer::start(&dir.path().join("docdb"), 0, true)
-                    .unwrap_or_else(|e| {
-                        panic!("the test harness could not start the MongoDB-wire server: {e}")
-                    });
+                    .unwrap_or_else(|e| panic!("the test harness could not start the MongoDB-wire server: {e}"));
                 let uri = server.uri();
                 (Some(server), uri)
             }
@@ -80,22 +73,11 @@ impl TestEnv {
 
         let database_name = format!(
             "hrm_test_{}_{}_{}",
-            test_name
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(24)
-                .collect::<String>(),
+            test_name.chars().filter(char::is_ascii_alphanumeric).take(24).collect::<String>(),
             std::process::id(),
             NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
         );
-        let env = Self {
-            rpc_url,
-            mongodb_uri,
-            database_name,
-            anvil,
-            docdb,
-            dir,
-        };
+        let env = Self { rpc_url, mongodb_uri, database_name, anvil, docdb, dir };
         env.wait_until_answering().await;
         env
     }

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use foundry_compilers::artifacts::{
-    BytecodeHash, EvmVersion, Optimizer, Settings, SettingsMetadata, SolcInput, SolcLanguage,
-    Source, Sources, output_selection::OutputSelection,
+    BytecodeHash, EvmVersion, Optimizer, Settings, SettingsMetadata, SolcInput, SolcLanguage, Source, Sources,
+    output_selection::OutputSelection,
 };
 use foundry_compilers::solc::Solc;
 use serde::{Deserialize, Serialize};
@@ -26,11 +26,8 @@ pub struct ContractSpec {
 }
 
 /// The consortium's contract.
-pub const HEALTH_RECORDS: ContractSpec = ContractSpec {
-    name: "HealthRecords",
-    source: "contracts/HealthRecords.sol",
-    artifact: "abi/HealthRecords.json",
-};
+pub const HEALTH_RECORDS: ContractSpec =
+    ContractSpec { name: "HealthRecords", source: "contracts/HealthRecords.sol", artifact: "abi/HealthRecords.json" };
 /// The paper's way of storing records (plaintext strings on chain), for `hrm bench gas` only.
 pub const PAPER_BASELINE: ContractSpec = ContractSpec {
     name: "PaperBaseline",
@@ -50,28 +47,16 @@ pub const OPTIMIZER_RUNS: usize = 200;
 /// Why the contract could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error(
-        "solc was not found at {0}: run tools/setup to install solc 0.8.37, or set HRM_SOLC to a solc binary"
-    )]
+    #[error("solc was not found at {0}: run tools/setup to install solc 0.8.37, or set HRM_SOLC to a solc binary")]
     SolcMissing(PathBuf),
     #[error("solc at {path} is version {found}, but the artifact must be built with {expected}")]
-    WrongSolcVersion {
-        path: PathBuf,
-        found: semver::Version,
-        expected: semver::Version,
-    },
+    WrongSolcVersion { path: PathBuf, found: semver::Version, expected: semver::Version },
     #[error("running solc failed: {0}")]
     Solc(#[from] foundry_compilers::error::SolcError),
     #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("writing {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{0} does not compile:\n{1}")]
     Compile(&'static str, String),
     #[error("solc produced no {1} for {0}")]
@@ -116,17 +101,11 @@ impl ContractArtifact {
 
 /// The solc to use: `HRM_SOLC` if set, else the one `tools/setup` installs under `root`.
 pub fn default_solc(root: &Path) -> PathBuf {
-    std::env::var_os("HRM_SOLC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".tools/bin/solc"))
+    std::env::var_os("HRM_SOLC").map(PathBuf::from).unwrap_or_else(|| root.join(".tools/bin/solc"))
 }
 
 /// Compiles one contract under `root` with the given solc.
-pub fn compile_contract(
-    root: &Path,
-    solc_path: &Path,
-    spec: ContractSpec,
-) -> Result<ContractArtifact, BuildError> {
+pub fn compile_contract(root: &Path, solc_path: &Path, spec: ContractSpec) -> Result<ContractArtifact, BuildError> {
     if !solc_path.exists() {
         return Err(BuildError::SolcMissing(solc_path.to_path_buf()));
     }
@@ -139,17 +118,14 @@ pub fn compile_contract(
         });
     }
     let source_path = root.join(spec.source);
-    let text = std::fs::read_to_string(&source_path).map_err(|source| BuildError::Read {
-        path: source_path.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&source_path)
+        .map_err(|source| BuildError::Read { path: source_path.clone(), source })?;
     let source_sha256 = hex(&Sha256::digest(text.as_bytes()));
 
     let mut sources = Sources::new();
     // A relative source unit name keeps the output independent of where the checkout lives.
     sources.insert(PathBuf::from(spec.source), Source::new(text));
-    let input =
-        SolcInput::new(SolcLanguage::Solidity, sources, build_settings()).sanitized(&solc.version);
+    let input = SolcInput::new(SolcLanguage::Solidity, sources, build_settings()).sanitized(&solc.version);
 
     let output = solc.compile_exact(&input)?;
     if output.has_error() {
@@ -157,25 +133,15 @@ pub fn compile_contract(
             .errors
             .iter()
             .filter(|e| e.severity.is_error())
-            .map(|e| {
-                e.formatted_message
-                    .clone()
-                    .unwrap_or_else(|| e.message.clone())
-            })
+            .map(|e| e.formatted_message.clone().unwrap_or_else(|| e.message.clone()))
             .collect();
         return Err(BuildError::Compile(spec.source, messages.join("\n")));
     }
     let missing = |what| BuildError::MissingOutput(spec.name, what);
     let contract = output.find(spec.name).ok_or(missing("contract"))?;
     let abi = contract.abi.ok_or(missing("ABI"))?;
-    let bytecode = contract
-        .bin
-        .and_then(|b| b.as_bytes())
-        .ok_or(missing("creation bytecode"))?;
-    let deployed = contract
-        .bin_runtime
-        .and_then(|b| b.as_bytes())
-        .ok_or(missing("runtime bytecode"))?;
+    let bytecode = contract.bin.and_then(|b| b.as_bytes()).ok_or(missing("creation bytecode"))?;
+    let deployed = contract.bin_runtime.and_then(|b| b.as_bytes()).ok_or(missing("runtime bytecode"))?;
 
     Ok(ContractArtifact {
         contract_name: spec.name.to_string(),
@@ -201,10 +167,7 @@ pub fn write_artifacts(root: &Path, solc_path: &Path) -> Result<Vec<PathBuf>, Bu
             std::fs::create_dir_all(path.parent().expect("artifact path has a parent"))?;
             std::fs::write(path, artifact.to_json().map_err(std::io::Error::other)?)
         };
-        write(&path).map_err(|source| BuildError::Write {
-            path: path.clone(),
-            source,
-        })?;
+        write(&path).map_err(|source| BuildError::Write { path: path.clone(), source })?;
         written.push(path);
     }
     Ok(written)
@@ -212,11 +175,7 @@ pub fn write_artifacts(root: &Path, solc_path: &Path) -> Result<Vec<PathBuf>, Bu
 
 fn build_settings() -> Settings {
     let mut settings = Settings {
-        optimizer: Optimizer {
-            enabled: Some(true),
-            runs: Some(OPTIMIZER_RUNS),
-            details: None,
-        },
+        optimizer: Optimizer { enabled: Some(true), runs: Some(OPTIMIZER_RUNS), details: None },
         evm_version: Some(EVM_VERSION),
         // No metadata hash in the bytecode: the artifact then depends only on the source text and
         // these settings, so it rebuilds identically on every machine.
@@ -252,10 +211,7 @@ mod tests {
     fn artifact_text_has_sorted_keys_whatever_the_map_order() {
         let mut value = serde_json::json!({ "b": { "z": 1, "a": [ { "y": 2, "x": 3 } ] }, "a": 0 });
         sort_keys(&mut value);
-        assert_eq!(
-            value.to_string(),
-            r#"{"a":0,"b":{"a":[{"x":3,"y":2}],"z":1}}"#
-        );
+        assert_eq!(value.to_string(), r#"{"a":0,"b":{"a":[{"x":3,"y":2}],"z":1}}"#);
         assert_eq!(hex(&[0x00, 0xab, 0x10]), "00ab10");
     }
 }
