@@ -10,13 +10,21 @@ use alloy::primitives::{Address, B256, hex};
 use mongodb::bson::Document;
 use serde::Serialize;
 
-use crate::chain::{Consortium, EntryKind};
-use crate::migration::MigrationError;
+use crate::chain::{ChainError, Consortium, EntryKind};
 use crate::records::commitment;
-use crate::store::{Archive, RecordCollection, canonical_record_json};
+use crate::store::{Archive, RecordCollection, StoreError, canonical_record_json};
 
 /// Blocks per `eth_getLogs` query when collecting approvals.
 const BLOCKS_PER_QUERY: u64 = 10_000;
+
+/// Why the audit could not run (as opposed to what it found).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// What the audit found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -54,7 +62,7 @@ impl AuditReport {
 }
 
 /// Audits the archive of `consortium`'s deployment.
-pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditReport, MigrationError> {
+pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditReport, AuditError> {
     let deployment = consortium.deployment();
     let head = consortium.head_block().await?;
     let mut approvals = Vec::new();

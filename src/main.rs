@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
             for cause in report.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::FAILURE
+            ExitCode::from(cli::exit_code::ERROR)
         }
     }
 }

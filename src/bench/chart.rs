@@ -8,6 +8,8 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use super::BenchError;
+use super::gas::GasBench;
+use super::latency::LatencyBench;
 
 /// DejaVu Sans (free licence, assets/fonts/LICENSE-DejaVu.txt), embedded so charts render the same
 /// on machines without fonts.
@@ -24,13 +26,49 @@ pub struct Bar {
 
 const COLOURS: [RGBColor; 3] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44)];
 
+/// Draws the latency benchmark: p50 and p95 of every function and of the bare round trip.
+pub fn draw_latency_chart(path: &Path, result: &LatencyBench) -> Result<(), BenchError> {
+    let bars: Vec<Bar> = result
+        .rows
+        .iter()
+        .chain([&result.rpc_round_trip])
+        .flat_map(|r| {
+            [
+                Bar { label: format!("{} p50", r.function), value: r.p50_ms, series: 0 },
+                Bar { label: format!("{} p95", r.function), value: r.p95_ms, series: 1 },
+            ]
+        })
+        .collect();
+    let title = format!("hrm latency per function ({}, {} iterations)", result.engine, result.iterations);
+    render_bars(path, &title, "milliseconds, signing and receipt included", &bars, &["p50", "p95"])
+}
+
+/// Draws the gas benchmark: every function in hrm's contract beside the paper's way.
+pub fn draw_gas_chart(path: &Path, result: &GasBench) -> Result<(), BenchError> {
+    let bars: Vec<Bar> = result
+        .rows
+        .iter()
+        .flat_map(|r| {
+            let hrm = r.hrm.map(|g| Bar { label: format!("{} · hrm", r.label()), value: g as f64, series: 0 });
+            let paper = r.paper_style.map(|g| Bar {
+                label: format!("{} · paper's way", r.label()),
+                value: g as f64,
+                series: 1,
+            });
+            [hrm, paper].into_iter().flatten()
+        })
+        .collect();
+    let title = "Gas per function: hrm (sealed) vs the paper's way (plaintext)";
+    render_bars(path, title, "gas", &bars, &["hrm (sealed)", "paper's way (plaintext)"])
+}
+
 /// Draws `bars` top to bottom into a PNG at `path`; `series` names the colours in the legend.
 pub fn render_bars(path: &Path, title: &str, unit: &str, bars: &[Bar], series: &[&str]) -> Result<(), BenchError> {
     REGISTER_FONT.call_once(|| {
         // The font is valid: it ships with hrm.
         let _ = register_font("sans-serif", FontStyle::Normal, FONT);
     });
-    let draw_error = |e: &dyn std::fmt::Display| BenchError::Other(format!("drawing {}: {e}", path.display()));
+    let draw_error = |e: &dyn std::fmt::Display| BenchError::Chart { path: path.to_path_buf(), message: e.to_string() };
     let height = 120 + 26 * bars.len() as u32;
     let root = BitMapBackend::new(path, (1200, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_error(&e))?;

@@ -8,11 +8,11 @@ use alloy::primitives::{U256, hex};
 use alloy::sol_types::SolCall;
 use serde::Serialize;
 
-use super::seed::{sample_record, seed_consortium};
-use super::{BenchError, BenchNetwork};
-use crate::chain::HealthRecords;
-use crate::chain::dev_keys::dev_signer;
+use super::BenchError;
+use crate::chain::{DeploymentStore, HealthRecords};
+use crate::devnet::{Engine, LocalNetwork, NetworkSpec};
 use crate::records::{BillDetails, Record};
+use crate::scenario::{ConsortiumScenario, ScenarioPlan, sample_record, set_up_consortium};
 use crate::submission::submit_record;
 use crate::tools::{self, Tool};
 
@@ -73,23 +73,30 @@ async fn timed<T, E: std::fmt::Display>(
     call: impl std::future::IntoFuture<Output = Result<T, E>>,
 ) -> Result<T, BenchError> {
     let started = Instant::now();
-    let value = call.into_future().await.map_err(|e| BenchError::Other(format!("{what}: {e}")))?;
+    let value = call.into_future().await.map_err(|e| BenchError::failed(what, e))?;
     samples.push(started.elapsed());
     Ok(value)
 }
 
 /// Measures `iterations` rounds of every function on a fresh network of `engine`.
 pub async fn bench_latency(
-    engine: super::Engine,
+    engine: Engine,
     iterations: usize,
     workdir: &Path,
     hrm_binary: &Path,
 ) -> Result<LatencyBench, BenchError> {
-    let network = BenchNetwork::start(engine, workdir).await?;
-    let url = network.rpc_url().parse().map_err(|e| BenchError::Other(format!("the node's URL: {e}")))?;
+    let network = LocalNetwork::start(&NetworkSpec::of(engine).without_database(), workdir).await?;
+    let rpc_url = network.rpc_url();
+    // The hrm processes compared with cast find the deployment in this home.
     let home = workdir.join("home");
-    let seeded = seed_consortium(&url, &home).await?;
-    let (primary, member, patient) = (&seeded.primary, &seeded.member, &seeded.patient);
+    let scenario = set_up_consortium(
+        std::slice::from_ref(&rpc_url),
+        &DeploymentStore::new(home.join("deployments")),
+        &ScenarioPlan::minimal(),
+    )
+    .await?;
+    let (primary, member, patient) =
+        (&scenario.primary().client, &scenario.panel()[0].client, &scenario.patients[0].client);
     let contract = primary.contract();
     let names = [
         "submitHealthDetails",
@@ -138,27 +145,18 @@ pub async fn bench_latency(
             "jsonrpc": "2.0", "id": 1, "method": "eth_call",
             "params": [{ "to": address, "data": data }, "latest"],
         });
-        timed(&mut bare, "the bare eth_call", async {
-            http.post(network.rpc_url()).json(&body).send().await?.bytes().await
-        })
-        .await?;
+        timed(&mut bare, "the bare eth_call", async { http.post(&rpc_url).json(&body).send().await?.bytes().await })
+            .await?;
     }
 
     let rows: Vec<LatencyRow> = names.iter().zip(samples).map(|(name, s)| row(name, s)).collect();
     let rpc_round_trip = row("eth_call (bare JSON-RPC)", bare);
     let hrm_overhead_ms = rows[9].p50_ms - rpc_round_trip.p50_ms;
     let cast = match tools::locate(Tool::Cast) {
-        Ok(cast) => compare_with_cast(&cast, hrm_binary, &home, &network.rpc_url(), &seeded, iterations, &rows).await?,
+        Ok(cast) => compare_with_cast(&cast, hrm_binary, &home, &rpc_url, &scenario, iterations, &rows).await?,
         Err(_) => Vec::new(),
     };
-    Ok(LatencyBench {
-        engine: format!("{engine:?}").to_lowercase(),
-        iterations,
-        rows,
-        rpc_round_trip,
-        hrm_overhead_ms,
-        cast,
-    })
+    Ok(LatencyBench { engine: engine.as_str().to_string(), iterations, rows, rpc_round_trip, hrm_overhead_ms, cast })
 }
 
 /// Times `cast send` (a vote) and `cast call` (getVoteCount) as processes, beside `hrm vote` as a
@@ -168,17 +166,21 @@ async fn compare_with_cast(
     hrm: &Path,
     home: &Path,
     rpc_url: &str,
-    seeded: &super::SeededConsortium,
+    scenario: &ConsortiumScenario,
     iterations: usize,
     rows: &[LatencyRow],
 ) -> Result<Vec<CastComparison>, BenchError> {
-    let address = seeded.primary.deployment().address.to_string();
-    let member_key = hex::encode_prefixed(dev_signer(2).expect("a development key").to_bytes());
+    let (primary, member, patient) = (&scenario.primary().client, &scenario.panel()[0], &scenario.patients[0]);
+    let address = primary.deployment().address.to_string();
+    let member_key = hex::encode_prefixed(member.signer.to_bytes());
+    let member_account = format!("dev:{}", member.account);
     let run = |command: &mut std::process::Command| -> Result<Duration, BenchError> {
         let started = Instant::now();
-        let output = command.output().map_err(|e| BenchError::Other(format!("running {command:?}: {e}")))?;
+        let described = format!("{command:?}");
+        let failed = |message: String| BenchError::Process { command: described.clone(), message };
+        let output = command.output().map_err(|e| failed(e.to_string()))?;
         if !output.status.success() {
-            return Err(BenchError::Other(format!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr))));
+            return Err(failed(String::from_utf8_lossy(&output.stderr).into_owned()));
         }
         Ok(started.elapsed())
     };
@@ -187,7 +189,7 @@ async fn compare_with_cast(
         // Two fresh entries per round: one voted on by cast, one by hrm (setup, not timed).
         let mut ids = Vec::new();
         for _ in 0..2 {
-            let outcome = submit_record(&seeded.primary, seeded.patient.sender(), &sample_record(i)).await?;
+            let outcome = submit_record(primary, patient.address(), &sample_record(i)).await?;
             ids.push(outcome.entry_id.unwrap_or_default().to_string());
         }
         cast_votes.push(run(std::process::Command::new(cast).args([
@@ -204,7 +206,7 @@ async fn compare_with_cast(
             "--rpc-url",
             rpc_url,
             "--from",
-            "dev:2",
+            &member_account,
             "vote",
             &ids[1],
             "--approve",

@@ -4,10 +4,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::BenchError;
 use super::seed::seed_approved_entries;
-use super::{BenchError, seed_consortium};
-use crate::devnet::LocalStack;
+use crate::chain::DeploymentStore;
+use crate::devnet::{Engine, LocalNetwork, NetworkSpec};
 use crate::migration::{MigrationOptions, migrate};
+use crate::scenario::{ScenarioPlan, set_up_consortium};
 use crate::store::Archive;
 
 /// The figures of one migration benchmark.
@@ -34,25 +36,27 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 /// Seeds `entries` approved entries on a fresh Anvil, migrates them into a fresh local
 /// MongoDB-wire server, and times it.
 pub async fn bench_migration(entries: usize, workdir: &std::path::Path) -> Result<MigrationBench, BenchError> {
-    let services = LocalStack::start(workdir, true)?;
-    let rpc_url = services.anvil.rpc_url().parse().map_err(|e| BenchError::Other(format!("anvil's URL: {e}")))?;
-    let seeded = seed_consortium(&rpc_url, &workdir.join("home")).await?;
+    let network = LocalNetwork::start(&NetworkSpec::of(Engine::Anvil), workdir).await?;
+    let mongodb_uri = network.mongodb_uri().ok_or(BenchError::MissingService("document database"))?;
+    let store = DeploymentStore::new(workdir.join("deployments"));
+    let scenario = set_up_consortium(&network.rpc_urls(), &store, &ScenarioPlan::minimal()).await?;
     let seeding_started = Instant::now();
-    seed_approved_entries(&seeded, &rpc_url, entries).await?;
+    seed_approved_entries(&scenario, entries).await?;
     let seeding = seeding_started.elapsed();
 
-    let archive = Archive::connect(&services.docdb.uri(), "hrm_bench").await?;
+    let archive = Archive::connect(&mongodb_uri, "hrm_bench").await?;
     let options = MigrationOptions::default();
-    let report = migrate(&seeded.primary, &archive, &seeded.primary_signer, &options, |_| {}).await?;
+    let (primary, signer) = (&scenario.primary().client, &scenario.primary().signer);
+    let report = migrate(primary, &archive, signer, &options, |_| {}).await?;
     if report.migrated != entries || !report.failed.is_empty() {
-        return Err(BenchError::Other(format!(
-            "migrated {} of {entries} entries ({} failed)",
-            report.migrated,
-            report.failed.len()
-        )));
+        return Err(BenchError::IncompleteMigration {
+            migrated: report.migrated,
+            expected: entries,
+            failed: report.failed.len(),
+        });
     }
-    let rerun = migrate(&seeded.primary, &archive, &seeded.primary_signer, &options, |_| {}).await?;
-    let audit = crate::audit::audit(&seeded.primary, &archive).await?;
+    let rerun = migrate(primary, &archive, signer, &options, |_| {}).await?;
+    let audit = crate::audit::audit(primary, &archive).await?;
     Ok(MigrationBench {
         entries,
         elapsed: report.elapsed,

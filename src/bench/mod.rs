@@ -1,4 +1,5 @@
-//! Benchmarks: each starts its own local services, measures, and stops them.
+//! Benchmarks: each starts its own local services (through [`crate::devnet::LocalNetwork`]),
+//! measures, and stops them.
 
 pub mod chart;
 pub mod gas;
@@ -8,12 +9,11 @@ pub mod model;
 mod seed;
 pub mod throughput;
 
-pub use seed::{SeededConsortium, seed_consortium};
+use std::path::PathBuf;
 
-use std::path::Path;
+use alloy::primitives::B256;
 
-pub use crate::devnet::local::Engine;
-use crate::devnet::{AnvilNode, AnvilOptions, DevnetError, GethNetwork, GethNetworkOptions};
+use crate::devnet::DevnetError;
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -23,43 +23,34 @@ pub enum BenchError {
     #[error(transparent)]
     Chain(#[from] crate::chain::ChainError),
     #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
+    #[error(transparent)]
     Submission(#[from] crate::submission::SubmissionError),
     #[error(transparent)]
     Migration(#[from] crate::migration::MigrationError),
     #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    Model(#[from] crate::ml::MlError),
+    #[error("the local network has no {0}")]
+    MissingService(&'static str),
+    #[error("{what}: {message}")]
+    Transaction { what: String, message: String },
+    #[error("transaction {0} reverted")]
+    Reverted(B256),
+    #[error("running {command}: {message}")]
+    Process { command: String, message: String },
+    #[error("drawing {path}: {message}")]
+    Chart { path: PathBuf, message: String },
+    #[error("only {migrated} of {expected} entries were migrated ({failed} failed)")]
+    IncompleteMigration { migrated: usize, expected: usize, failed: usize },
 }
 
-/// The chain a benchmark runs on, stopped when dropped.
-pub enum BenchNetwork {
-    Anvil(AnvilNode),
-    /// Five Geth nodes; the benchmark talks to node 1.
-    Geth(GethNetwork),
-}
-
-impl BenchNetwork {
-    /// Starts a fresh network of `engine` under `dir`.
-    pub async fn start(engine: Engine, dir: &Path) -> Result<Self, BenchError> {
-        Ok(match engine {
-            Engine::Anvil => Self::Anvil(AnvilNode::start(
-                &AnvilOptions { tie_to_parent: true, ..Default::default() },
-                &dir.join("anvil.log"),
-            )?),
-            Engine::Geth => {
-                let options = GethNetworkOptions { nodes: 5, block_time: 1, tie_to_parent: true };
-                let network = GethNetwork::start_ready(&dir.join("geth"), &options).await?;
-                Self::Geth(network)
-            }
-        })
-    }
-
-    /// The JSON-RPC URL the benchmark uses.
-    pub fn rpc_url(&self) -> String {
-        match self {
-            Self::Anvil(node) => node.rpc_url(),
-            Self::Geth(network) => network.specs()[0].rpc_url(),
-        }
+impl BenchError {
+    /// A failed call or transaction, naming what was being done.
+    pub(crate) fn failed(what: impl Into<String>, error: impl std::fmt::Display) -> Self {
+        Self::Transaction { what: what.into(), message: error.to_string() }
     }
 }

@@ -35,8 +35,7 @@ pub fn bench_model(training_runs: usize, predictions: usize) -> Result<ModelBenc
     let mut model = None;
     for _ in 0..training_runs.max(1) {
         let started = Instant::now();
-        let trained =
-            ModelFile::train(black_box(&data), Imputation::None).map_err(|e| BenchError::Other(e.to_string()))?;
+        let trained = ModelFile::train(black_box(&data), Imputation::None)?;
         times.push(started.elapsed());
         model = Some(trained);
     }

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 use alloy::providers::Provider;
 use serde::Serialize;
 
-use super::seed::{SEED_GAS, pipelined_provider, sample_record, seed_consortium, wait_for};
-use super::{BenchError, BenchNetwork, Engine};
-use crate::chain::HealthRecords;
-use crate::chain::dev_keys::dev_signer;
+use super::BenchError;
+use super::seed::{SEED_GAS, pipelined_provider, wait_for};
+use crate::chain::{DeploymentStore, HealthRecords};
+use crate::devnet::{Engine, LocalNetwork, NetworkSpec};
+use crate::scenario::{ScenarioPlan, sample_record, set_up_consortium};
 use crate::submission::{gather_recipients, seal, submit_record};
 
 /// Submissions per second both ways.
@@ -37,23 +38,25 @@ pub async fn bench_throughput(
     submissions: usize,
     workdir: &Path,
 ) -> Result<ThroughputBench, BenchError> {
-    let network = BenchNetwork::start(engine, workdir).await?;
-    let url = network.rpc_url().parse().map_err(|e| BenchError::Other(format!("the node's URL: {e}")))?;
-    let seeded = seed_consortium(&url, &workdir.join("home")).await?;
-    let patient = seeded.patient.sender();
+    let network = LocalNetwork::start(&NetworkSpec::of(engine).without_database(), workdir).await?;
+    // The benchmark talks to node 1 only.
+    let rpc_urls = [network.rpc_url()];
+    let store = DeploymentStore::new(workdir.join("deployments"));
+    let scenario = set_up_consortium(&rpc_urls, &store, &ScenarioPlan::minimal()).await?;
+    let primary = scenario.primary();
+    let patient = scenario.patients[0].address();
     let count = submissions.max(1);
 
     let started = Instant::now();
     for i in 0..count {
-        submit_record(&seeded.primary, patient, &sample_record(i)).await?;
+        submit_record(&primary.client, patient, &sample_record(i)).await?;
     }
     let sequential = started.elapsed();
 
-    let recipients = gather_recipients(&seeded.primary, patient).await?;
-    let provider = pipelined_provider(&url, dev_signer(1).expect("a development key"));
-    let max_fee =
-        provider.get_gas_price().await.map_err(|e| BenchError::Other(format!("reading the gas price: {e}")))? * 50;
-    let contract = HealthRecords::new(seeded.primary.deployment().address, provider);
+    let recipients = gather_recipients(&primary.client, patient).await?;
+    let provider = pipelined_provider(primary.client.connection().rpc_url(), primary.signer.clone());
+    let max_fee = provider.get_gas_price().await.map_err(|e| BenchError::failed("reading the gas price", e))? * 50;
+    let contract = HealthRecords::new(primary.client.deployment().address, provider);
     let started = Instant::now();
     let mut pending = Vec::with_capacity(count);
     for i in 0..count {
@@ -65,7 +68,7 @@ pub async fn bench_throughput(
             .max_priority_fee_per_gas(1)
             .send()
             .await
-            .map_err(|e| BenchError::Other(format!("sending submission {i}: {e}")))?;
+            .map_err(|e| BenchError::failed(format!("sending submission {i}"), e))?;
         pending.push(sent);
     }
     for sent in pending {
@@ -74,7 +77,7 @@ pub async fn bench_throughput(
     let pipelined = started.elapsed();
 
     Ok(ThroughputBench {
-        engine: format!("{engine:?}").to_lowercase(),
+        engine: engine.as_str().to_string(),
         submissions: count,
         sequential_per_second: count as f64 / sequential.as_secs_f64(),
         pipelined_per_second: count as f64 / pipelined.as_secs_f64(),

@@ -31,6 +31,15 @@ pub fn dev_signer(index: usize) -> Option<PrivateKeySigner> {
     DEV_PRIVATE_KEYS.get(index).map(|key| key.parse().expect("development keys are valid"))
 }
 
+/// The signer of development account `index`, for code that names a fixed account (the
+/// scenario, the benchmarks, tests).
+///
+/// # Panics
+/// When `index` is not below [`DEV_ACCOUNT_COUNT`]: a fixed index past the last account is a bug.
+pub fn dev_account(index: usize) -> PrivateKeySigner {
+    dev_signer(index).unwrap_or_else(|| panic!("there are {DEV_ACCOUNT_COUNT} development accounts, not {}", index + 1))
+}
+
 /// Whether development keys may be used on a chain.
 pub fn is_dev_chain(chain_id: u64) -> bool {
     DEV_CHAIN_IDS.contains(&chain_id)

@@ -1,5 +1,5 @@
 //! Everything that talks to the chain: contract bindings, the consortium client, providers,
-//! deployments, keys and revert decoding.
+//! deployments and revert decoding.
 
 pub mod consortium;
 pub mod contract;
@@ -7,7 +7,6 @@ pub mod deployment;
 pub mod dev_keys;
 mod error;
 pub mod events;
-pub mod keys;
 pub mod provider;
 pub mod revert;
 

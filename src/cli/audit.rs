@@ -5,12 +5,17 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::context::Context;
+use super::exit_code;
 use super::output::{key_value_table, print_json, table};
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 the archive matches the chain; 1 it does not (the differences are listed); 2 the audit could not run."
+)]
 pub struct AuditArgs {}
 
-/// Exit 0 when the archive matches the chain, 1 when anything is missing, altered or unexpected.
+/// Exit 0 when the archive matches the chain, 1 ([`exit_code::FOUND`]) when anything is missing,
+/// altered or unexpected.
 pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> {
     let archive = context.archive().await?;
     let consortium = context.consortium().await?;
@@ -54,5 +59,5 @@ pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> 
             println!("The archive matches the chain.");
         }
     }
-    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(exit_code::FOUND) })
 }

@@ -1,9 +1,10 @@
 //! `hrm devnet up|status|down`.
 
 use clap::Subcommand;
-use hrm::devnet::local::{DevnetHome, Engine};
+use hrm::devnet::local::DevnetHome;
 use serde_json::json;
 
+use super::choices::EngineChoice;
 use super::context::Context;
 use super::output::{print_json, table};
 
@@ -13,8 +14,8 @@ pub enum DevnetCommand {
     Up {
         /// anvil: one Anvil node (chain 31337); geth: a Geth Clique network (chain 1337) with a
         /// boot node, sealers and full nodes
-        #[arg(long, value_enum, default_value_t = Engine::Anvil)]
-        engine: Engine,
+        #[arg(long, value_enum, default_value_t = EngineChoice::Anvil)]
+        engine: EngineChoice,
         /// Number of Geth nodes
         #[arg(long, default_value_t = 5)]
         nodes: usize,
@@ -36,8 +37,9 @@ pub async fn run(context: &Context, command: DevnetCommand) -> eyre::Result<()> 
     let devnet = DevnetHome::new(&context.home);
     match command {
         DevnetCommand::Up { engine, nodes, block_time } => {
+            let engine: hrm::devnet::Engine = engine.into();
             if !context.json() {
-                eprintln!("starting a {engine:?} devnet…");
+                eprintln!("starting a {} devnet…", engine.as_str());
             }
             let state = devnet.up(engine, nodes, block_time).await?;
             if context.json() {
@@ -60,7 +62,7 @@ pub async fn run(context: &Context, command: DevnetCommand) -> eyre::Result<()> 
                     &json!({ "engine": state.engine, "chain_id": state.chain_id, "services": statuses }),
                 );
             }
-            println!("{:?} devnet, chain {}", state.engine, state.chain_id);
+            println!("{} devnet, chain {}", state.engine.as_str(), state.chain_id);
             print_status(&statuses);
             Ok(())
         }

@@ -1,7 +1,7 @@
 //! `hrm key publish|show`.
 
 use clap::Subcommand;
-use hrm::chain::keys::public_key_bytes;
+use hrm::records::keys::public_key_bytes;
 use serde_json::json;
 
 use super::context::Context;

@@ -8,12 +8,13 @@ use hrm::migration::{MigrationOptions, MigrationProgress, migrate};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::Context;
+use super::exit_code;
 use super::output::{key_value_table, print_json, table};
 
-/// Exit code when migration finished but some entries could not be migrated.
-pub const EXIT_SOME_FAILED: u8 = 3;
-
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 every approved entry is archived; 2 migration could not run; 3 some entries could not be migrated (listed, and retried on the next run)."
+)]
 pub struct MigrateArgs {
     /// Stay this many blocks behind the head (protects against reorganisations)
     #[arg(long, default_value_t = 0)]
@@ -77,6 +78,6 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
                 report.failed.len()
             );
         }
-        Ok(ExitCode::from(EXIT_SOME_FAILED))
+        Ok(ExitCode::from(exit_code::PARTIAL))
     }
 }

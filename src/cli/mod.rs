@@ -3,6 +3,7 @@
 mod account;
 mod audit;
 mod bench;
+mod choices;
 mod context;
 mod demo;
 mod deploy;
@@ -26,13 +27,31 @@ use clap::{Args, Parser, Subcommand};
 
 pub use context::Context;
 
+/// Exit statuses, like ripgrep's: what a script can tell apart without reading the output.
+pub mod exit_code {
+    /// The command ran and found something: `hrm audit` found the archive differing from the chain.
+    pub const FOUND: u8 = 1;
+    /// The command could not do its work: bad input, a refused transaction, an unreachable service.
+    /// Usage errors caught while parsing the command line exit with 2 as well.
+    pub const ERROR: u8 = 2;
+    /// `hrm migrate` finished, but some approved entries could not be migrated (retried next run).
+    pub const PARTIAL: u8 = 3;
+}
+
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success
+  1  the command found something: `hrm audit` found differences between the archive and the chain
+  2  an error: bad input, a refused transaction, an unreachable node or database
+  3  `hrm migrate` finished but some approved entries could not be migrated (they are retried)";
+
 /// Health-record approval for a hospital consortium on Ethereum.
 ///
 /// A primary hospital submits a patient's health or bill details sealed to the patient, itself
 /// and its supporting hospitals; they and the patient vote; an entry is approved only when all
 /// agree. Only a commitment and the sealed envelope ever reach the chain.
 #[derive(Debug, Parser)]
-#[command(name = "hrm", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "hrm", version, propagate_version = true, max_term_width = 100, after_help = EXIT_STATUS_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

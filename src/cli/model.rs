@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use eyre::Context as _;
-use hrm::ml::{Dataset, Imputation, ModelFile, cross_validate};
+use hrm::ml::{Dataset, ModelFile, cross_validate};
 use serde_json::json;
 
+use super::choices::ImputationChoice;
 use super::context::Context;
 use super::output::{key_value_table, print_json, table};
 
@@ -27,8 +28,8 @@ pub struct DataArgs {
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
     /// What to do with "not measured" zeros (Glucose, BloodPressure, SkinThickness, Insulin, BMI)
-    #[arg(long, value_enum, default_value_t = Imputation::None)]
-    pub impute: Imputation,
+    #[arg(long, value_enum, default_value_t = ImputationChoice::None)]
+    pub impute: ImputationChoice,
 }
 
 #[derive(Debug, Args)]
@@ -70,82 +71,74 @@ pub fn default_model_path(context: &Context) -> PathBuf {
 
 pub fn run(context: &Context, command: ModelCommand) -> eyre::Result<()> {
     match command {
-        ModelCommand::Train(args) => {
-            let data = load(&args.data)?;
-            let file = ModelFile::train(&data, args.data.impute)?;
-            let path = args.out.unwrap_or_else(|| default_model_path(context));
-            file.save(&path)?;
-            if context.json() {
-                return print_json(&json!({ "path": path, "model": file }));
-            }
-            println!("Trained model {} on {} rows; wrote {}", file.model_id, file.training_rows, path.display());
-            let mut rows = table(["feature", "mean", "std dev", "coefficient"]);
-            for (i, name) in file.feature_names.iter().enumerate() {
-                let p = &file.model.preprocessing;
-                rows.add_row(vec![
-                    name.clone(),
-                    format!("{:.3}", p.means[i]),
-                    format!("{:.3}", p.std_devs[i]),
-                    format!("{:+.4}", file.model.coefficients[i]),
-                ]);
-            }
-            rows.add_row(vec![
-                "(intercept)".into(),
-                String::new(),
-                String::new(),
-                format!("{:+.4}", file.model.intercept),
-            ]);
-            println!("{rows}");
-            println!(
-                "training accuracy {:.3} (the paper: {PAPER_TRAINING_ACCURACY:.3}); use `hrm model evaluate` for honest figures",
-                file.metrics.training_accuracy
-            );
-            Ok(())
-        }
-        ModelCommand::Evaluate(args) => {
-            let data = load(&args.data)?;
-            let evaluation = cross_validate(&data, args.folds, args.seed, args.data.impute)?;
-            if context.json() {
-                return print_json(
-                    &json!({ "evaluation": evaluation, "paper_training_accuracy": PAPER_TRAINING_ACCURACY }),
-                );
-            }
-            println!(
-                "{}-fold stratified cross-validation (seed {}, imputation {}), {} rows",
-                evaluation.folds,
-                evaluation.seed,
-                evaluation.imputation.as_str(),
-                data.len()
-            );
-            let mut rows = table(["metric", "mean", "± std"]);
-            for (name, m) in [
-                ("accuracy", evaluation.accuracy),
-                ("ROC AUC", evaluation.roc_auc),
-                ("precision", evaluation.precision),
-                ("recall", evaluation.recall),
-                ("F1", evaluation.f1),
-            ] {
-                rows.add_row(vec![name.to_string(), format!("{:.3}", m.mean), format!("{:.3}", m.std)]);
-            }
-            println!("{rows}");
-            let c = evaluation.confusion;
-            let mut confusion = table(["summed over folds", "predicted diabetic", "predicted not"]);
-            confusion.add_row(vec!["diabetic".to_string(), c.true_positive.to_string(), c.false_negative.to_string()]);
-            confusion.add_row(vec![
-                "not diabetic".to_string(),
-                c.false_positive.to_string(),
-                c.true_negative.to_string(),
-            ]);
-            println!("{confusion}");
-            let mut training = key_value_table();
-            training.add_row(vec![
-                "training accuracy, all rows (optimistic)".to_string(),
-                format!("{:.3}", evaluation.training_accuracy),
-            ]);
-            training
-                .add_row(vec!["the paper's training accuracy".to_string(), format!("{PAPER_TRAINING_ACCURACY:.3}")]);
-            println!("{training}");
-            Ok(())
-        }
+        ModelCommand::Train(args) => train(context, args),
+        ModelCommand::Evaluate(args) => evaluate(context, args),
     }
+}
+
+fn train(context: &Context, args: TrainArgs) -> eyre::Result<()> {
+    let data = load(&args.data)?;
+    let file = ModelFile::train(&data, args.data.impute.into())?;
+    let path = args.out.unwrap_or_else(|| default_model_path(context));
+    file.save(&path)?;
+    if context.json() {
+        return print_json(&json!({ "path": path, "model": file }));
+    }
+    println!("Trained model {} on {} rows; wrote {}", file.model_id, file.training_rows, path.display());
+    let mut rows = table(["feature", "mean", "std dev", "coefficient"]);
+    for (i, name) in file.feature_names.iter().enumerate() {
+        let p = &file.model.preprocessing;
+        rows.add_row(vec![
+            name.clone(),
+            format!("{:.3}", p.means[i]),
+            format!("{:.3}", p.std_devs[i]),
+            format!("{:+.4}", file.model.coefficients[i]),
+        ]);
+    }
+    rows.add_row(vec!["(intercept)".into(), String::new(), String::new(), format!("{:+.4}", file.model.intercept)]);
+    println!("{rows}");
+    println!(
+        "training accuracy {:.3} (the paper: {PAPER_TRAINING_ACCURACY:.3}); use `hrm model evaluate` for honest figures",
+        file.metrics.training_accuracy
+    );
+    Ok(())
+}
+
+fn evaluate(context: &Context, args: EvaluateArgs) -> eyre::Result<()> {
+    let data = load(&args.data)?;
+    let evaluation = cross_validate(&data, args.folds, args.seed, args.data.impute.into())?;
+    if context.json() {
+        return print_json(&json!({ "evaluation": evaluation, "paper_training_accuracy": PAPER_TRAINING_ACCURACY }));
+    }
+    println!(
+        "{}-fold stratified cross-validation (seed {}, imputation {}), {} rows",
+        evaluation.folds,
+        evaluation.seed,
+        evaluation.imputation.as_str(),
+        data.len()
+    );
+    let mut rows = table(["metric", "mean", "± std"]);
+    for (name, m) in [
+        ("accuracy", evaluation.accuracy),
+        ("ROC AUC", evaluation.roc_auc),
+        ("precision", evaluation.precision),
+        ("recall", evaluation.recall),
+        ("F1", evaluation.f1),
+    ] {
+        rows.add_row(vec![name.to_string(), format!("{:.3}", m.mean), format!("{:.3}", m.std)]);
+    }
+    println!("{rows}");
+    let c = evaluation.confusion;
+    let mut confusion = table(["summed over folds", "predicted diabetic", "predicted not"]);
+    confusion.add_row(vec!["diabetic".to_string(), c.true_positive.to_string(), c.false_negative.to_string()]);
+    confusion.add_row(vec!["not diabetic".to_string(), c.false_positive.to_string(), c.true_negative.to_string()]);
+    println!("{confusion}");
+    let mut training = key_value_table();
+    training.add_row(vec![
+        "training accuracy, all rows (optimistic)".to_string(),
+        format!("{:.3}", evaluation.training_accuracy),
+    ]);
+    training.add_row(vec!["the paper's training accuracy".to_string(), format!("{PAPER_TRAINING_ACCURACY:.3}")]);
+    println!("{training}");
+    Ok(())
 }

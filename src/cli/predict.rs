@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use eyre::{Context as _, eyre};
 use hrm::ml::{ModelFile, Prediction};
+use hrm::prediction::score_latest_record;
 use hrm::records::{HealthDetails, Readings};
-use hrm::store::StoredPrediction;
 use serde_json::json;
 
 use super::context::Context;
@@ -35,33 +35,26 @@ pub async fn run(context: &Context, args: PredictArgs) -> eyre::Result<()> {
         return Err(eyre!("--threshold must be between 0 and 1, not {}", args.threshold));
     }
     let model = ModelFile::load(&args.model.clone().unwrap_or_else(|| default_model_path(context)))?;
-    let (readings, source, stored) = match (&args.patient, &args.file) {
-        (_, Some(path)) => (readings_from_file(path)?, path.display().to_string(), None),
+    let (source, prediction, stored) = match (&args.patient, &args.file) {
+        (_, Some(path)) => {
+            let prediction = model.model.explain(&readings_from_file(path)?.values(), args.threshold);
+            (path.display().to_string(), prediction, false)
+        }
         (Some(patient), None) => {
             let patient = context.address(patient)?;
             let archive = context.archive().await?;
-            let record = archive.latest_health_record(patient).await?.ok_or_else(|| {
-                eyre!("patient {patient} has no approved health record in the archive; submit one, have it approved, and run `hrm migrate`")
-            })?;
-            let details: HealthDetails = mongodb::bson::from_document(record.record.clone())
-                .map_err(|e| eyre!("archived record {} is not a health record: {e}", record.id))?;
-            details.readings.validate()?;
-            let source = format!("entry {} ({}, recorded {})", record.entry_id, record.id, details.recorded_at);
-            (details.readings, source, Some((archive, record)))
+            let scored = score_latest_record(&archive, &model, patient, args.threshold).await?;
+            let (record, recorded_at) = (&scored.record, &scored.details.recorded_at);
+            (format!("entry {} ({}, recorded {recorded_at})", record.entry_id, record.id), scored.prediction, true)
         }
         (None, None) => unreachable!("clap requires --patient or --file"),
     };
-    let prediction = model.model.explain(&readings.values(), args.threshold);
-
-    if let Some((archive, record)) = &stored {
-        archive.save_prediction(&StoredPrediction::new(&model, record, &prediction)).await?;
-    }
     if context.json() {
         return print_json(
-            &json!({ "source": source, "model_id": model.model_id, "prediction": prediction, "stored": stored.is_some() }),
+            &json!({ "source": source, "model_id": model.model_id, "prediction": prediction, "stored": stored }),
         );
     }
-    print_prediction(&source, &model.model_id, &prediction, stored.is_some());
+    print_prediction(&source, &model.model_id, &prediction, stored);
     Ok(())
 }
 
@@ -90,9 +83,7 @@ fn print_prediction(source: &str, model_id: &str, prediction: &Prediction, store
         if stored { "; stored in predictions" } else { "" }
     );
     let mut rows = table(["feature", "value", "standardized", "contribution"]);
-    let mut contributions = prediction.contributions.clone();
-    contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-    for c in contributions {
+    for c in prediction.contributions_by_size() {
         rows.add_row(vec![
             c.feature,
             format!("{}", c.value),

@@ -1,7 +1,6 @@
 //! `hrm records --patient WHO`.
 
 use clap::Args;
-use hrm::store::ArchivedRecord;
 
 use super::context::Context;
 use super::output::{print_json, table};
@@ -18,14 +17,7 @@ pub async fn run(context: &Context, args: RecordsArgs) -> eyre::Result<()> {
     let archive = context.archive().await?;
     let records = archive.records_of_patient(patient).await?;
     if context.json() {
-        let values: Vec<serde_json::Value> = records
-            .into_iter()
-            .map(|r| {
-                mongodb::bson::Bson::Document(mongodb::bson::to_document(&r).expect("records serialize"))
-                    .into_relaxed_extjson()
-            })
-            .collect();
-        return print_json(&values);
+        return print_json(&records.iter().map(|r| r.to_json()).collect::<Vec<_>>());
     }
     if records.is_empty() {
         println!("No archived records for {patient}.");
@@ -33,38 +25,16 @@ pub async fn run(context: &Context, args: RecordsArgs) -> eyre::Result<()> {
     }
     let mut rows = table(["entry", "kind", "date", "summary", "approved in block", "chain"]);
     for record in &records {
+        let details = record.details()?;
         rows.add_row(vec![
             record.entry_id.to_string(),
             record.kind.as_str().to_string(),
-            date_of(record),
-            summary_of(record),
+            details.date().to_string(),
+            details.summary(),
             record.approval.block.to_string(),
             record.chain_id.to_string(),
         ]);
     }
     println!("{rows}");
     Ok(())
-}
-
-fn date_of(record: &ArchivedRecord) -> String {
-    ["recorded_at", "issued_at"].iter().find_map(|k| record.record.get_str(k).ok()).unwrap_or_default().to_string()
-}
-
-fn summary_of(record: &ArchivedRecord) -> String {
-    let number =
-        |doc: &mongodb::bson::Document, key: &str| doc.get(key).map(|v| v.to_string()).unwrap_or_else(|| "?".into());
-    match record.record.get_document("readings") {
-        Ok(readings) => format!(
-            "glucose {}, BP {}, BMI {}, age {}",
-            number(readings, "glucose"),
-            number(readings, "blood_pressure"),
-            number(readings, "bmi"),
-            number(readings, "age")
-        ),
-        Err(_) => format!(
-            "{} {}",
-            record.record.get_str("total").unwrap_or("?"),
-            record.record.get_str("currency").unwrap_or("")
-        ),
-    }
 }

@@ -134,6 +134,11 @@ impl GethNetwork {
         self.nodes.iter().map(|(spec, _)| spec.clone()).collect()
     }
 
+    /// Process ids of the running nodes.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().filter_map(|(_, process)| process.as_ref().and_then(ManagedProcess::pid)).collect()
+    }
+
     /// Stops node `index` (1-based).
     pub fn stop_node(&mut self, index: usize) {
         if let Some((_, process)) = self.nodes.get_mut(index - 1)

@@ -4,21 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::geth::{GETH_CHAIN_ID, node_status};
-use super::{
-    AnvilNode, AnvilOptions, DevnetError, DocumentDbServer, GethNetwork, GethNetworkOptions, NodeRole, stop_pid,
-};
+use super::geth::node_status;
+use super::{DevnetError, Engine, Lifetime, LocalNetwork, NetworkSpec, stop_pid};
 use crate::fsutil::write_atomically;
-
-/// Which chain a devnet runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// One Anvil node (chain id 31337).
-    Anvil,
-    /// A Geth 1.13 Clique network (chain id 1337).
-    Geth,
-}
 
 /// A process the devnet started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,52 +90,11 @@ impl DevnetHome {
         std::fs::create_dir_all(&data_dir)
             .map_err(|source| DevnetError::Io { what: format!("creating {}", data_dir.display()), source })?;
 
-        // Start the database first: if the chain fails to start, nothing is left behind.
-        let database = DocumentDbServer::start(&data_dir.join("docdb"), 0, false)?;
-        let database_uri = database.uri();
-        let (chain_id, node_records, database) = match engine {
-            Engine::Anvil => {
-                let options = AnvilOptions { block_time, tie_to_parent: false, ..Default::default() };
-                let node = AnvilNode::start(&options, &data_dir.join("anvil.log"))?;
-                let record = ServiceRecord {
-                    name: "anvil".into(),
-                    role: "node".into(),
-                    endpoint: node.rpc_url(),
-                    pid: 0,
-                    program: "anvil".into(),
-                };
-                let pid = node.detach();
-                (31337, vec![ServiceRecord { pid, ..record }], database)
-            }
-            Engine::Geth => {
-                let options = GethNetworkOptions { nodes, block_time: block_time.unwrap_or(1), tie_to_parent: false };
-                let network = GethNetwork::start_ready(&data_dir.join("geth"), &options).await?;
-                let records = network
-                    .detach()
-                    .into_iter()
-                    .map(|(spec, pid)| ServiceRecord {
-                        name: format!("node{}", spec.index),
-                        role: match spec.role {
-                            NodeRole::Boot => "boot node",
-                            NodeRole::Sealer => "sealer",
-                            NodeRole::Full => "full node",
-                        }
-                        .into(),
-                        pid: pid.unwrap_or_default(),
-                        endpoint: spec.rpc_url(),
-                        program: "geth".into(),
-                    })
-                    .collect();
-                (GETH_CHAIN_ID, records, database)
-            }
-        };
-        let database = ServiceRecord {
-            name: "secantusd".into(),
-            role: "database".into(),
-            pid: database.detach(),
-            endpoint: database_uri,
-            program: "secantus".into(),
-        };
+        let spec = NetworkSpec { nodes, block_time, lifetime: Lifetime::Detachable, ..NetworkSpec::of(engine) };
+        let network = LocalNetwork::start(&spec, &data_dir).await?;
+        let chain_id = network.chain_id();
+        let (node_records, database) = network.detach();
+        let database = database.expect("the devnet's spec includes the database");
         let state = DevnetState { engine, chain_id, data_dir, nodes: node_records, database };
         let text = serde_json::to_string_pretty(&state).expect("the state serializes");
         write_atomically(&self.state_path(), text.as_bytes())

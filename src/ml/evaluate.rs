@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::MlError;
 use super::dataset::Dataset;
+use super::metrics::{self, ConfusionMatrix, confusion_matrix, ratio, roc_auc};
 use super::model::{DiabetesModel, Imputation};
 
 /// A metric's mean and (population) standard deviation over the folds.
@@ -23,15 +24,6 @@ impl MeanStd {
         let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
         Self { mean, std }
     }
-}
-
-/// Counts summed over all test folds (positive = diabetic).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ConfusionMatrix {
-    pub true_positive: usize,
-    pub false_positive: usize,
-    pub true_negative: usize,
-    pub false_negative: usize,
 }
 
 /// The result of cross-validation.
@@ -75,7 +67,7 @@ pub fn cross_validate(data: &Dataset, folds: usize, seed: u64, imputation: Imput
             ratio(fold_confusion.true_positive, fold_confusion.true_positive + fold_confusion.false_positive),
             ratio(fold_confusion.true_positive, fold_confusion.true_positive + fold_confusion.false_negative),
         );
-        accuracy.push(super::evaluate::accuracy(&probabilities, &test.outcomes, 0.5));
+        accuracy.push(metrics::accuracy(&probabilities, &test.outcomes, 0.5));
         auc.push(roc_auc(&probabilities, &test.outcomes));
         precision.push(p);
         recall.push(r);
@@ -93,7 +85,7 @@ pub fn cross_validate(data: &Dataset, folds: usize, seed: u64, imputation: Imput
         recall: MeanStd::of(&recall),
         f1: MeanStd::of(&f1),
         confusion,
-        training_accuracy: super::evaluate::accuracy(&training, &data.outcomes, 0.5),
+        training_accuracy: metrics::accuracy(&training, &data.outcomes, 0.5),
     })
 }
 
@@ -114,67 +106,9 @@ fn stratified_folds(outcomes: &[u8], folds: usize, seed: u64) -> Vec<usize> {
     assignment
 }
 
-fn ratio(numerator: usize, denominator: usize) -> f64 {
-    if denominator == 0 { 0.0 } else { numerator as f64 / denominator as f64 }
-}
-
-fn confusion_matrix(probabilities: &[f64], outcomes: &[u8], threshold: f64) -> ConfusionMatrix {
-    let mut m = ConfusionMatrix::default();
-    for (p, o) in probabilities.iter().zip(outcomes) {
-        match (*p >= threshold, *o == 1) {
-            (true, true) => m.true_positive += 1,
-            (true, false) => m.false_positive += 1,
-            (false, false) => m.true_negative += 1,
-            (false, true) => m.false_negative += 1,
-        }
-    }
-    m
-}
-
-/// Share of rows classified right at `threshold`.
-pub fn accuracy(probabilities: &[f64], outcomes: &[u8], threshold: f64) -> f64 {
-    let m = confusion_matrix(probabilities, outcomes, threshold);
-    ratio(m.true_positive + m.true_negative, outcomes.len())
-}
-
-/// Area under the ROC curve: the probability that a random positive scores above a random
-/// negative (ties count half), computed from ranks.
-pub fn roc_auc(probabilities: &[f64], outcomes: &[u8]) -> f64 {
-    let mut order: Vec<usize> = (0..probabilities.len()).collect();
-    order.sort_by(|a, b| probabilities[*a].total_cmp(&probabilities[*b]));
-    // Average ranks (1-based) over ties.
-    let mut ranks = vec![0.0; probabilities.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && probabilities[order[j + 1]] == probabilities[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for k in i..=j {
-            ranks[order[k]] = rank;
-        }
-        i = j + 1;
-    }
-    let positives = outcomes.iter().filter(|o| **o == 1).count() as f64;
-    let negatives = outcomes.len() as f64 - positives;
-    if positives == 0.0 || negatives == 0.0 {
-        return f64::NAN;
-    }
-    let positive_rank_sum: f64 = ranks.iter().zip(outcomes).filter(|(_, o)| **o == 1).map(|(r, _)| r).sum();
-    (positive_rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn auc_by_hand() {
-        assert_eq!(roc_auc(&[0.1, 0.4, 0.35, 0.8], &[0, 0, 1, 1]), 0.75);
-        assert_eq!(roc_auc(&[0.5, 0.5], &[0, 1]), 0.5);
-        assert_eq!(roc_auc(&[0.2, 0.9], &[0, 1]), 1.0);
-    }
 
     #[test]
     fn folds_are_stratified_and_seeded() {

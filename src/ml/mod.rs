@@ -3,6 +3,7 @@
 
 pub mod dataset;
 pub mod evaluate;
+pub mod metrics;
 pub mod model;
 
 pub use dataset::Dataset;

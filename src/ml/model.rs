@@ -15,7 +15,7 @@ pub const MODEL_FORMAT_VERSION: u32 = 1;
 pub const ALPHA: f64 = 1.0;
 
 /// How "not measured" zeros are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Imputation {
     /// Zeros are used as they are (as the reference figures do).
@@ -196,6 +196,20 @@ pub struct Prediction {
     pub contributions: Vec<Contribution>,
 }
 
+impl Prediction {
+    /// The contributions, largest effect (either way) first.
+    pub fn contributions_by_size(&self) -> Vec<Contribution> {
+        let mut sorted = self.contributions.clone();
+        sorted.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        sorted
+    }
+
+    /// The feature that moved the probability most, either way.
+    pub fn largest_contribution(&self) -> Contribution {
+        self.contributions_by_size().swap_remove(0)
+    }
+}
+
 /// The model file: the model with what it was trained on and how well it did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelFile {
@@ -224,8 +238,8 @@ impl ModelFile {
         let model = DiabetesModel::fit(data, imputation)?;
         let probabilities: Vec<f64> = data.rows.iter().map(|r| model.probability(r)).collect();
         let metrics = TrainingMetrics {
-            training_accuracy: super::evaluate::accuracy(&probabilities, &data.outcomes, 0.5),
-            training_roc_auc: super::evaluate::roc_auc(&probabilities, &data.outcomes),
+            training_accuracy: super::metrics::accuracy(&probabilities, &data.outcomes, 0.5),
+            training_roc_auc: super::metrics::roc_auc(&probabilities, &data.outcomes),
         };
         let model_id = model_id(&model);
         Ok(Self {

@@ -200,7 +200,7 @@ fn parse_public_key(recipient: &EnvelopeRecipient) -> Result<PublicKey, Envelope
     sec1[1..].copy_from_slice(&recipient.public_key);
     let key = PublicKey::from_sec1_bytes(&sec1).map_err(|_| EnvelopeError::InvalidPublicKey(recipient.address))?;
     // Sealing to a key that is not the address's own would hand the record to someone else.
-    if crate::chain::keys::address_of_public_key(&recipient.public_key) != recipient.address {
+    if super::keys::address_of_public_key(&recipient.public_key) != recipient.address {
         return Err(EnvelopeError::KeyAddressMismatch(recipient.address));
     }
     Ok(key)
@@ -234,7 +234,7 @@ fn wrap_aad(kind: EntryKind, address: Address) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::keys::public_key_bytes;
+    use crate::records::keys::public_key_bytes;
     use alloy::signers::local::PrivateKeySigner;
 
     fn party() -> (PrivateKeySigner, EnvelopeRecipient, SecretKey) {

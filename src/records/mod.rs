@@ -4,6 +4,7 @@ pub mod bill;
 pub mod canonical;
 pub mod envelope;
 pub mod health;
+pub mod keys;
 
 pub use bill::{Amount, BillDetails, LineItem};
 pub use envelope::{EnvelopeError, OpenedPayload, open_envelope, seal_record};
@@ -112,6 +113,25 @@ impl Record {
         Ok(record)
     }
 
+    /// The day the record is about: when the readings were taken, or the bill issued.
+    pub fn date(&self) -> &str {
+        match self {
+            Record::Health(h) => &h.recorded_at,
+            Record::Bill(b) => &b.issued_at,
+        }
+    }
+
+    /// One line for a listing, without notes or line items.
+    pub fn summary(&self) -> String {
+        match self {
+            Record::Health(h) => {
+                let r = &h.readings;
+                format!("glucose {}, BP {}, BMI {}, age {}", r.glucose, r.blood_pressure, r.bmi, r.age)
+            }
+            Record::Bill(b) => format!("{} {}", b.total, b.currency),
+        }
+    }
+
     /// The record as a JSON value (for display and storage).
     pub fn to_json_value(&self) -> serde_json::Value {
         let result = match self {
@@ -170,6 +190,16 @@ pub fn validate_date(field: &'static str, text: &str) -> Result<(), RecordError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_and_summaries_of_both_kinds() {
+        let health = Record::Health(HealthDetails::example());
+        assert_eq!(health.date(), "2026-11-02");
+        assert_eq!(health.summary(), "glucose 148, BP 72, BMI 33.6, age 50");
+        let bill = Record::Bill(BillDetails::example());
+        assert_eq!(bill.date(), "2026-11-02");
+        assert!(bill.summary().ends_with(" USD"), "{}", bill.summary());
+    }
 
     #[test]
     fn dates() {

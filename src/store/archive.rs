@@ -6,8 +6,8 @@ use mongodb::bson::{self, Bson, Document, doc};
 use serde::{Deserialize, Serialize};
 
 use super::{Archive, StoreError};
-use crate::records::EntryKind;
 use crate::records::canonical::canonical_json;
+use crate::records::{BillDetails, EntryKind, HealthDetails, Record};
 
 /// The collection an entry kind is archived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,11 @@ impl RecordCollection {
     /// Both collections.
     pub const ALL: [Self; 2] = [Self::Health, Self::Bills];
 }
+
+/// The order of "latest first" among a patient's health records, and the keys of the index that
+/// serves it.
+pub(crate) static LATEST_FIRST: std::sync::LazyLock<Document> =
+    std::sync::LazyLock::new(|| doc! { "record.recorded_at": -1, "submission.block": -1, "entry_id": -1 });
 
 /// Where on chain something happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +75,46 @@ pub struct ArchivedRecord {
     /// Accounts that approved, lower-case hex, in vote order.
     pub voters: Vec<String>,
     pub migrated_at: bson::DateTime,
+}
+
+impl ArchivedRecord {
+    /// The archived record, typed by its kind.
+    pub fn details(&self) -> Result<Record, StoreError> {
+        let damaged = |e: bson::de::Error| StoreError::Damaged { id: self.id.clone(), message: e.to_string() };
+        Ok(match self.kind {
+            EntryKind::Health => Record::Health(bson::from_document(self.record.clone()).map_err(damaged)?),
+            EntryKind::Bill => Record::Bill(bson::from_document(self.record.clone()).map_err(damaged)?),
+        })
+    }
+
+    /// The archived health details; an error when the entry holds a bill.
+    pub fn health_details(&self) -> Result<HealthDetails, StoreError> {
+        match self.details()? {
+            Record::Health(details) => Ok(details),
+            Record::Bill(_) => Err(self.not_of_kind(EntryKind::Health)),
+        }
+    }
+
+    /// The archived bill details; an error when the entry holds health details.
+    pub fn bill_details(&self) -> Result<BillDetails, StoreError> {
+        match self.details()? {
+            Record::Bill(details) => Ok(details),
+            Record::Health(_) => Err(self.not_of_kind(EntryKind::Bill)),
+        }
+    }
+
+    /// The document as JSON for scripts (relaxed extended JSON: dates as ISO strings).
+    pub fn to_json(&self) -> serde_json::Value {
+        let document = bson::to_document(self).expect("an archived record serializes to BSON");
+        Bson::Document(document).into_relaxed_extjson()
+    }
+
+    fn not_of_kind(&self, wanted: EntryKind) -> StoreError {
+        StoreError::Damaged {
+            id: self.id.clone(),
+            message: format!("it holds {}, not {}", self.kind.describe(), wanted.describe()),
+        }
+    }
 }
 
 /// The document key of an entry.
@@ -164,6 +209,17 @@ impl Archive {
         }
         all.sort_by_key(|r| std::cmp::Reverse((r.submission.block, r.entry_id)));
         Ok(all)
+    }
+
+    /// The patient's latest archived health record: latest `recorded_at`, then latest
+    /// submission. One indexed query (`patient_latest`).
+    pub async fn latest_health_record(&self, patient: Address) -> Result<Option<ArchivedRecord>, StoreError> {
+        self.db
+            .collection::<ArchivedRecord>(RecordCollection::Health.name())
+            .find_one(doc! { "patient": hex_address(patient) })
+            .sort(LATEST_FIRST.clone())
+            .await
+            .map_err(StoreError::operation("finding a patient's latest health record"))
     }
 }
 

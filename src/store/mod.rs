@@ -85,8 +85,15 @@ impl Archive {
                 .keys(doc! { "patient": 1, "submission.block": -1 })
                 .options(IndexOptions::builder().name("patient_newest".to_string()).build())
                 .build();
+            let mut indexes = vec![unique, by_patient];
+            if collection == RecordCollection::Health {
+                let mut keys = doc! { "patient": 1 };
+                keys.extend(archive::LATEST_FIRST.clone());
+                let options = IndexOptions::builder().name("patient_latest".to_string()).build();
+                indexes.push(IndexModel::builder().keys(keys).options(options).build());
+            }
             let records = self.db.collection::<mongodb::bson::Document>(collection.name());
-            records.create_indexes([unique, by_patient]).await.map_err(StoreError::operation("creating indexes"))?;
+            records.create_indexes(indexes).await.map_err(StoreError::operation("creating indexes"))?;
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use mongodb::bson::{self, doc};
 use serde::{Deserialize, Serialize};
 
-use super::{Archive, ArchivedRecord, RecordCollection, StoreError};
+use super::{Archive, ArchivedRecord, StoreError};
 use crate::ml::{ModelFile, Prediction};
 
 const COLLECTION: &str = "predictions";
@@ -45,21 +45,6 @@ impl StoredPrediction {
 }
 
 impl Archive {
-    /// The patient's latest archived health record: latest `recorded_at`, then latest
-    /// submission.
-    pub async fn latest_health_record(
-        &self,
-        patient: alloy::primitives::Address,
-    ) -> Result<Option<ArchivedRecord>, StoreError> {
-        let records = self.records_of_patient(patient).await?;
-        Ok(records.into_iter().filter(|r| RecordCollection::for_kind(r.kind) == RecordCollection::Health).max_by(
-            |a, b| {
-                let date = |r: &ArchivedRecord| r.record.get_str("recorded_at").unwrap_or_default().to_string();
-                (date(a), a.submission.block, a.entry_id).cmp(&(date(b), b.submission.block, b.entry_id))
-            },
-        ))
-    }
-
     /// Stores a prediction (acknowledged write).
     pub async fn save_prediction(&self, prediction: &StoredPrediction) -> Result<(), StoreError> {
         self.db

@@ -1,14 +1,13 @@
 //! The harness every integration test shares.
 //!
 //! `TestEnv::start` gives a test its own Anvil node and its own MongoDB-wire server (SecantusDB),
-//! on free ports with temporary storage, and a database name nobody else uses. Both processes are
-//! stopped by PID when the `TestEnv` is dropped, which also happens when the test panics; if the
-//! test binary itself is killed, the kernel kills them (they are tied to the spawning thread).
+//! started by the library's one launcher (`LocalNetwork`) on free ports with temporary storage,
+//! and a database name nobody else uses. The processes are stopped by PID when the `TestEnv` is
+//! dropped, which also happens when the test panics; if the test binary itself is killed, the
+//! kernel kills them (they are tied to the spawning thread).
 //!
 //! `HRM_TEST_RPC_URL` and `HRM_TEST_MONGODB_URI` point the harness at running services instead.
 //! A service that cannot start fails the test with the reason; nothing is ever skipped.
-
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -16,9 +15,8 @@ use std::time::Duration;
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest::Url;
-use hrm::chain::dev_keys::dev_signer;
 use hrm::chain::provider::{read_provider, signing_provider};
-use hrm::devnet::{AnvilNode, AnvilOptions, DocumentDbServer};
+use hrm::devnet::{Engine, LocalNetwork, NetworkSpec};
 
 /// Overrides the chain: tests use this JSON-RPC endpoint instead of starting Anvil.
 pub const RPC_URL_ENV: &str = "HRM_TEST_RPC_URL";
@@ -35,8 +33,7 @@ pub struct TestEnv {
     pub mongodb_uri: String,
     /// This test's own database.
     pub database_name: String,
-    anvil: Option<AnvilNode>,
-    docdb: Option<DocumentDbServer>,
+    network: Option<LocalNetwork>,
     // Declared last so it is removed after the processes using it have stopped.
     dir: tempfile::TempDir,
 }
@@ -48,28 +45,22 @@ impl TestEnv {
             .prefix(&format!("hrm-test-{test_name}-"))
             .tempdir()
             .expect("creating the test's temporary folder");
-
-        let (anvil, rpc_url) = match std::env::var(RPC_URL_ENV) {
-            Ok(url) => (None, url),
-            Err(_) => {
-                let options = AnvilOptions { tie_to_parent: true, ..Default::default() };
-                let node = AnvilNode::start(&options, &dir.path().join("anvil.log"))
-                    .unwrap_or_else(|e| panic!("the test harness could not start anvil: {e}"));
-                let url = node.rpc_url();
-                (Some(node), url)
+        let external_rpc = std::env::var(RPC_URL_ENV).ok();
+        let external_db = std::env::var(MONGODB_URI_ENV).ok();
+        let network = match (&external_rpc, &external_db) {
+            (Some(_), Some(_)) => None,
+            _ => {
+                let spec = NetworkSpec { with_database: external_db.is_none(), ..NetworkSpec::of(Engine::Anvil) };
+                let network = LocalNetwork::start(&spec, dir.path())
+                    .await
+                    .unwrap_or_else(|e| panic!("the test harness could not start its services: {e}"));
+                Some(network)
             }
         };
+        let rpc_url = external_rpc.unwrap_or_else(|| network.as_ref().expect("started").rpc_url());
         let rpc_url: Url = rpc_url.parse().unwrap_or_else(|e| panic!("bad RPC URL {rpc_url}: {e}"));
-
-        let (docdb, mongodb_uri) = match std::env::var(MONGODB_URI_ENV) {
-            Ok(uri) => (None, uri),
-            Err(_) => {
-                let server = DocumentDbServer::start(&dir.path().join("docdb"), 0, true)
-                    .unwrap_or_else(|e| panic!("the test harness could not start the MongoDB-wire server: {e}"));
-                let uri = server.uri();
-                (Some(server), uri)
-            }
-        };
+        let mongodb_uri = external_db
+            .unwrap_or_else(|| network.as_ref().and_then(LocalNetwork::mongodb_uri).expect("the database was started"));
 
         let database_name = format!(
             "hrm_test_{}_{}_{}",
@@ -77,9 +68,17 @@ impl TestEnv {
             std::process::id(),
             NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
         );
-        let env = Self { rpc_url, mongodb_uri, database_name, anvil, docdb, dir };
+        let env = Self { rpc_url, mongodb_uri, database_name, network, dir };
         env.wait_until_answering().await;
         env
+    }
+
+    /// Every node's JSON-RPC URL (one for Anvil).
+    pub fn rpc_urls(&self) -> Vec<String> {
+        match &self.network {
+            Some(network) => network.rpc_urls(),
+            None => vec![self.rpc_url.to_string()],
+        }
     }
 
     async fn wait_until_answering(&self) {
@@ -122,18 +121,12 @@ impl TestEnv {
 
     /// Process ids of the services this harness started (none for external ones).
     pub fn started_pids(&self) -> Vec<u32> {
-        self.anvil
-            .iter()
-            .filter_map(AnvilNode::pid)
-            .chain(self.docdb.iter().filter_map(DocumentDbServer::pid))
-            .collect()
+        self.network.as_ref().map(LocalNetwork::pids).unwrap_or_default()
     }
 }
 
-/// Development account `index` (0..10), funded on every fresh Anvil.
-pub fn dev(index: usize) -> PrivateKeySigner {
-    dev_signer(index).expect("there are ten development accounts")
-}
+/// Development account `index` (0..10), funded on every fresh chain the harness starts.
+pub use hrm::chain::dev_keys::dev_account as dev;
 
 pub mod cli;
 pub mod consortium;

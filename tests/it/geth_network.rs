@@ -1,25 +1,25 @@
 //! The paper's private network: five Geth nodes sealing Clique blocks, each hospital talking to
 //! its own node, one node stopped halfway and caught up again.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestEnv;
-use common::cli::{Hrm, health_json};
+use crate::common::TestEnv;
+use crate::common::cli::{Hrm, health_json};
 use hrm::devnet::geth::{node_status, wait_for_network};
-use hrm::devnet::{GethNetwork, GethNetworkOptions, NodeRole};
+use hrm::devnet::{Engine, LocalNetwork, NetworkSpec, NodeRole};
 
 #[tokio::test]
 async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
+    // The harness's database; the chain is five Geth nodes from the same launcher.
     let env = TestEnv::start("geth_network").await;
-    let options = GethNetworkOptions { nodes: 5, block_time: 1, tie_to_parent: true };
-    let mut network = GethNetwork::start(&env.temp_dir().join("geth"), &options)
+    let spec = NetworkSpec::of(Engine::Geth).without_database();
+    let mut network = LocalNetwork::start(&spec, &env.temp_dir().join("geth"))
+        .await
         .unwrap_or_else(|e| panic!("starting the Geth network: {e}"));
-    let specs = network.specs();
-    let roles: Vec<NodeRole> = specs.iter().map(|s| s.role).collect();
+    let geth = network.geth_mut().expect("a Geth network");
+    let roles: Vec<NodeRole> = geth.specs().iter().map(|s| s.role).collect();
     assert_eq!(roles, [NodeRole::Boot, NodeRole::Sealer, NodeRole::Sealer, NodeRole::Sealer, NodeRole::Full]);
-    let urls: Vec<String> = specs.iter().map(|s| s.rpc_url()).collect();
+    let urls = network.rpc_urls();
     wait_for_network(&urls, 1, 2, Duration::from_secs(90)).await.unwrap();
 
     let hrm = Hrm::new(&env);
@@ -53,7 +53,8 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
     wait_for_network(&urls, 1, block, Duration::from_secs(30)).await.unwrap();
 
     // Halfway: node 5, a full node, goes down. Its hospital votes through node 1 instead.
-    network.stop_node(5);
+    let geth = network.geth_mut().expect("a Geth network");
+    geth.stop_node(5);
     for (hospital, via) in [("dev:2", 2), ("dev:3", 3), ("dev:4", 4), ("dev:5", 1)] {
         on(via, &["--from", hospital, "vote", &id, "--approve"]);
     }
@@ -61,7 +62,7 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
     assert_eq!(serde_json::from_str::<serde_json::Value>(&last).unwrap()["status"], "approved");
 
     // Node 5 comes back and catches up to the same head.
-    network.restart_node(5).unwrap();
+    geth.restart_node(5).unwrap();
     let head = node_status(node(2)).await.unwrap().1;
     wait_for_network(&urls[4..], 1, head, Duration::from_secs(60)).await.unwrap();
     let (_, head5) = node_status(node(5)).await.unwrap();

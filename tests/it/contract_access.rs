@@ -1,14 +1,12 @@
 //! The access matrix: every state-changing function of `HealthRecords`, called by each role, is
 //! either allowed or reverts with its specific custom error.
 
-mod common;
-
+use crate::common::consortium::{Consortium, expect_contract_error, mined, some_commitment, test_envelope};
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
-use common::consortium::{Consortium, expect_contract_error, mined, some_commitment, test_envelope};
 use hrm::chain::HealthRecords::{self, HealthRecordsErrors as E, HealthRecordsInstance};
-use hrm::chain::keys::public_key_bytes;
+use hrm::records::keys::public_key_bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {

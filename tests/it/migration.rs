@@ -1,23 +1,22 @@
 //! `hrm migrate`, `hrm audit` and `hrm records` against a real Anvil and a real MongoDB-wire
 //! server.
 
-mod common;
-
+use crate::common::cli::Hrm;
+use crate::common::{TestEnv, dev};
 use alloy::primitives::keccak256;
-use common::cli::Hrm;
-use common::{TestEnv, dev};
-use hrm::chain::{Consortium, EntryKind};
+use hrm::chain::{Consortium, DeploymentStore, EntryKind};
 use hrm::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record};
+use hrm::scenario::{ScenarioPlan, set_up_consortium};
 use hrm::submission::{gather_recipients, seal, submit_record};
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
 
-/// hrm's home with a deployed consortium (the benchmarks' setup): dev:1 submits with dev:2 as
-/// its panel; dev:6 is the patient. Returns the primary's, the panel member's and the patient's
-/// clients.
+/// hrm's home with the minimal consortium deployed: dev:1 submits with dev:2 as its panel; dev:3
+/// is the patient. Returns the primary's, the panel member's and the patient's clients.
 async fn consortium(hrm: &Hrm<'_>) -> [Consortium; 3] {
-    let seeded = hrm::bench::seed_consortium(&hrm.env.rpc_url, hrm.home()).await.unwrap();
-    [seeded.primary, seeded.member, seeded.patient]
+    let store = DeploymentStore::new(hrm.home().join("deployments"));
+    let scenario = set_up_consortium(&hrm.env.rpc_urls(), &store, &ScenarioPlan::minimal()).await.unwrap();
+    [&scenario.hospitals[0], &scenario.hospitals[1], &scenario.patients[0]].map(|p| p.client.clone())
 }
 
 fn health(glucose: f64) -> Record {
@@ -128,7 +127,7 @@ async fn migrates_approved_entries_once_with_provenance() {
         stored.get_document("record").unwrap().get_document("readings").unwrap().get_i32("glucose").unwrap(),
         100
     );
-    assert_eq!(stored.get_str("patient").unwrap(), format!("{:#x}", dev(6).address()));
+    assert_eq!(stored.get_str("patient").unwrap(), format!("{:#x}", dev(3).address()));
     assert_eq!(stored.get_array("voters").unwrap().len(), 2);
     for key in ["submission", "approval"] {
         let provenance = stored.get_document(key).unwrap();
@@ -152,14 +151,14 @@ async fn migrates_approved_entries_once_with_provenance() {
     assert_eq!(report["migrated"].as_u64(), Some(1));
 
     // records --patient: newest first, both kinds.
-    let (code, records, _) = run_json(&hrm, &[], &["records", "--patient", "dev:6"]);
+    let (code, records, _) = run_json(&hrm, &[], &["records", "--patient", "dev:3"]);
     assert_eq!(code, 0);
     let ids: Vec<u64> = records.as_array().unwrap().iter().map(|r| r["entry_id"].as_u64().unwrap()).collect();
     let mut sorted = ids.clone();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!((ids.len(), ids.clone()), (6, sorted));
     assert!(
-        hrm.ok(&["--mongodb-uri", &env.mongodb_uri, "--database", &env.database_name, "records", "--patient", "dev:6"])
+        hrm.ok(&["--mongodb-uri", &env.mongodb_uri, "--database", &env.database_name, "records", "--patient", "dev:3"])
             .contains("glucose 100")
     );
 }
@@ -173,7 +172,7 @@ async fn a_crash_halfway_loses_nothing_and_duplicates_nothing() {
         entry(&parties, &health(90.0 + f64::from(i)), Some(true)).await;
     }
     let (code, _, stderr) = run_json(&hrm, &[("HRM_TEST_ABORT_AFTER_WRITES", "5")], &["--from", "dev:1", "migrate"]);
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 2, "an error exits with 2: {stderr}");
     assert!(stderr.contains("stopped on purpose after 5 writes"), "{stderr}");
     assert_eq!(count(&env, "health_records", doc! {}).await, 5);
     assert_eq!(
@@ -252,7 +251,7 @@ async fn an_unreachable_database_is_named_and_nothing_moves() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "an error exits with 2");
     assert!(stderr.contains("cannot reach the database at 127.0.0.1:9"), "{stderr}");
     assert_eq!(count(&env, "migration_checkpoints", doc! {}).await, 0);
     // MONGODB_URI is honoured when HRM_MONGODB_URI is not set.
@@ -328,8 +327,8 @@ async fn predictions_for_a_patients_latest_archived_record_are_stored() {
     hrm.ok(&["model", "train", "--out", model.to_str().unwrap()]);
 
     // Before anything is archived there is nothing to score.
-    let (code, _, stderr) = run_json(&hrm, &[], &["predict", "--patient", "dev:6"]);
-    assert_eq!(code, 1);
+    let (code, _, stderr) = run_json(&hrm, &[], &["predict", "--patient", "dev:3"]);
+    assert_eq!(code, 2);
     assert!(stderr.contains("has no approved health record") && stderr.contains("hrm migrate"), "{stderr}");
 
     entry(&parties, &health(95.0), Some(true)).await;
@@ -339,7 +338,7 @@ async fn predictions_for_a_patients_latest_archived_record_are_stored() {
     let (code, _, stderr) = run_json(&hrm, &[], &["--from", "dev:1", "migrate"]);
     assert_eq!(code, 0, "{stderr}");
 
-    let (code, scored, stderr) = run_json(&hrm, &[], &["predict", "--patient", "dev:6"]);
+    let (code, scored, stderr) = run_json(&hrm, &[], &["predict", "--patient", "dev:3"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(scored["stored"], true);
     assert!(scored["source"].as_str().unwrap().contains(&format!("entry {latest}")), "{scored}");

@@ -1,11 +1,9 @@
 //! The paper's story through the `hrm` command line on Anvil: five hospitals, a patient with a
 //! keystore, sealed health and bill details, votes, approval, and a rejection.
 
-mod common;
-
+use crate::common::cli::{Hrm, fund, health_json};
+use crate::common::{TestEnv, dev};
 use alloy::primitives::Address;
-use common::cli::{Hrm, fund, health_json};
-use common::{TestEnv, dev};
 
 #[tokio::test]
 async fn the_papers_story() {

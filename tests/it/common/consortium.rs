@@ -4,9 +4,10 @@ use alloy::primitives::{Address, B256, Bytes, keccak256};
 use alloy::providers::DynProvider;
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
+use hrm::chain::DeploymentStore;
 use hrm::chain::HealthRecords::{self, HealthRecordsErrors, HealthRecordsInstance};
-use hrm::chain::keys::public_key_bytes;
 use hrm::chain::revert::{contract_error_name, decode_contract_error};
+use hrm::scenario::{Participant, ScenarioPlan, set_up_consortium};
 
 use super::{TestEnv, dev};
 
@@ -26,45 +27,42 @@ pub struct Consortium {
     pub patient: PrivateKeySigner,
     /// Holds no role at all.
     pub stranger: PrivateKeySigner,
-    /// Gas used by each transaction sent while setting up, by function name.
+    /// Gas used by each transaction sent while setting up (deployment first), by function name.
     pub setup_gas: Vec<(&'static str, u64)>,
 }
 
 impl Consortium {
-    /// Deploys, registers the primary, `panel_size` supporting hospitals and the outsider, sets the
-    /// primary's panel and publishes the patient's key. Accounts: admin 0, primary 1, panel 2..,
-    /// then outsider, patient, stranger.
+    /// Deploys (through the library's scenario), registers the primary, `panel_size` supporting
+    /// hospitals and the outsider, sets the primary's panel and publishes the patient's key (the
+    /// hospitals publish none). Accounts: admin 0, primary 1, panel 2.., then outsider, patient,
+    /// stranger.
     pub async fn deploy(test_name: &str, panel_size: usize) -> Self {
         assert!(panel_size + 5 <= 10, "only ten development accounts");
         let env = TestEnv::start(test_name).await;
-        let admin = dev(0);
-        let primary = dev(1);
-        let panel: Vec<_> = (2..2 + panel_size).map(dev).collect();
-        let outsider = dev(2 + panel_size);
-        let patient = dev(3 + panel_size);
-        let stranger = dev(4 + panel_size);
-
-        let deployed = HealthRecords::deploy(env.provider_for(&admin)).await.expect("deploying HealthRecords");
-        let address = *deployed.address();
-        let mut consortium =
-            Self { env, address, admin, primary, panel, outsider, patient, stranger, setup_gas: Vec::new() };
-
-        let admin = consortium.admin.clone();
-        let mut hospitals = vec![("Primary", consortium.primary.address())];
-        hospitals.extend(consortium.panel.iter().enumerate().map(|(i, s)| (SUPPORTING_NAMES[i], s.address())));
-        hospitals.push(("Outsider", consortium.outsider.address()));
-        for (name, hospital) in hospitals {
-            let receipt = mined(consortium.as_(&admin).registerHospital(hospital, name.to_string()).send().await).await;
-            consortium.setup_gas.push(("registerHospital", receipt.gas_used));
+        let mut hospitals = vec!["Primary".to_string()];
+        hospitals.extend(SUPPORTING_NAMES[..panel_size].iter().map(|n| n.to_string()));
+        hospitals.push("Outsider".into());
+        let plan = ScenarioPlan {
+            hospitals,
+            panel_size,
+            patients: vec!["Patient".into()],
+            hospitals_publish_keys: false,
+            ..ScenarioPlan::minimal()
+        };
+        let store = DeploymentStore::new(env.temp_dir().join("deployments"));
+        let scenario = set_up_consortium(&env.rpc_urls(), &store, &plan).await.expect("setting up the consortium");
+        let signers = |people: &[Participant]| people.iter().map(|p| p.signer.clone()).collect::<Vec<_>>();
+        Self {
+            address: scenario.deployment.address,
+            admin: scenario.admin.signer.clone(),
+            primary: scenario.primary().signer.clone(),
+            panel: signers(scenario.panel()),
+            outsider: scenario.outsiders()[0].signer.clone(),
+            patient: scenario.patients[0].signer.clone(),
+            stranger: dev(plan.patient_account(1)),
+            setup_gas: scenario.setup_gas,
+            env,
         }
-        let members = consortium.panel_addresses();
-        let primary = consortium.primary.clone();
-        let receipt = mined(consortium.as_(&primary).setSupportingHospitals(members).send().await).await;
-        consortium.setup_gas.push(("setSupportingHospitals", receipt.gas_used));
-        let patient = consortium.patient.clone();
-        let receipt = mined(consortium.as_(&patient).publishKey(public_key_bytes(&patient)).send().await).await;
-        consortium.setup_gas.push(("publishKey", receipt.gas_used));
-        consortium
     }
 
     /// The contract as seen by `who`: calls and transactions are from that account.

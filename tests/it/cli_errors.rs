@@ -1,9 +1,7 @@
 //! Bad input: each case gets a clear message and a non-zero exit, and no transaction is sent.
 
-mod common;
-
-use common::cli::{Hrm, head, health_json};
-use common::{TestEnv, dev};
+use crate::common::cli::{Hrm, head, health_json};
+use crate::common::{TestEnv, dev};
 
 /// A deployed consortium: dev:1 is a hospital with dev:2 as its panel, dev:6 a patient with a key.
 async fn consortium(env: &TestEnv) -> Hrm<'_> {
@@ -12,13 +10,34 @@ async fn consortium(env: &TestEnv) -> Hrm<'_> {
     hrm
 }
 
-/// Runs a command that must fail without mining anything; returns its stderr.
+/// Runs a command that must fail (exit status 2, an error) without mining anything; returns its
+/// stderr.
 async fn refused(hrm: &Hrm<'_>, args: &[&str]) -> String {
     let before = head(hrm.env).await;
-    let stderr = hrm.fails(args);
+    let output = hrm.run(args);
+    let stderr = String::from_utf8(output.stderr).expect("stderr is UTF-8");
+    assert_eq!(output.status.code(), Some(2), "hrm {} should exit with 2: {stderr}", args.join(" "));
     assert_eq!(head(hrm.env).await, before, "hrm {} sent a transaction", args.join(" "));
     assert!(stderr.starts_with("error: "), "{stderr}");
     stderr
+}
+
+#[test]
+fn exit_statuses_are_documented_and_usage_errors_exit_2() {
+    let hrm = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_hrm")).args(args).output().unwrap();
+    let help = String::from_utf8(hrm(&["--help"]).stdout).unwrap();
+    for line in ["Exit status:", "0  success", "1  the command found something", "2  an error", "3  `hrm migrate`"] {
+        assert!(help.contains(line), "`hrm --help` does not explain '{line}':\n{help}");
+    }
+    let audit_help = String::from_utf8(hrm(&["audit", "--help"]).stdout).unwrap();
+    assert!(audit_help.contains("1 it does not"), "{audit_help}");
+    let migrate_help = String::from_utf8(hrm(&["migrate", "--help"]).stdout).unwrap();
+    assert!(migrate_help.contains("3 some entries could not be migrated"), "{migrate_help}");
+
+    let usage = hrm(&["vote"]);
+    assert_eq!(usage.status.code(), Some(2), "{}", String::from_utf8_lossy(&usage.stderr));
+    let unknown = hrm(&["no-such-command"]);
+    assert_eq!(unknown.status.code(), Some(2));
 }
 
 fn record_file(hrm: &Hrm<'_>, name: &str, contents: &str) -> String {

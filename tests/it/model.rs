@@ -1,9 +1,7 @@
 //! `hrm model train|evaluate` and `hrm predict --file`, which need no chain or database.
 
-mod common;
-
-use common::TestEnv;
-use common::cli::Hrm;
+use crate::common::TestEnv;
+use crate::common::cli::Hrm;
 
 const HEADER: &str = "Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,DiabetesPedigreeFunction,Age,Outcome";
 
@@ -47,8 +45,10 @@ async fn train_evaluate_and_predict_from_a_file() {
     let strict = hrm.json(&["predict", "--model", model, "--threshold", "0.99", "--file", readings.to_str().unwrap()]);
     assert_eq!(strict["prediction"]["diabetic"], false);
 
-    let low = hrm
-        .write_file("visit.json", &common::cli::health_json("85", "routine").replace("\"bmi\": 33.6", "\"bmi\": 22.1"));
+    let low = hrm.write_file(
+        "visit.json",
+        &crate::common::cli::health_json("85", "routine").replace("\"bmi\": 33.6", "\"bmi\": 22.1"),
+    );
     let low = hrm.json(&["predict", "--model", model, "--file", low.to_str().unwrap()]);
     assert!(low["prediction"]["probability"].as_f64().unwrap() < probability);
     assert!(hrm.ok(&["predict", "--model", model, "--file", readings.to_str().unwrap()]).contains("Glucose"));

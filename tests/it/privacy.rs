@@ -1,12 +1,10 @@
 //! No plaintext record ever reaches the chain: not in calldata, not in logs, not in storage.
 
-mod common;
-
+use crate::common::cli::{Hrm, health_json};
+use crate::common::{TestEnv, dev};
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::B256;
 use alloy::providers::Provider;
-use common::cli::{Hrm, health_json};
-use common::{TestEnv, dev};
 
 const MARKER: &str = "PRIVACY-MARKER-7f3a9c-unique-note";
 const GLUCOSE: &str = "187.3";

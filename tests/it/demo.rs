@@ -1,9 +1,7 @@
 //! `hrm demo` tells the whole story and leaves nothing running.
 
-mod common;
-
-use common::TestEnv;
-use common::cli::Hrm;
+use crate::common::TestEnv;
+use crate::common::cli::Hrm;
 
 #[tokio::test]
 async fn the_demo_runs_start_to_finish_and_cleans_up() {

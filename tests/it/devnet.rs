@@ -1,10 +1,8 @@
 //! `hrm devnet up|status|down`: services outlive the command, other commands find them, and
 //! `down` stops every process by PID.
 
-mod common;
-
-use common::TestEnv;
-use common::cli::Hrm;
+use crate::common::TestEnv;
+use crate::common::cli::Hrm;
 use hrm::devnet::is_running;
 
 fn devnet(hrm: &Hrm<'_>, args: &[&str]) -> std::process::Output {

@@ -1,8 +1,6 @@
 //! The harness itself: services answer, each test gets its own database, and processes stop.
 
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 use mongodb::bson::{Document, doc};
 
 fn is_alive(pid: u32) -> bool {
@@ -41,7 +39,9 @@ fn services_stop_when_the_env_is_dropped_even_after_a_panic() {
     .join();
     assert!(outcome.is_err(), "the thread panicked as intended");
     let pids = receiver.recv().unwrap();
-    if std::env::var_os(common::RPC_URL_ENV).is_none() && std::env::var_os(common::MONGODB_URI_ENV).is_none() {
+    if std::env::var_os(crate::common::RPC_URL_ENV).is_none()
+        && std::env::var_os(crate::common::MONGODB_URI_ENV).is_none()
+    {
         assert_eq!(pids.len(), 2, "anvil and the database server were started");
     }
     for pid in pids {

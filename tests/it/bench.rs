@@ -1,9 +1,7 @@
 //! The benchmark commands run end to end (small sizes; no timing is asserted).
 
-mod common;
-
-use common::TestEnv;
-use common::cli::Hrm;
+use crate::common::TestEnv;
+use crate::common::cli::Hrm;
 
 #[tokio::test]
 async fn bench_commands_run_and_report() {

@@ -1,12 +1,10 @@
 //! Accounts from keystores and imports, and settings precedence: flags > environment > file.
 
-mod common;
-
 use std::io::Write;
 use std::process::Stdio;
 
-use common::cli::Hrm;
-use common::{TestEnv, dev};
+use crate::common::cli::Hrm;
+use crate::common::{TestEnv, dev};
 
 #[tokio::test]
 async fn import_from_stdin_or_file_and_list() {

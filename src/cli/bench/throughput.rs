@@ -1,0 +1,38 @@
+//! `hrm bench throughput`.
+
+use std::path::Path;
+
+use clap::Args;
+use hrm::bench::throughput::bench_throughput;
+
+use crate::cli::choices::EngineChoice;
+use crate::cli::context::Context;
+use crate::cli::output::{print_json, table};
+
+#[derive(Debug, Args)]
+pub struct ThroughputArgs {
+    #[arg(long, default_value_t = 200)]
+    pub submissions: usize,
+    #[arg(long, value_enum, default_value_t = EngineChoice::Anvil)]
+    pub engine: EngineChoice,
+}
+
+pub async fn run(context: &Context, args: ThroughputArgs, workdir: &Path) -> eyre::Result<()> {
+    let result = bench_throughput(args.engine.into(), args.submissions, workdir).await?;
+    if context.json() {
+        return print_json(&result);
+    }
+    let mut rows = table(["submissions from one account", "seconds", "per second"]);
+    for (way, elapsed, rate) in [
+        ("sequential", result.sequential, result.sequential_per_second),
+        ("pipelined", result.pipelined, result.pipelined_per_second),
+    ] {
+        rows.add_row(vec![
+            format!("{way} ({})", result.submissions),
+            format!("{:.2}", elapsed.as_secs_f64()),
+            format!("{rate:.1}"),
+        ]);
+    }
+    println!("{rows}");
+    Ok(())
+}
