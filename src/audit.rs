@@ -4,7 +4,7 @@
 //! record must recompute (salt + canonical JSON) to the commitment on chain; every archived record
 //! of the deployment must belong to an approved entry.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use alloy::primitives::{Address, B256, hex};
 use mongodb::bson::Document;
@@ -13,9 +13,6 @@ use serde::Serialize;
 use crate::chain::{ChainError, Consortium, EntryKind};
 use crate::records::commitment;
 use crate::store::{Archive, RecordCollection, StoreError, canonical_record_json};
-
-/// Blocks per `eth_getLogs` query when collecting approvals.
-const BLOCKS_PER_QUERY: u64 = 10_000;
 
 /// Why the audit could not run (as opposed to what it found).
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +39,11 @@ pub struct AuditReport {
     pub altered: Vec<Finding>,
     /// Archived records that belong to no approved entry.
     pub unexpected: Vec<Finding>,
+    /// Archived records whose approval a chain reorganisation took away (`hrm migrate` moves
+    /// them to `orphaned_records`).
+    pub orphaned: Vec<Finding>,
+    /// Records already moved to `orphaned_records`, kept there for the record.
+    pub orphaned_records_kept: usize,
 }
 
 /// One archived document that is wrong, and why.
@@ -55,9 +57,9 @@ pub struct Finding {
 }
 
 impl AuditReport {
-    /// True when nothing is missing, altered or unexpected.
+    /// True when nothing is missing, altered, unexpected or orphaned in the archive.
     pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.altered.is_empty() && self.unexpected.is_empty()
+        self.missing.is_empty() && self.altered.is_empty() && self.unexpected.is_empty() && self.orphaned.is_empty()
     }
 }
 
@@ -65,14 +67,10 @@ impl AuditReport {
 pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditReport, AuditError> {
     let deployment = consortium.deployment();
     let head = consortium.head_block().await?;
-    let mut approvals = Vec::new();
-    let mut from = deployment.deploy_block;
-    while from <= head {
-        let to = head.min(from + BLOCKS_PER_QUERY - 1);
-        approvals.extend(consortium.approvals_between(from, to).await?);
-        from = to + 1;
-    }
+    let approvals = consortium.all_approvals_between(deployment.deploy_block, head).await?;
     let ids: Vec<u64> = approvals.iter().map(|a| a.id).collect();
+    let approved_in: HashMap<u64, (String, u64)> =
+        approvals.iter().map(|a| (a.id, (a.tx_hash.to_string(), a.block))).collect();
     let submissions = consortium.submissions_of(&ids, head).await?;
     // What the chain says each approved entry must be.
     let expected: BTreeMap<u64, (EntryKind, B256)> =
@@ -104,13 +102,26 @@ pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditRe
                 report.unexpected.push(finding(None, "it has no entry id".into()));
                 continue;
             };
+            let archived_approval = approval_of(&document);
             let Some((kind, on_chain)) = expected.get(&entry_id) else {
-                report.unexpected.push(finding(
-                    Some(entry_id),
-                    format!("entry {entry_id} is not an approved entry of this contract"),
-                ));
+                match archived_approval {
+                    Some((tx, block)) if !is_mined_in(consortium, &tx, block).await? => {
+                        report.orphaned.push(finding(Some(entry_id), orphaned_reason(&tx, block, None)))
+                    }
+                    _ => report.unexpected.push(finding(
+                        Some(entry_id),
+                        format!("entry {entry_id} is not an approved entry of this contract"),
+                    )),
+                }
                 continue;
             };
+            if let (Some((tx, block)), Some(now)) = (&archived_approval, approved_in.get(&entry_id))
+                && (tx, *block) != (&now.0, now.1)
+            {
+                report.orphaned.push(finding(Some(entry_id), orphaned_reason(tx, *block, Some(now.1))));
+                seen.insert(entry_id);
+                continue;
+            }
             if !seen.insert(entry_id) {
                 report.unexpected.push(finding(Some(entry_id), format!("entry {entry_id} is archived more than once")));
                 continue;
@@ -127,10 +138,37 @@ pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditRe
             }
         }
     }
+    report.orphaned_records_kept = archive.orphaned_records(deployment.chain_id, deployment.address).await?.len();
     report.missing = expected.keys().copied().filter(|id| !seen.contains(id)).collect();
     // An approval whose submission event is gone cannot be checked; count it as missing too.
     report.missing.extend(ids.iter().copied().filter(|id| !expected.contains_key(id)));
     Ok(report)
+}
+
+/// The approval transaction and block an archived document records.
+fn approval_of(document: &Document) -> Option<(String, u64)> {
+    let approval = document.get_document("approval").ok()?;
+    let block = match approval.get("block")? {
+        mongodb::bson::Bson::Int64(v) => u64::try_from(*v).ok()?,
+        mongodb::bson::Bson::Int32(v) => u64::try_from(*v).ok()?,
+        _ => return None,
+    };
+    Some((approval.get_str("tx_hash").ok()?.to_string(), block))
+}
+
+/// Whether transaction `tx` is on the canonical chain in block `block`.
+async fn is_mined_in(consortium: &Consortium, tx: &str, block: u64) -> Result<bool, AuditError> {
+    let Ok(hash) = tx.parse::<B256>() else {
+        return Ok(false);
+    };
+    Ok(consortium.mined_in(hash).await?.is_some_and(|(number, _)| number == block))
+}
+
+fn orphaned_reason(tx: &str, block: u64, approved_again_in: Option<u64>) -> String {
+    let again = approved_again_in.map(|b| format!("; the entry was approved again in block {b}")).unwrap_or_default();
+    format!(
+        "its approval (block {block}, transaction {tx}) is no longer on the canonical chain{again}; `hrm migrate` moves it to orphaned_records"
+    )
 }
 
 fn entry_id_of(document: &Document) -> Option<u64> {

@@ -8,8 +8,15 @@
 //! nothing and a rerun duplicates nothing (the unique index and `$setOnInsert` see to that).
 //! Entries that cannot be migrated are reported with the reason and kept in the checkpoint, to
 //! be retried by every later run.
+//!
+//! Reorganisations: the checkpoint remembers the hashes of blocks it read. Each run first checks
+//! the newest against the chain; when it differs, the run finds the newest remembered block the
+//! chain still has (the common ancestor), moves every archived record whose approval is no longer
+//! on the canonical chain into `orphaned_records` (nothing is deleted), and reads again from the
+//! ancestor, so an approval that reappears in another block is archived again with its new
+//! provenance.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
@@ -17,17 +24,17 @@ use alloy::signers::local::PrivateKeySigner;
 use mongodb::bson::{self, Bson};
 use serde::Serialize;
 
-use crate::chain::{Approval, ChainError, Consortium, Submission};
+use crate::chain::{Approval, ChainError, Confirmations, ConfirmedHead, Consortium, Submission};
 use crate::store::archive::{archive_id, hex_address};
-use crate::store::checkpoint::FailedEntry;
+use crate::store::checkpoint::{FailedEntry, common_ancestor};
 use crate::store::{Archive, ArchivedRecord, MigrationCheckpoint, Provenance, RecordCollection, StoreError};
 use crate::submission::{SubmissionError, open_submission};
 
 /// How migration runs.
 #[derive(Debug, Clone)]
 pub struct MigrationOptions {
-    /// Stay this many blocks behind the head, so that reorganised blocks are not archived.
-    pub confirmations: u64,
+    /// How far behind the head to read, so that blocks likely to be reorganised are not archived.
+    pub confirmations: Confirmations,
     /// Blocks per `eth_getLogs` query.
     pub batch_blocks: u64,
     /// Records per database write.
@@ -38,7 +45,7 @@ pub struct MigrationOptions {
 
 impl Default for MigrationOptions {
     fn default() -> Self {
-        Self { confirmations: 0, batch_blocks: 5_000, write_chunk: 500, abort_after_writes: None }
+        Self { confirmations: Confirmations::Auto, batch_blocks: 5_000, write_chunk: 500, abort_after_writes: None }
     }
 }
 
@@ -61,6 +68,10 @@ pub struct MigrationReport {
     /// First and last block read this run (`from > to` when there was nothing new).
     pub from_block: u64,
     pub to_block: u64,
+    /// The head and the rule that chose `to_block`.
+    pub confirmed: Option<ConfirmedHead>,
+    /// The reorganisation this run found and repaired, if any.
+    pub reorganisation: Option<Reorganisation>,
     /// Records archived by this run.
     pub migrated: usize,
     /// Approved entries found already archived.
@@ -70,6 +81,28 @@ pub struct MigrationReport {
     /// From the first log query to the last write.
     #[serde(serialize_with = "seconds")]
     pub elapsed: Duration,
+}
+
+/// A reorganisation migration found: where the chain parted from what was read, and the records
+/// whose approval went with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reorganisation {
+    /// The newest block read before, whose hash the chain no longer has.
+    pub last_block_read: u64,
+    /// The newest block read before that the chain still has; reading starts again after it.
+    pub common_ancestor: u64,
+    /// Blocks read again.
+    pub depth: u64,
+    /// Records moved to `orphaned_records`.
+    pub orphaned: Vec<OrphanedEntry>,
+}
+
+/// An archived record moved out because its approval is no longer on the canonical chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrphanedEntry {
+    pub entry_id: u64,
+    pub approval_block: u64,
+    pub approval_tx: String,
 }
 
 /// An approved entry that could not be migrated.
@@ -110,16 +143,19 @@ pub async fn migrate(
         .await?
         .unwrap_or_else(|| MigrationCheckpoint::new(deployment.chain_id, deployment.address, deployment.deploy_block));
 
-    let head = consortium.head_block().await?;
+    let reorganisation = rewind_after_reorganisation(consortium, archive, &mut checkpoint).await?;
+    let confirmed = consortium.confirmed_head(options.confirmations).await?;
     // The figure the benchmark reports: from the first log query to the last write.
     let started = Instant::now();
-    let target = head.saturating_sub(options.confirmations);
+    let target = confirmed.confirmed;
     let from = checkpoint.next_block as u64;
     let mut report = MigrationReport {
         chain_id: deployment.chain_id,
         contract: deployment.address,
         from_block: from,
         to_block: target,
+        confirmed: Some(confirmed),
+        reorganisation,
         ..Default::default()
     };
     let mut writes = 0usize;
@@ -156,6 +192,9 @@ pub async fn migrate(
         }
         if in_range {
             checkpoint.next_block = (batch_to + 1) as i64;
+            if let Some(hash) = consortium.block_hash(batch_to).await? {
+                checkpoint.remember(batch_to, hash);
+            }
         }
         archive.save_checkpoint(&checkpoint).await?;
         progress(MigrationProgress {
@@ -173,6 +212,57 @@ pub async fn migrate(
     }
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Checks the newest block read against the chain; after a reorganisation, orphans the records
+/// whose approval the chain lost and rewinds the checkpoint (saved before anything else moves).
+async fn rewind_after_reorganisation(
+    consortium: &Consortium,
+    archive: &Archive,
+    checkpoint: &mut MigrationCheckpoint,
+) -> Result<Option<Reorganisation>, MigrationError> {
+    let Some(newest) = checkpoint.recent_blocks.last().cloned() else {
+        return Ok(None);
+    };
+    let last_block_read = newest.number as u64;
+    if consortium.block_hash(last_block_read).await?.is_some_and(|h| h.to_string() == newest.hash) {
+        return Ok(None);
+    }
+    let mut canonical = HashMap::new();
+    for mark in &checkpoint.recent_blocks {
+        if let Some(hash) = consortium.block_hash(mark.number as u64).await? {
+            canonical.insert(mark.number as u64, hash);
+        }
+    }
+    let deployment = consortium.deployment();
+    let ancestor = common_ancestor(&checkpoint.recent_blocks, &canonical)
+        .unwrap_or_else(|| deployment.deploy_block.saturating_sub(1));
+
+    // An archived record stands if the chain still holds its approval: the same transaction in
+    // the same block.
+    let head = consortium.head_block().await?;
+    let standing: HashSet<(u64, String, u64)> = consortium
+        .all_approvals_between(ancestor + 1, head)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.tx_hash.to_string(), a.block))
+        .collect();
+    let mut orphaned = Vec::new();
+    for record in archive.records_approved_after(deployment.chain_id, deployment.address, ancestor).await? {
+        let (entry_id, block) = (record.entry_id as u64, record.approval.block as u64);
+        if standing.contains(&(entry_id, record.approval.tx_hash.clone(), block)) {
+            continue;
+        }
+        let reason = format!(
+            "its approval (block {block}, transaction {}) is no longer on the canonical chain, which parted after block {ancestor}",
+            record.approval.tx_hash
+        );
+        archive.orphan_record(&record, &reason, ancestor).await?;
+        orphaned.push(OrphanedEntry { entry_id, approval_block: block, approval_tx: record.approval.tx_hash });
+    }
+    checkpoint.rewind_to(ancestor);
+    archive.save_checkpoint(checkpoint).await?;
+    Ok(Some(Reorganisation { last_block_read, common_ancestor: ancestor, depth: last_block_read - ancestor, orphaned }))
 }
 
 struct BatchOutcome {

@@ -12,6 +12,8 @@ use super::{ChainError, Consortium, EntryKind, Submission};
 
 /// Most entry ids named in one log query's topic filter.
 const IDS_PER_QUERY: usize = 200;
+/// Blocks per `eth_getLogs` query when a range is read whole (public nodes cap the range).
+const BLOCKS_PER_QUERY: u64 = 10_000;
 
 /// An `EntryApproved` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,19 @@ impl Consortium {
                 })
             })
             .collect()
+    }
+
+    /// Approvals mined in blocks `from..=to`, however long the range, in queries of at most
+    /// 10,000 blocks.
+    pub async fn all_approvals_between(&self, from: u64, to: u64) -> Result<Vec<Approval>, ChainError> {
+        let mut approvals = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let end = to.min(start.saturating_add(BLOCKS_PER_QUERY - 1));
+            approvals.extend(self.approvals_between(start, end).await?);
+            start = end + 1;
+        }
+        Ok(approvals)
     }
 
     /// The submission events of `ids` (mined up to block `to`), by id.

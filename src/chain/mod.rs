@@ -1,6 +1,7 @@
 //! Everything that talks to the chain: contract bindings, the consortium client, providers,
 //! deployments and revert decoding.
 
+mod blocks;
 pub mod consortium;
 pub mod contract;
 pub mod deployment;
@@ -10,6 +11,7 @@ pub mod events;
 pub mod provider;
 pub mod revert;
 
+pub use blocks::{ConfirmationRule, Confirmations, ConfirmedHead, DEFAULT_CONFIRMATION_DEPTH};
 pub use consortium::{Connection, Consortium, EntryInfo, Submission, TxOutcome};
 pub use contract::{EntryKind, EntryStatus, HealthRecords};
 pub use deployment::{DeploymentRecord, DeploymentStore};

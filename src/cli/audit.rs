@@ -32,6 +32,11 @@ pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> 
         summary.add_row(vec!["missing".to_string(), report.missing.len().to_string()]);
         summary.add_row(vec!["altered".to_string(), report.altered.len().to_string()]);
         summary.add_row(vec!["unexpected".to_string(), report.unexpected.len().to_string()]);
+        summary.add_row(vec![
+            "orphaned (approval lost in a reorganisation)".to_string(),
+            report.orphaned.len().to_string(),
+        ]);
+        summary.add_row(vec!["kept in orphaned_records".to_string(), report.orphaned_records_kept.to_string()]);
         println!("{summary}");
         if !report.is_clean() {
             let mut findings = table(["problem", "entry", "document", "detail"]);
@@ -43,7 +48,9 @@ pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> 
                     "approved on chain, not in the archive".into(),
                 ]);
             }
-            for (problem, list) in [("altered", &report.altered), ("unexpected", &report.unexpected)] {
+            for (problem, list) in
+                [("altered", &report.altered), ("unexpected", &report.unexpected), ("orphaned", &report.orphaned)]
+            {
                 for f in list {
                     let entry = f.entry_id.map(|id| id.to_string()).unwrap_or_default();
                     findings.add_row(vec![

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use clap::Args;
 use eyre::{Context as _, eyre};
-use hrm::chain::DeploymentStore;
 use hrm::chain::dev_keys::dev_account;
+use hrm::chain::{Confirmations, DeploymentStore};
 use hrm::devnet::{Engine, LocalNetwork, NetworkSpec};
 use hrm::migration::{MigrationOptions, migrate};
 use hrm::ml::{Dataset, Imputation, ModelFile, cross_validate};
@@ -140,8 +140,11 @@ async fn print_votes(scenario: &ConsortiumScenario, submitted: &[SubmittedExampl
 
 async fn archive_and_audit(scenario: &ConsortiumScenario, archive: &Archive) -> eyre::Result<()> {
     let (primary, signer) = (&scenario.primary().client, &scenario.primary().signer);
-    let report = migrate(primary, archive, signer, &MigrationOptions::default(), |_| {}).await?;
-    let rerun = migrate(primary, archive, signer, &MigrationOptions::default(), |_| {}).await?;
+    // The demo's chain lives for a minute and is thrown away: no block needs confirmations
+    // (a real consortium keeps the default, see `hrm migrate --help`).
+    let options = MigrationOptions { confirmations: Confirmations::Depth(0), ..Default::default() };
+    let report = migrate(primary, archive, signer, &options, |_| {}).await?;
+    let rerun = migrate(primary, archive, signer, &options, |_| {}).await?;
     let audit = hrm::audit::audit(primary, archive).await?;
     println!(
         "migrated {} ({} failed); a rerun migrated {} more; audit: {} approved on chain, {} archived, {}",

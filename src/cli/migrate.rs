@@ -4,7 +4,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Args;
-use hrm::migration::{MigrationOptions, MigrationProgress, migrate};
+use hrm::chain::{Confirmations, Consortium};
+use hrm::follower::{FollowEvent, FollowOptions, follow};
+use hrm::migration::{MigrationOptions, MigrationProgress, MigrationReport, migrate};
+use hrm::store::Archive;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::Context;
@@ -16,12 +19,21 @@ use super::output::{key_value_table, print_json, table};
     after_help = "Exit status: 0 every approved entry is archived; 2 migration could not run; 3 some entries could not be migrated (listed, and retried on the next run)."
 )]
 pub struct MigrateArgs {
-    /// Stay this many blocks behind the head (protects against reorganisations)
-    #[arg(long, default_value_t = 0)]
-    pub confirmations: u64,
+    /// How far behind the head to read: a number of blocks, or `auto`: 0 on an instant-mining
+    /// development chain (Anvil), the node's finalized block where it reports one, otherwise 12
+    /// blocks (a Geth Clique network)
+    #[arg(long, default_value = "auto", value_name = "auto|BLOCKS", value_parser = parse_confirmations)]
+    pub confirmations: Confirmations,
     /// Blocks per log query
     #[arg(long, default_value_t = 5_000)]
     pub batch_blocks: u64,
+    /// Keep running: migrate new approvals as they reach the confirmation depth, ride out outages
+    /// of the node or the database, and stop cleanly on Ctrl-C or SIGTERM
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: seconds between passes
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS", requires = "follow")]
+    pub poll_interval: f64,
 }
 
 /// Migrates with the `--from` account's key; exit 0 when everything was migrated, 3 when some
@@ -36,6 +48,9 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
         abort_after_writes: std::env::var("HRM_TEST_ABORT_AFTER_WRITES").ok().and_then(|v| v.parse().ok()),
         ..Default::default()
     };
+    if args.follow {
+        return follow_chain(context, &archive, &consortium, &signer, &options, args.poll_interval).await;
+    }
     let bar =
         if context.json() || !std::io::stderr().is_terminal() { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
@@ -54,8 +69,20 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
     if context.json() {
         print_json(&report)?;
     } else {
+        print_reorganisation(&report);
         let mut summary = key_value_table();
-        summary.add_row(vec!["blocks read".to_string(), format!("{} to {}", report.from_block, report.to_block)]);
+        let blocks = if report.from_block > report.to_block {
+            format!("none: nothing new since block {}", report.from_block.saturating_sub(1))
+        } else {
+            format!("{} to {}", report.from_block, report.to_block)
+        };
+        summary.add_row(vec!["blocks read".to_string(), blocks]);
+        if let Some(confirmed) = &report.confirmed {
+            summary.add_row(vec![
+                "read up to".to_string(),
+                format!("{} (head {}): {}", confirmed.confirmed, confirmed.head, confirmed.rule),
+            ]);
+        }
         summary.add_row(vec!["migrated".to_string(), report.migrated.to_string()]);
         summary.add_row(vec!["already present".to_string(), report.already_present.to_string()]);
         summary.add_row(vec!["failed".to_string(), report.failed.len().to_string()]);
@@ -79,5 +106,102 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
             );
         }
         Ok(ExitCode::from(exit_code::PARTIAL))
+    }
+}
+
+fn parse_confirmations(text: &str) -> Result<Confirmations, String> {
+    match text {
+        "auto" => Ok(Confirmations::Auto),
+        blocks => blocks
+            .parse()
+            .map(Confirmations::Depth)
+            .map_err(|_| format!("'{blocks}' is neither `auto` nor a number of blocks")),
+    }
+}
+
+/// Tells what a reorganisation did to the archive, before the summary.
+fn print_reorganisation(report: &MigrationReport) {
+    let Some(reorg) = &report.reorganisation else {
+        return;
+    };
+    println!(
+        "The chain was reorganised: block {} is no longer the block migration read. Rewound {} blocks to block {}, \
+         the newest block both chains share, and read again from there.",
+        reorg.last_block_read, reorg.depth, reorg.common_ancestor
+    );
+    if reorg.orphaned.is_empty() {
+        println!("No archived record lost its approval.");
+        return;
+    }
+    let mut orphans = table(["entry", "approval block", "approval transaction", "now"]);
+    for orphan in &reorg.orphaned {
+        orphans.add_row(vec![
+            orphan.entry_id.to_string(),
+            orphan.approval_block.to_string(),
+            orphan.approval_tx.clone(),
+            "moved to orphaned_records".into(),
+        ]);
+    }
+    println!("{orphans}");
+}
+
+/// `--follow`: one line per event (a JSON object per line with --json) until Ctrl-C or SIGTERM.
+async fn follow_chain(
+    context: &Context,
+    archive: &Archive,
+    consortium: &Consortium,
+    signer: &alloy::signers::local::PrivateKeySigner,
+    options: &MigrationOptions,
+    poll_interval: f64,
+) -> eyre::Result<ExitCode> {
+    if !(0.05..=3600.0).contains(&poll_interval) {
+        return Err(eyre::eyre!("--poll-interval must be between 0.05 and 3600 seconds, not {poll_interval}"));
+    }
+    let follow_options =
+        FollowOptions { poll_interval: std::time::Duration::from_secs_f64(poll_interval), ..Default::default() };
+    let json = context.json();
+    if !json {
+        eprintln!("following the chain: new approvals are migrated as they are confirmed; Ctrl-C stops");
+    }
+    let on_event = |event: FollowEvent| {
+        if json {
+            println!("{}", serde_json::to_string(&event).expect("events serialize"));
+            return;
+        }
+        match event {
+            FollowEvent::Pass { report } => {
+                print_reorganisation(&report);
+                println!(
+                    "blocks {} to {}: {} migrated, {} already present, {} failed",
+                    report.from_block,
+                    report.to_block,
+                    report.migrated,
+                    report.already_present,
+                    report.failed.len()
+                );
+            }
+            FollowEvent::Outage { service, message } => {
+                println!("{service} is not answering ({message}); retrying with growing waits, up to 30 s")
+            }
+            FollowEvent::Recovered { service, after } => {
+                println!("{service} answers again after {:.0} s; migration resumed", after.as_secs_f64())
+            }
+            FollowEvent::Stopped { next_block } => match next_block {
+                Some(block) => println!("stopped; the checkpoint resumes at block {block}"),
+                None => println!("stopped; the checkpoint could not be read back (is the database down?)"),
+            },
+        }
+    };
+    follow(consortium, archive, signer, options, &follow_options, stop_requested(), on_event).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes at the first Ctrl-C (SIGINT) or SIGTERM.
+async fn stop_requested() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
 }

@@ -21,6 +21,9 @@ pub struct AnvilOptions {
     pub chain_id: Option<u64>,
     /// Kill the node if this process dies without stopping it (for test harnesses).
     pub tie_to_parent: bool,
+    /// Load the chain from this file if it exists, and save it there when the node stops
+    /// (Anvil's `--state`), so a restarted node goes on with the same chain.
+    pub state: Option<std::path::PathBuf>,
 }
 
 /// A running Anvil node, stopped when dropped.
@@ -41,6 +44,9 @@ impl AnvilNode {
         }
         if let Some(id) = options.chain_id {
             command.args(["--chain-id", &id.to_string()]);
+        }
+        if let Some(state) = &options.state {
+            command.arg("--state").arg(state);
         }
         let mut process = ManagedProcess::spawn("anvil", command, log_path, options.tie_to_parent)?;
         let port = process.wait_until(START_TIMEOUT, |p| listening_port(&p.log()))?;

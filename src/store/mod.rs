@@ -5,10 +5,12 @@
 
 pub mod archive;
 pub mod checkpoint;
+pub mod orphans;
 pub mod predictions;
 
 pub use archive::{ArchivedRecord, Provenance, RecordCollection, canonical_record_json};
-pub use checkpoint::MigrationCheckpoint;
+pub use checkpoint::{BlockMark, MigrationCheckpoint};
+pub use orphans::OrphanedRecord;
 pub use predictions::StoredPrediction;
 
 use std::time::Duration;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::common::TestEnv;
 use crate::common::cli::{Hrm, health_json};
+use hrm::chain::DEFAULT_CONFIRMATION_DEPTH;
 use hrm::devnet::geth::{node_status, wait_for_network};
 use hrm::devnet::{Engine, LocalNetwork, NetworkSpec, NodeRole};
 
@@ -58,8 +59,10 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
     for (hospital, via) in [("dev:2", 2), ("dev:3", 3), ("dev:4", 4), ("dev:5", 1)] {
         on(via, &["--from", hospital, "vote", &id, "--approve"]);
     }
-    let last = on(2, &["--json", "--from", "dev:6", "vote", &id, "--approve"]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&last).unwrap()["status"], "approved");
+    let last: serde_json::Value =
+        serde_json::from_str(&on(2, &["--json", "--from", "dev:6", "vote", &id, "--approve"])).unwrap();
+    assert_eq!(last["status"], "approved");
+    let approval_block = last["block"].as_u64().unwrap();
 
     // Node 5 comes back and catches up to the same head.
     geth.restart_node(5).unwrap();
@@ -68,12 +71,20 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
     let (_, head5) = node_status(node(5)).await.unwrap();
     assert!(head5 >= head, "node 5 is at {head5}, the network at {head}");
 
-    // Migration reads from node 5.
+    // Migration reads from node 5, by default 12 blocks behind the head on a Clique network
+    // (Geth reports no finalized block there): the approval must be that deep first.
+    wait_for_network(&urls[4..], 1, approval_block + DEFAULT_CONFIRMATION_DEPTH, Duration::from_secs(60))
+        .await
+        .unwrap();
     let mut args = vec!["--rpc-url", node(5), "--json"];
     args.extend_from_slice(&db);
     args.extend_from_slice(&["--from", "dev:1", "migrate"]);
     let report: serde_json::Value = serde_json::from_str(&hrm.ok(&args)).unwrap();
     assert_eq!(report["migrated"], 1, "{report}");
+    assert_eq!(
+        (report["confirmed"]["rule"].as_str(), report["confirmed"]["blocks"].as_u64()),
+        (Some("depth"), Some(12))
+    );
     let mut audit = vec!["--rpc-url", node(5), "--json"];
     audit.extend_from_slice(&db);
     audit.push("audit");

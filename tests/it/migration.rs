@@ -13,13 +13,13 @@ use serde_json::Value;
 
 /// hrm's home with the minimal consortium deployed: dev:1 submits with dev:2 as its panel; dev:3
 /// is the patient. Returns the primary's, the panel member's and the patient's clients.
-async fn consortium(hrm: &Hrm<'_>) -> [Consortium; 3] {
+pub(crate) async fn consortium(hrm: &Hrm<'_>) -> [Consortium; 3] {
     let store = DeploymentStore::new(hrm.home().join("deployments"));
     let scenario = set_up_consortium(&hrm.env.rpc_urls(), &store, &ScenarioPlan::minimal()).await.unwrap();
     [&scenario.hospitals[0], &scenario.hospitals[1], &scenario.patients[0]].map(|p| p.client.clone())
 }
 
-fn health(glucose: f64) -> Record {
+pub(crate) fn health(glucose: f64) -> Record {
     Record::Health(HealthDetails {
         recorded_at: "2026-11-02".into(),
         readings: Readings {
@@ -36,7 +36,7 @@ fn health(glucose: f64) -> Record {
     })
 }
 
-fn bill(total: &str) -> Record {
+pub(crate) fn bill(total: &str) -> Record {
     Record::Bill(BillDetails {
         issued_at: "2026-11-03".into(),
         currency: "EUR".into(),
@@ -46,7 +46,7 @@ fn bill(total: &str) -> Record {
 }
 
 /// Submits `record` as the primary; the panel member and the patient vote as told.
-async fn entry(parties: &[Consortium; 3], record: &Record, approve: Option<bool>) -> u64 {
+pub(crate) async fn entry(parties: &[Consortium; 3], record: &Record, approve: Option<bool>) -> u64 {
     let [primary, member, patient] = parties;
     let id = submit_record(primary, patient.sender(), record).await.unwrap().entry_id.unwrap();
     match approve {
@@ -62,16 +62,16 @@ async fn entry(parties: &[Consortium; 3], record: &Record, approve: Option<bool>
     id
 }
 
-async fn count(env: &TestEnv, collection: &str, filter: Document) -> u64 {
+pub(crate) async fn count(env: &TestEnv, collection: &str, filter: Document) -> u64 {
     env.database().await.collection::<Document>(collection).count_documents(filter).await.unwrap()
 }
 
-fn mongo_args(env: &TestEnv) -> [&str; 4] {
+pub(crate) fn mongo_args(env: &TestEnv) -> [&str; 4] {
     ["--mongodb-uri", env.mongodb_uri.as_str(), "--database", env.database_name.as_str()]
 }
 
 /// Runs `hrm --json ARGS` with the database flags; returns (exit code, parsed stdout, stderr).
-fn run_json(hrm: &Hrm<'_>, extra_env: &[(&str, &str)], args: &[&str]) -> (i32, Value, String) {
+pub(crate) fn run_json(hrm: &Hrm<'_>, extra_env: &[(&str, &str)], args: &[&str]) -> (i32, Value, String) {
     let mut all = vec!["--json"];
     all.extend_from_slice(&mongo_args(hrm.env));
     all.extend_from_slice(args);

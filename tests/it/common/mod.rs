@@ -41,10 +41,7 @@ pub struct TestEnv {
 impl TestEnv {
     /// Starts (or connects to) the chain and the database and waits until each answers.
     pub async fn start(test_name: &str) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("hrm-test-{test_name}-"))
-            .tempdir()
-            .expect("creating the test's temporary folder");
+        let dir = test_dir(test_name);
         let external_rpc = std::env::var(RPC_URL_ENV).ok();
         let external_db = std::env::var(MONGODB_URI_ENV).ok();
         let network = match (&external_rpc, &external_db) {
@@ -58,10 +55,26 @@ impl TestEnv {
             }
         };
         let rpc_url = external_rpc.unwrap_or_else(|| network.as_ref().expect("started").rpc_url());
-        let rpc_url: Url = rpc_url.parse().unwrap_or_else(|e| panic!("bad RPC URL {rpc_url}: {e}"));
         let mongodb_uri = external_db
             .unwrap_or_else(|| network.as_ref().and_then(LocalNetwork::mongodb_uri).expect("the database was started"));
+        Self::over(test_name, &rpc_url, mongodb_uri, network, dir).await
+    }
 
+    /// A harness over services the test started itself (to stop and restart them under hrm);
+    /// it starts nothing and stops nothing.
+    pub async fn attach(test_name: &str, rpc_url: &str, mongodb_uri: String) -> Self {
+        let dir = test_dir(test_name);
+        Self::over(test_name, rpc_url, mongodb_uri, None, dir).await
+    }
+
+    async fn over(
+        test_name: &str,
+        rpc_url: &str,
+        mongodb_uri: String,
+        network: Option<LocalNetwork>,
+        dir: tempfile::TempDir,
+    ) -> Self {
+        let rpc_url: Url = rpc_url.parse().unwrap_or_else(|e| panic!("bad RPC URL {rpc_url}: {e}"));
         let database_name = format!(
             "hrm_test_{}_{}_{}",
             test_name.chars().filter(char::is_ascii_alphanumeric).take(24).collect::<String>(),
@@ -123,6 +136,13 @@ impl TestEnv {
     pub fn started_pids(&self) -> Vec<u32> {
         self.network.as_ref().map(LocalNetwork::pids).unwrap_or_default()
     }
+}
+
+fn test_dir(test_name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("hrm-test-{test_name}-"))
+        .tempdir()
+        .expect("creating the test's temporary folder")
 }
 
 /// Development account `index` (0..10), funded on every fresh chain the harness starts.

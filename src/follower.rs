@@ -1,0 +1,129 @@
+//! Follow mode: migration run again and again as the chain grows, through outages of the node or
+//! the database, until told to stop.
+//!
+//! Each pass is an ordinary [`migrate`] run, so everything it promises holds here too: a pass cut
+//! short (by an outage or by the stop signal) loses nothing and duplicates nothing, because the
+//! checkpoint only moves past what was durably written, and reorganisations are repaired at the
+//! start of the next pass.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use alloy::signers::local::PrivateKeySigner;
+use serde::Serialize;
+
+use crate::chain::Consortium;
+use crate::migration::{MigrationError, MigrationOptions, MigrationReport, migrate};
+use crate::store::Archive;
+
+/// How the follower paces itself.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// Time between passes while all is well.
+    pub poll_interval: Duration,
+    /// The longest wait between attempts during an outage (the wait doubles up to it).
+    pub max_backoff: Duration,
+}
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        Self { poll_interval: Duration::from_secs(2), max_backoff: Duration::from_secs(30) }
+    }
+}
+
+/// What the follower depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// The chain's JSON-RPC node.
+    Node,
+    /// The archive database.
+    Database,
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Node => "the node",
+            Self::Database => "the database",
+        })
+    }
+}
+
+/// What the follower tells its caller; an outage is told once, not at every retry.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum FollowEvent {
+    /// A pass that archived, failed or repaired something (quiet passes are not told).
+    Pass { report: MigrationReport },
+    /// A service stopped answering; the follower retries with growing waits.
+    Outage { service: Service, message: String },
+    /// The service answers again and a pass succeeded.
+    Recovered {
+        service: Service,
+        #[serde(serialize_with = "seconds")]
+        after: Duration,
+    },
+    /// The follower stopped on request; `next_block` is where the saved checkpoint resumes.
+    Stopped { next_block: Option<u64> },
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Migrates new approvals as they reach the confirmation depth until `stop` completes. Returns an
+/// error only for what retrying cannot mend.
+pub async fn follow(
+    consortium: &Consortium,
+    archive: &Archive,
+    signer: &PrivateKeySigner,
+    migration: &MigrationOptions,
+    options: &FollowOptions,
+    stop: impl Future<Output = ()>,
+    mut on_event: impl FnMut(FollowEvent),
+) -> Result<(), MigrationError> {
+    tokio::pin!(stop);
+    let mut outage: Option<(Service, Instant)> = None;
+    let mut backoff = options.poll_interval;
+    loop {
+        // Stopping in the middle of a pass is as safe as a crash there, which loses nothing.
+        let result = tokio::select! {
+            result = migrate(consortium, archive, signer, migration, |_| {}) => result,
+            () = &mut stop => break,
+        };
+        match result {
+            Ok(report) => {
+                if let Some((service, since)) = outage.take() {
+                    on_event(FollowEvent::Recovered { service, after: since.elapsed() });
+                }
+                backoff = options.poll_interval;
+                if report.migrated > 0 || !report.failed.is_empty() || report.reorganisation.is_some() {
+                    on_event(FollowEvent::Pass { report });
+                }
+            }
+            Err(MigrationError::AbortedForTest(writes)) => return Err(MigrationError::AbortedForTest(writes)),
+            Err(error) => {
+                let service = match error {
+                    MigrationError::Store(_) => Service::Database,
+                    _ => Service::Node,
+                };
+                if outage.map(|(s, _)| s) != Some(service) {
+                    on_event(FollowEvent::Outage { service, message: error.to_string() });
+                    outage = Some((service, Instant::now()));
+                }
+                backoff = (backoff * 2).min(options.max_backoff).max(options.poll_interval);
+            }
+        }
+        let wait = if outage.is_some() { backoff } else { options.poll_interval };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut stop => break,
+        }
+    }
+    let deployment = consortium.deployment();
+    let next_block =
+        archive.checkpoint(deployment.chain_id, deployment.address).await.ok().flatten().map(|c| c.next_block as u64);
+    on_event(FollowEvent::Stopped { next_block });
+    Ok(())
+}
