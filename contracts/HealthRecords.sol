@@ -6,7 +6,8 @@ pragma solidity ^0.8.20;
 ///
 /// A primary hospital submits a salted commitment to a record plus the record sealed (encrypted)
 /// to the patient, itself and its supporting hospitals. The sealed envelope is only emitted in
-/// `EntrySubmitted`; storage keeps the commitment and the approval state, never the record.
+/// `EntrySubmitted`, with the commitment; storage keeps one slot of approval state per entry, never
+/// the record. Hospitals may submit many records in one transaction (`submit*Batch`).
 /// Every supporting hospital of the panel in force at submission, and the patient, must approve
 /// before the entry is approved (`dataMigrationAllow`); one rejection rejects it.
 contract HealthRecords {
@@ -24,23 +25,32 @@ contract HealthRecords {
         Rejected
     }
 
-    /// @notice The on-chain part of an entry; packed into three storage slots.
+    /// @notice The on-chain part of an entry, packed into one storage slot. What never changes
+    /// after submission (submitter, commitment, block) lives in `EntrySubmitted` only; the
+    /// submitter is recovered from the panel id.
     struct Entry {
-        // slot 0
         address patient;
+        // The panel snapshot whose hospitals must vote (global id; its owner is the submitter).
+        uint32 panelId;
+        // Bit 0: the patient; bit i: the supporting hospital at position i of the panel.
+        uint32 votedMask;
         EntryKind kind;
         EntryStatus status;
         uint8 approvals;
         // Panel size plus one (the patient).
         uint8 requiredVotes;
-        // Bit 0: the patient; bit i: the supporting hospital at position i of the panel snapshot.
-        uint32 votedMask;
-        // slot 1
+    }
+
+    /// @notice An entry as the views return it: the stored slot plus its submitter.
+    struct EntryView {
+        address patient;
         address submitter;
-        uint32 panelVersion;
-        uint64 submittedBlock;
-        // slot 2
-        bytes32 commitment;
+        EntryKind kind;
+        EntryStatus status;
+        uint8 approvals;
+        uint8 requiredVotes;
+        uint32 votedMask;
+        uint32 panelId;
     }
 
     /// @notice The largest panel: the vote bitmap holds the patient plus 31 hospitals.
@@ -48,37 +58,45 @@ contract HealthRecords {
     /// @notice Length of an uncompressed secp256k1 public key without its 0x04 prefix.
     uint256 public constant PUBLIC_KEY_LENGTH = 64;
 
+    // Bits of `accountFlags`: one slot answers both questions a submission asks of a patient.
+    uint8 private constant FLAG_HOSPITAL = 1;
+    uint8 private constant FLAG_KEY_PUBLISHED = 2;
+
     /// @notice The consortium admin, who registers hospitals.
     address public immutable admin;
 
     // Id of the next entry. Starting it at 1 in the constructor makes the first submission pay for
     // a non-zero to non-zero write (5k gas) rather than a zero to non-zero one (22k gas).
     uint256 private nextEntryId = 1;
+    // Panels get global ids from 1, so that an entry names its panel (and so its submitter) in
+    // 32 bits instead of a 160-bit address plus a version.
+    uint32 private panelCount;
 
     mapping(address => string) private hospitalNames;
-    mapping(address => bool) public isHospital;
+    mapping(address => uint8) private accountFlags;
     address[] private hospitalList;
 
     mapping(address => bytes) private publicKeys;
 
-    /// @notice Current panel version of each primary hospital (0: no panel yet).
-    mapping(address => uint32) public panelVersionOf;
-    mapping(address => mapping(uint32 => address[])) private panels;
-    // Position (1-based) of each member in a panel version; 0 means not a member.
-    mapping(address => mapping(uint32 => mapping(address => uint8))) private panelPositions;
+    /// @notice The panel id each primary hospital submits under now (0: no panel yet).
+    mapping(address => uint32) public currentPanelOf;
+    mapping(uint32 => address[]) private panelMembers;
+    mapping(uint32 => address) private panelOwner;
+    // Position (1-based) of each member in a panel; 0 means not a member.
+    mapping(uint32 => mapping(address => uint8)) private panelPositions;
 
     mapping(uint256 => Entry) private entries;
 
     event HospitalRegistered(address indexed hospital, string name);
     event KeyPublished(address indexed account, bytes publicKey);
-    event SupportingHospitalsSet(address indexed primary, uint32 indexed panelVersion, address[] hospitals);
+    event SupportingHospitalsSet(address indexed primary, uint32 indexed panelId, address[] hospitals);
     event EntrySubmitted(
         uint256 indexed id,
         address indexed patient,
         address indexed submitter,
         EntryKind kind,
         bytes32 commitment,
-        uint32 panelVersion,
+        uint32 panelId,
         bytes envelope
     );
     event VoteCast(uint256 indexed id, address indexed voter, bool approve, uint8 approvals, uint8 requiredVotes);
@@ -106,6 +124,11 @@ contract HealthRecords {
     error NotEntryVoter(uint256 id, address account);
     error AlreadyVoted(uint256 id, address voter);
     error EntryNotPending(uint256 id, EntryStatus status);
+    error EmptyBatch();
+    error BatchLengthMismatch(uint256 patients, uint256 commitments, uint256 envelopes);
+    /// @notice Record `index` of a batch is invalid; `reason` is the custom error a single
+    /// submission of it would have reverted with.
+    error BatchRecordInvalid(uint256 index, bytes reason);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -113,7 +136,7 @@ contract HealthRecords {
     }
 
     modifier onlyHospital() {
-        if (!isHospital[msg.sender]) revert NotRegisteredHospital(msg.sender);
+        if (accountFlags[msg.sender] & FLAG_HOSPITAL == 0) revert NotRegisteredHospital(msg.sender);
         _;
     }
 
@@ -127,11 +150,17 @@ contract HealthRecords {
     function registerHospital(address hospital, string calldata name) external onlyAdmin {
         if (hospital == address(0)) revert ZeroAddress();
         if (bytes(name).length == 0) revert EmptyHospitalName();
-        if (isHospital[hospital]) revert HospitalAlreadyRegistered(hospital);
-        isHospital[hospital] = true;
+        uint8 flags = accountFlags[hospital];
+        if (flags & FLAG_HOSPITAL != 0) revert HospitalAlreadyRegistered(hospital);
+        accountFlags[hospital] = flags | FLAG_HOSPITAL;
         hospitalNames[hospital] = name;
         hospitalList.push(hospital);
         emit HospitalRegistered(hospital, name);
+    }
+
+    /// @notice Whether `account` is a registered hospital.
+    function isHospital(address account) public view returns (bool) {
+        return accountFlags[account] & FLAG_HOSPITAL != 0;
     }
 
     /// @notice Every registered hospital, in registration order.
@@ -152,6 +181,7 @@ contract HealthRecords {
         address owner = address(uint160(uint256(keccak256(publicKey))));
         if (owner != msg.sender) revert KeyNotOwnedByCaller(msg.sender, owner);
         publicKeys[msg.sender] = publicKey;
+        accountFlags[msg.sender] |= FLAG_KEY_PUBLISHED;
         emit KeyPublished(msg.sender, publicKey);
     }
 
@@ -168,29 +198,30 @@ contract HealthRecords {
         uint256 count = hospitals.length;
         if (count == 0) revert NoSupportingHospitals(msg.sender);
         if (count > MAX_SUPPORTING_HOSPITALS) revert TooManySupportingHospitals(count, MAX_SUPPORTING_HOSPITALS);
-        uint32 version = panelVersionOf[msg.sender] + 1;
-        mapping(address => uint8) storage positions = panelPositions[msg.sender][version];
+        uint32 panelId = panelCount + 1;
+        mapping(address => uint8) storage positions = panelPositions[panelId];
         for (uint256 i = 0; i < count; ++i) {
             address hospital = hospitals[i];
             if (hospital == msg.sender) revert CannotSupportSelf(msg.sender);
-            if (!isHospital[hospital]) revert SupportingHospitalNotRegistered(hospital);
+            if (!isHospital(hospital)) revert SupportingHospitalNotRegistered(hospital);
             if (positions[hospital] != 0) revert DuplicateSupportingHospital(hospital);
             positions[hospital] = uint8(i + 1);
         }
-        panels[msg.sender][version] = hospitals;
-        panelVersionOf[msg.sender] = version;
-        emit SupportingHospitalsSet(msg.sender, version, hospitals);
+        panelMembers[panelId] = hospitals;
+        panelOwner[panelId] = msg.sender;
+        panelCount = panelId;
+        currentPanelOf[msg.sender] = panelId;
+        emit SupportingHospitalsSet(msg.sender, panelId, hospitals);
     }
 
     /// @notice A primary hospital's current supporting hospitals.
     function getSupportingHospitals(address primary) external view returns (address[] memory) {
-        return panels[primary][panelVersionOf[primary]];
+        return panelMembers[currentPanelOf[primary]];
     }
 
     /// @notice The supporting hospitals snapshotted for one entry: the ones whose votes it needs.
     function getEntryPanel(uint256 id) external view returns (address[] memory) {
-        Entry storage entry = existingEntry(id);
-        return panels[entry.submitter][entry.panelVersion];
+        return panelMembers[existingEntry(id).panelId];
     }
 
     // ---------------------------------------------------------------- submissions
@@ -198,46 +229,126 @@ contract HealthRecords {
     /// @notice Submits a patient's health details: a commitment and the sealed envelope.
     function submitHealthDetails(address patient, bytes32 commitment, bytes calldata envelope)
         external
-        onlyHospital
         returns (uint256 id)
     {
-        return submit(EntryKind.Health, patient, commitment, envelope);
+        return submitOne(EntryKind.Health, patient, commitment, envelope);
     }
 
     /// @notice Submits a patient's bill details: a commitment and the sealed envelope.
     function submitBillDetails(address patient, bytes32 commitment, bytes calldata envelope)
         external
-        onlyHospital
         returns (uint256 id)
     {
-        return submit(EntryKind.Bill, patient, commitment, envelope);
+        return submitOne(EntryKind.Bill, patient, commitment, envelope);
     }
 
-    function submit(EntryKind kind, address patient, bytes32 commitment, bytes calldata envelope)
+    /// @notice Submits several patients' health details in one transaction: record `i` is
+    /// `(patients[i], commitments[i], envelopes[i])` and becomes entry `firstId + i`, with its own
+    /// event, panel snapshot and votes. One invalid record reverts the whole batch with
+    /// `BatchRecordInvalid(i, reason)`.
+    function submitHealthDetailsBatch(
+        address[] calldata patients,
+        bytes32[] calldata commitments,
+        bytes[] calldata envelopes
+    ) external returns (uint256 firstId) {
+        return submitBatch(EntryKind.Health, patients, commitments, envelopes);
+    }
+
+    /// @notice Submits several bill details in one transaction, as `submitHealthDetailsBatch`.
+    function submitBillDetailsBatch(
+        address[] calldata patients,
+        bytes32[] calldata commitments,
+        bytes[] calldata envelopes
+    ) external returns (uint256 firstId) {
+        return submitBatch(EntryKind.Bill, patients, commitments, envelopes);
+    }
+
+    function submitOne(EntryKind kind, address patient, bytes32 commitment, bytes calldata envelope)
         private
         returns (uint256 id)
     {
-        if (commitment == bytes32(0)) revert ZeroCommitment();
-        if (envelope.length == 0) revert EmptyEnvelope();
-        uint32 version = panelVersionOf[msg.sender];
-        if (version == 0) revert NoSupportingHospitals(msg.sender);
-        if (patient == msg.sender || isHospital[patient]) revert PatientIsParticipant(patient);
-        if (publicKeys[patient].length == 0) revert PatientKeyNotPublished(patient);
+        (uint32 panelId, uint8 requiredVotes) = submitterPanel();
+        bytes memory problem = recordProblem(patient, commitment, envelope.length);
+        if (problem.length != 0) revertWith(problem);
+        id = nextEntryId;
+        storeEntry(id, kind, patient, commitment, envelope, panelId, requiredVotes);
+        nextEntryId = id + 1;
+    }
 
-        id = nextEntryId++;
+    function submitBatch(
+        EntryKind kind,
+        address[] calldata patients,
+        bytes32[] calldata commitments,
+        bytes[] calldata envelopes
+    ) private returns (uint256 firstId) {
+        (uint32 panelId, uint8 requiredVotes) = submitterPanel();
+        uint256 count = patients.length;
+        if (count == 0) revert EmptyBatch();
+        if (commitments.length != count || envelopes.length != count) {
+            revert BatchLengthMismatch(count, commitments.length, envelopes.length);
+        }
+        firstId = nextEntryId;
+        for (uint256 i = 0; i < count; ++i) {
+            bytes memory problem = recordProblem(patients[i], commitments[i], envelopes[i].length);
+            if (problem.length != 0) revert BatchRecordInvalid(i, problem);
+            storeEntry(firstId + i, kind, patients[i], commitments[i], envelopes[i], panelId, requiredVotes);
+        }
+        // Written once per batch: the counter's write is shared by every record in it.
+        nextEntryId = firstId + count;
+    }
+
+    /// The caller's current panel and the votes its entries need; the caller must be a hospital
+    /// with a panel.
+    function submitterPanel() private view returns (uint32 panelId, uint8 requiredVotes) {
+        if (accountFlags[msg.sender] & FLAG_HOSPITAL == 0) revert NotRegisteredHospital(msg.sender);
+        panelId = currentPanelOf[msg.sender];
+        if (panelId == 0) revert NoSupportingHospitals(msg.sender);
+        requiredVotes = uint8(panelMembers[panelId].length + 1);
+    }
+
+    /// What is wrong with one record of a submission, ABI-encoded as the custom error a single
+    /// submission reverts with; empty when nothing is. Returned rather than reverted so that a
+    /// batch can name the record's index around it.
+    function recordProblem(address patient, bytes32 commitment, uint256 envelopeLength)
+        private
+        view
+        returns (bytes memory)
+    {
+        if (commitment == bytes32(0)) return abi.encodeWithSelector(ZeroCommitment.selector);
+        if (envelopeLength == 0) return abi.encodeWithSelector(EmptyEnvelope.selector);
+        uint8 flags = accountFlags[patient];
+        if (patient == msg.sender || flags & FLAG_HOSPITAL != 0) {
+            return abi.encodeWithSelector(PatientIsParticipant.selector, patient);
+        }
+        if (flags & FLAG_KEY_PUBLISHED == 0) return abi.encodeWithSelector(PatientKeyNotPublished.selector, patient);
+        return "";
+    }
+
+    function storeEntry(
+        uint256 id,
+        EntryKind kind,
+        address patient,
+        bytes32 commitment,
+        bytes calldata envelope,
+        uint32 panelId,
+        uint8 requiredVotes
+    ) private {
         entries[id] = Entry({
             patient: patient,
+            panelId: panelId,
+            votedMask: 0,
             kind: kind,
             status: EntryStatus.Pending,
             approvals: 0,
-            requiredVotes: uint8(panels[msg.sender][version].length + 1),
-            votedMask: 0,
-            submitter: msg.sender,
-            panelVersion: version,
-            submittedBlock: uint64(block.number),
-            commitment: commitment
+            requiredVotes: requiredVotes
         });
-        emit EntrySubmitted(id, patient, msg.sender, kind, commitment, version, envelope);
+        emit EntrySubmitted(id, patient, msg.sender, kind, commitment, panelId, envelope);
+    }
+
+    function revertWith(bytes memory encodedError) private pure {
+        assembly ("memory-safe") {
+            revert(add(encodedError, 32), mload(encodedError))
+        }
     }
 
     /// @notice Number of entries submitted so far; entry ids run from 1 to `entryCount()`.
@@ -246,18 +357,18 @@ contract HealthRecords {
     }
 
     /// @notice The on-chain part of a health-details entry.
-    function getHealthDetails(uint256 id) external view returns (Entry memory) {
-        return entryOfKind(id, EntryKind.Health);
+    function getHealthDetails(uint256 id) external view returns (EntryView memory) {
+        return viewOf(entryOfKind(id, EntryKind.Health));
     }
 
     /// @notice The on-chain part of a bill-details entry.
-    function getBillDetails(uint256 id) external view returns (Entry memory) {
-        return entryOfKind(id, EntryKind.Bill);
+    function getBillDetails(uint256 id) external view returns (EntryView memory) {
+        return viewOf(entryOfKind(id, EntryKind.Bill));
     }
 
     /// @notice The on-chain part of any entry.
-    function getEntry(uint256 id) external view returns (Entry memory) {
-        return existingEntry(id);
+    function getEntry(uint256 id) external view returns (EntryView memory) {
+        return viewOf(existingEntry(id));
     }
 
     // ---------------------------------------------------------------- votes
@@ -308,6 +419,19 @@ contract HealthRecords {
         if (entry.status == EntryStatus.None) revert UnknownEntry(id);
     }
 
+    function viewOf(Entry storage entry) private view returns (EntryView memory) {
+        return EntryView({
+            patient: entry.patient,
+            submitter: panelOwner[entry.panelId],
+            kind: entry.kind,
+            status: entry.status,
+            approvals: entry.approvals,
+            requiredVotes: entry.requiredVotes,
+            votedMask: entry.votedMask,
+            panelId: entry.panelId
+        });
+    }
+
     function entryOfKind(uint256 id, EntryKind kind) private view returns (Entry storage entry) {
         entry = existingEntry(id);
         if (entry.kind != kind) revert WrongEntryKind(id, entry.kind);
@@ -316,7 +440,7 @@ contract HealthRecords {
     /// Bit of `voter` in the entry's vote mask, or 0 when it is not a required voter.
     function voterBit(Entry storage entry, address voter) private view returns (uint32) {
         if (voter == entry.patient) return 1;
-        uint8 position = panelPositions[entry.submitter][entry.panelVersion][voter];
+        uint8 position = panelPositions[entry.panelId][voter];
         return position == 0 ? 0 : uint32(1) << position;
     }
 

@@ -11,6 +11,7 @@ pub mod devnet;
 pub mod follower;
 pub mod fsutil;
 pub mod identity;
+pub mod import;
 pub mod migration;
 pub mod ml;
 pub mod prediction;

@@ -55,11 +55,13 @@ pub fn draw_gas_chart(path: &Path, result: &GasBench) -> Result<(), BenchError> 
                 value: g as f64,
                 series: 1,
             });
-            [hrm, paper].into_iter().flatten()
+            let floor = r.floor.map(|g| Bar { label: format!("{} · floor", r.label()), value: g as f64, series: 2 });
+            [hrm, paper, floor].into_iter().flatten()
         })
         .collect();
     let title = "Gas per function: hrm (sealed) vs the paper's way (plaintext)";
-    render_bars(path, title, "gas", &bars, &["hrm (sealed)", "paper's way (plaintext)"])
+    let series = ["hrm (sealed)", "paper's way (plaintext)", "floor: 21,000 per transaction + calldata + one new slot"];
+    render_bars(path, title, "gas", &bars, &series)
 }
 
 /// Draws `bars` top to bottom into a PNG at `path`; `series` names the colours in the legend.

@@ -1,4 +1,5 @@
-//! Submissions per second from one account: waiting for each receipt, or pipelined.
+//! Submissions per second from one account: waiting for each receipt, pipelined, or imported in
+//! batches as `hrm import` sends them.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -8,8 +9,9 @@ use serde::Serialize;
 
 use super::BenchError;
 use super::seed::{SEED_GAS, pipelined_provider, wait_for};
-use crate::chain::{DeploymentStore, HealthRecords};
+use crate::chain::{DeploymentStore, EntryKind, HealthRecords};
 use crate::devnet::{Engine, LocalNetwork, NetworkSpec};
+use crate::import::{ImportIdentity, ImportJournal, ImportRow, ImportSettings, import_rows};
 use crate::scenario::{ScenarioPlan, sample_record, set_up_consortium};
 use crate::submission::{gather_recipients, seal, submit_record};
 
@@ -22,10 +24,18 @@ pub struct ThroughputBench {
     pub sequential_per_second: f64,
     /// All sealed, then sent back to back with a locally kept nonce; receipts awaited at the end.
     pub pipelined_per_second: f64,
+    /// The import path (`hrm import`): sealed and sent in batches, journaled, batches in flight.
+    pub import_per_second: f64,
+    /// Records per batch on the import path.
+    pub import_batch_size: usize,
+    /// Gas per record on the import path.
+    pub import_gas_per_record: u64,
     #[serde(serialize_with = "seconds")]
     pub sequential: Duration,
     #[serde(serialize_with = "seconds")]
     pub pipelined: Duration,
+    #[serde(serialize_with = "seconds")]
+    pub import: Duration,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -76,12 +86,35 @@ pub async fn bench_throughput(
     }
     let pipelined = started.elapsed();
 
+    let rows: Vec<ImportRow> =
+        (0..count).map(|i| ImportRow { line: i + 2, patient, record: sample_record(i) }).collect();
+    let identity = ImportIdentity {
+        source_file: "bench throughput".into(),
+        source_sha256: String::new(),
+        kind: EntryKind::Health.as_str().into(),
+        chain_id: primary.client.connection().chain_id(),
+        contract: primary.client.deployment().address,
+        submitter: primary.address(),
+    };
+    let mut journal = ImportJournal::open(&workdir.join("import-journal.jsonl"), &identity)
+        .map_err(|e| BenchError::failed("opening the import journal", e))?;
+    let settings = ImportSettings::default();
+    let started = Instant::now();
+    let imported = import_rows(&primary.client, EntryKind::Health, &rows, &mut journal, settings, &mut |_| {})
+        .await
+        .map_err(|e| BenchError::failed("importing", e))?;
+    let import = started.elapsed();
+
     Ok(ThroughputBench {
         engine: engine.as_str().to_string(),
         submissions: count,
         sequential_per_second: count as f64 / sequential.as_secs_f64(),
         pipelined_per_second: count as f64 / pipelined.as_secs_f64(),
+        import_per_second: count as f64 / import.as_secs_f64(),
+        import_batch_size: settings.batch_size,
+        import_gas_per_record: imported.gas_per_row(),
         sequential,
         pipelined,
+        import,
     })
 }

@@ -4,11 +4,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::contract::SolCallBuilder;
+use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::SolCall;
+use alloy::sol_types::{SolCall, SolEvent};
 use alloy::transports::http::reqwest::Url;
 use serde::Serialize;
 
@@ -27,6 +28,9 @@ pub struct Connection {
     rpc_url: Url,
     chain_id: u64,
     sender: Option<Address>,
+    // Kept beside the provider so that transactions can also be signed here and sent as raw bytes
+    // (see `outbox`).
+    wallet: Option<EthereumWallet>,
     receipt_timeout: Duration,
 }
 
@@ -60,11 +64,38 @@ pub struct EntryInfo {
     pub status: EntryStatus,
     pub patient: Address,
     pub submitter: Address,
-    pub commitment: B256,
     pub approvals: u8,
     pub required_votes: u8,
-    pub panel_version: u32,
-    pub submitted_block: u64,
+    /// The panel snapshot that votes on the entry (ids are global, from 1).
+    pub panel_id: u32,
+}
+
+/// What a batch submission did: one transaction, one entry per record.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchOutcome {
+    pub tx_hash: B256,
+    pub block: u64,
+    pub gas_used: u64,
+    /// The entries created, in the batch's record order.
+    pub entry_ids: Vec<u64>,
+}
+
+/// One record of a submission as the contract takes it: whose, its commitment and its envelope.
+#[derive(Debug, Clone)]
+pub struct SealedSubmission {
+    pub patient: Address,
+    pub commitment: B256,
+    pub envelope: Bytes,
+}
+
+/// The ids of the entries a mined submission created, in the order of its records.
+pub fn submitted_entry_ids(receipt: &TransactionReceipt) -> Vec<u64> {
+    receipt
+        .logs()
+        .iter()
+        .filter_map(|log| HealthRecords::EntrySubmitted::decode_log(&log.inner).ok())
+        .map(|event| event.data.id.saturating_to())
+        .collect()
 }
 
 /// An entry's submission event: where its sealed envelope is.
@@ -93,13 +124,14 @@ impl Connection {
                 });
             }
         };
-        Ok(Self { provider, rpc_url, chain_id, sender: None, receipt_timeout })
+        Ok(Self { provider, rpc_url, chain_id, sender: None, wallet: None, receipt_timeout })
     }
 
     /// The same connection, signing with `signer`.
     pub fn with_signer(self, signer: PrivateKeySigner) -> Self {
         let sender = Some(signer.address());
-        Self { provider: signing_provider(self.rpc_url.clone(), signer), sender, ..self }
+        let wallet = Some(EthereumWallet::from(signer.clone()));
+        Self { provider: signing_provider(self.rpc_url.clone(), signer), sender, wallet, ..self }
     }
 
     /// The chain's id.
@@ -183,7 +215,21 @@ impl Connection {
         }
     }
 
-    fn classify(&self, error: alloy::contract::Error) -> ChainError {
+    /// How long to wait for a receipt.
+    pub fn receipt_timeout(&self) -> Duration {
+        self.receipt_timeout
+    }
+
+    /// The signing wallet; panics when the connection has none (a programming error).
+    pub(super) fn wallet(&self) -> &EthereumWallet {
+        self.wallet.as_ref().expect("this operation needs a signing account")
+    }
+
+    pub(super) fn transport_error(&self, error: alloy::transports::TransportError) -> ChainError {
+        ChainError::from_transport(error, self.rpc_url.as_str(), self.sender)
+    }
+
+    pub(super) fn classify(&self, error: alloy::contract::Error) -> ChainError {
         ChainError::from_contract_error(error, self.rpc_url.as_str(), self.sender)
     }
 
@@ -335,6 +381,31 @@ impl Consortium {
         Ok(outcome)
     }
 
+    /// Submits several sealed records of one kind in one transaction; each becomes its own entry.
+    pub async fn submit_batch(
+        &self,
+        kind: EntryKind,
+        records: &[SealedSubmission],
+    ) -> Result<BatchOutcome, ChainError> {
+        let patients = records.iter().map(|r| r.patient).collect();
+        let commitments = records.iter().map(|r| r.commitment).collect();
+        let envelopes = records.iter().map(|r| r.envelope.clone()).collect();
+        let receipt = match kind {
+            EntryKind::Health => {
+                self.transact(self.contract.submitHealthDetailsBatch(patients, commitments, envelopes)).await?
+            }
+            EntryKind::Bill => {
+                self.transact(self.contract.submitBillDetailsBatch(patients, commitments, envelopes)).await?
+            }
+        };
+        Ok(BatchOutcome {
+            tx_hash: receipt.transaction_hash,
+            block: receipt.block_number.unwrap_or_default(),
+            gas_used: receipt.gas_used,
+            entry_ids: submitted_entry_ids(&receipt),
+        })
+    }
+
     /// Approves or rejects an entry as the signer.
     pub async fn vote(&self, id: u64, approve: bool) -> Result<TxOutcome, ChainError> {
         let id = U256::from(id);
@@ -364,11 +435,9 @@ impl Consortium {
                 .ok_or_else(|| ChainError::Rpc(format!("entry {id} has unknown status {}", entry.status)))?,
             patient: entry.patient,
             submitter: entry.submitter,
-            commitment: entry.commitment,
             approvals: entry.approvals,
             required_votes: entry.requiredVotes,
-            panel_version: entry.panelVersion,
-            submitted_block: entry.submittedBlock,
+            panel_id: entry.panelId,
         })
     }
 

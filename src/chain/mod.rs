@@ -8,11 +8,14 @@ pub mod deployment;
 pub mod dev_keys;
 mod error;
 pub mod events;
+pub mod outbox;
 pub mod provider;
 pub mod revert;
 
 pub use blocks::{ConfirmationRule, Confirmations, ConfirmedHead, DEFAULT_CONFIRMATION_DEPTH};
-pub use consortium::{Connection, Consortium, EntryInfo, Submission, TxOutcome};
+pub use consortium::{
+    BatchOutcome, Connection, Consortium, EntryInfo, SealedSubmission, Submission, TxOutcome, submitted_entry_ids,
+};
 pub use contract::{EntryKind, EntryStatus, HealthRecords};
 pub use deployment::{DeploymentRecord, DeploymentStore};
 pub use error::ChainError;

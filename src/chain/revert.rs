@@ -75,8 +75,22 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
             e.id,
             EntryStatus::from_u8(e.status).map_or("in an unknown state", EntryStatus::as_str)
         ),
+        E::EmptyBatch(_) => "the batch holds no records".to_string(),
+        E::BatchLengthMismatch(e) => format!(
+            "the batch's lists differ in length: {} patients, {} commitments, {} envelopes",
+            e.patients, e.commitments, e.envelopes
+        ),
+        E::BatchRecordInvalid(e) => {
+            let reason = match HealthRecordsErrors::abi_decode(&e.reason) {
+                Ok(inner) => describe_contract_error(&inner),
+                Err(_) => format!("an undecodable reason 0x{}", alloy::primitives::hex::encode(&e.reason)),
+            };
+            format!("record {} of the batch (counting from 0) was refused: {reason}", e.index)
+        }
     }
 }
+
+use alloy::sol_types::SolInterface as _;
 
 /// The custom error's name, as declared in the contract.
 pub fn contract_error_name(error: &HealthRecordsErrors) -> &'static str {

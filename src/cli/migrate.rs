@@ -1,6 +1,5 @@
 //! `hrm migrate`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -8,11 +7,10 @@ use hrm::chain::{Confirmations, Consortium};
 use hrm::follower::{FollowEvent, FollowOptions, follow};
 use hrm::migration::{MigrationOptions, MigrationProgress, MigrationReport, migrate};
 use hrm::store::Archive;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::Context;
 use super::exit_code;
-use super::output::{key_value_table, print_json, table};
+use super::output::{key_value_table, print_json, progress_bar, table};
 
 #[derive(Debug, Args)]
 #[command(
@@ -51,13 +49,7 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
     if args.follow {
         return follow_chain(context, &archive, &consortium, &signer, &options, args.poll_interval).await;
     }
-    let bar =
-        if context.json() || !std::io::stderr().is_terminal() { ProgressBar::hidden() } else { ProgressBar::new(0) };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} blocks {pos}/{len} [{bar:30}] {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    let bar = progress_bar(context.json(), "{spinner} blocks {pos}/{len} [{bar:30}] {msg}");
     let on_progress = |p: MigrationProgress| {
         bar.set_length(p.to_block.saturating_sub(p.from_block) + 1);
         bar.set_position(p.scanned_to.saturating_sub(p.from_block) + 1);

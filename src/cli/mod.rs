@@ -9,6 +9,7 @@ mod demo;
 mod deploy;
 mod devnet;
 mod hospital;
+mod import;
 mod key;
 mod migrate;
 mod model;
@@ -106,6 +107,8 @@ pub enum Command {
     SubmitHealth(submit::SubmitHealthArgs),
     /// Submit a patient's bill details, sealed to the patient and the panel
     SubmitBill(submit::SubmitBillArgs),
+    /// Import a lab system's export (CSV or JSONL): every row checked, then sent in batches
+    Import(import::ImportArgs),
     /// Show an entry: decrypted when the signer is a recipient, metadata otherwise
     Show(show::ShowArgs),
     /// Approve or reject a pending entry as a supporting hospital or as its patient
@@ -151,6 +154,7 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Key(command) => key::run(&context, command).await,
         Command::SubmitHealth(args) => submit::run_health(&context, args).await,
         Command::SubmitBill(args) => submit::run_bill(&context, args).await,
+        Command::Import(args) => import::run(&context, args).await,
         Command::Show(args) => show::run(&context, args).await,
         Command::Vote(args) => vote::run(&context, args).await,
         Command::Status(args) => status::run(&context, args).await,

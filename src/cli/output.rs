@@ -1,13 +1,24 @@
 //! Printing for people (tables) and for scripts (`--json`).
 
+use std::io::IsTerminal;
+
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use hrm::chain::TxOutcome;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl Serialize) -> eyre::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// A progress bar on stderr drawn with `template`; hidden for `--json` and when stderr is not a
+/// terminal, so that scripts and logs get no control characters.
+pub fn progress_bar(json: bool, template: &str) -> ProgressBar {
+    let bar = if json || !std::io::stderr().is_terminal() { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> "));
+    bar
 }
 
 /// A table with the given header, laid out for the terminal.

@@ -33,6 +33,8 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
         return print_json(&json!({
             "entry": entry,
             "panel": panel,
+            "commitment": submission.commitment,
+            "submitted_block": submission.block,
             "submission_tx": submission.tx_hash,
             "envelope_bytes": submission.envelope.len(),
             "record": opened.as_ref().map(|o| &o.record),
@@ -48,7 +50,7 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
     rows.add_row(vec!["submitted by".into(), entry.submitter.to_string()]);
     let panel_text: Vec<String> = panel.iter().map(ToString::to_string).collect();
     rows.add_row(vec!["supporting hospitals".into(), panel_text.join("\n")]);
-    rows.add_row(vec!["commitment".into(), entry.commitment.to_string()]);
+    rows.add_row(vec!["commitment".into(), submission.commitment.to_string()]);
     rows.add_row(vec!["submitted in".into(), format!("block {}, tx {}", submission.block, submission.tx_hash)]);
     println!("{rows}");
     match opened {

@@ -33,7 +33,7 @@ pub async fn run(context: &Context, args: StatusArgs) -> eyre::Result<()> {
         println!("No entries match.");
         return Ok(());
     }
-    let mut rows = table(["id", "kind", "status", "votes", "patient", "submitted by", "block"]);
+    let mut rows = table(["id", "kind", "status", "votes", "patient", "submitted by", "panel"]);
     for e in entries {
         rows.add_row(vec![
             e.id.to_string(),
@@ -42,7 +42,7 @@ pub async fn run(context: &Context, args: StatusArgs) -> eyre::Result<()> {
             format!("{}/{}", e.approvals, e.required_votes),
             e.patient.to_string(),
             e.submitter.to_string(),
-            e.submitted_block.to_string(),
+            e.panel_id.to_string(),
         ]);
     }
     println!("{rows}");

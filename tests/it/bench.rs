@@ -24,6 +24,10 @@ async fn bench_commands_run_and_report() {
     let health = rows.iter().find(|r| r["function"] == "setHealthDetails").unwrap();
     assert!(health["hrm"].as_u64().unwrap() < health["paper_style"].as_u64().unwrap(), "{health}");
     assert!(rows.iter().all(|r| r["hrm"].as_u64().is_some_and(|g| g > 21_000) || r["estimated"] == true));
+    let batch_of_10 = rows.iter().find(|r| r["function"] == "setHealthDetails, batch of 10 (per record)").unwrap();
+    let (per_record, floor) = (batch_of_10["hrm"].as_u64().unwrap(), batch_of_10["floor"].as_u64().unwrap());
+    assert!(floor < per_record && per_record <= 55_000, "{batch_of_10}");
+    assert!(gas["batch_reduction"].as_f64().unwrap() >= 5.0, "{gas}");
 
     let latency_chart = hrm.home().join("latency.png");
     let latency = hrm.json(&["bench", "latency", "--iterations", "3", "--chart", latency_chart.to_str().unwrap()]);
@@ -43,7 +47,9 @@ async fn bench_commands_run_and_report() {
     assert!(
         throughput["sequential_per_second"].as_f64().unwrap() > 0.0
             && throughput["pipelined_per_second"].as_f64().unwrap() > 0.0
+            && throughput["import_per_second"].as_f64().unwrap() > 0.0
     );
+    assert!(throughput["import_gas_per_record"].as_u64().unwrap() < 100_000, "{throughput}");
 
     let model = hrm.json(&["bench", "model", "--runs", "3", "--predictions", "1000"]);
     assert_eq!((model["rows"].as_u64(), model["training_runs"].as_u64()), (Some(768), Some(3)));

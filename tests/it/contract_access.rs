@@ -27,16 +27,20 @@ enum Function {
     SetSupportingHospitals,
     SubmitHealthDetails,
     SubmitBillDetails,
+    SubmitHealthDetailsBatch,
+    SubmitBillDetailsBatch,
     ApprovePendingEntry,
     RejectPendingEntry,
 }
 
-const FUNCTIONS: [Function; 7] = [
+const FUNCTIONS: [Function; 9] = [
     Function::RegisterHospital,
     Function::PublishKey,
     Function::SetSupportingHospitals,
     Function::SubmitHealthDetails,
     Function::SubmitBillDetails,
+    Function::SubmitHealthDetailsBatch,
+    Function::SubmitBillDetailsBatch,
     Function::ApprovePendingEntry,
     Function::RejectPendingEntry,
 ];
@@ -62,6 +66,7 @@ fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
     let not_hospital = E::NotRegisteredHospital(HealthRecords::NotRegisteredHospital { account: who });
     let not_voter = E::NotEntryVoter(HealthRecords::NotEntryVoter { id, account: who });
     let no_panel = E::NoSupportingHospitals(HealthRecords::NoSupportingHospitals { primary: who });
+    use Function::{SubmitBillDetails, SubmitBillDetailsBatch, SubmitHealthDetails, SubmitHealthDetailsBatch};
     match (function, role) {
         (Function::RegisterHospital, Role::Admin) => None,
         (Function::RegisterHospital, _) => Some(E::NotAdmin(HealthRecords::NotAdmin { caller: who })),
@@ -69,12 +74,18 @@ fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
         (Function::PublishKey, _) => None,
         (Function::SetSupportingHospitals, Role::Primary | Role::PanelMember | Role::Outsider) => None,
         (Function::SetSupportingHospitals, _) => Some(not_hospital),
-        (Function::SubmitHealthDetails | Function::SubmitBillDetails, Role::Primary) => None,
+        (
+            SubmitHealthDetails | SubmitBillDetails | SubmitHealthDetailsBatch | SubmitBillDetailsBatch,
+            Role::Primary,
+        ) => None,
         // Registered hospitals without a panel of their own cannot submit.
-        (Function::SubmitHealthDetails | Function::SubmitBillDetails, Role::PanelMember | Role::Outsider) => {
-            Some(no_panel)
+        (
+            SubmitHealthDetails | SubmitBillDetails | SubmitHealthDetailsBatch | SubmitBillDetailsBatch,
+            Role::PanelMember | Role::Outsider,
+        ) => Some(no_panel),
+        (SubmitHealthDetails | SubmitBillDetails | SubmitHealthDetailsBatch | SubmitBillDetailsBatch, _) => {
+            Some(not_hospital)
         }
-        (Function::SubmitHealthDetails | Function::SubmitBillDetails, _) => Some(not_hospital),
         (Function::ApprovePendingEntry | Function::RejectPendingEntry, Role::PanelMember | Role::Patient) => None,
         (Function::ApprovePendingEntry | Function::RejectPendingEntry, _) => Some(not_voter),
     }
@@ -120,9 +131,22 @@ async fn attempt(c: &Consortium, function: Function, role: Role, entry: u64, sen
         Function::SubmitBillDetails => {
             run!(contract.submitBillDetails(c.patient.address(), some_commitment(), test_envelope()))
         }
+        Function::SubmitHealthDetailsBatch => {
+            let (patients, commitments, envelopes) = two_records(c);
+            run!(contract.submitHealthDetailsBatch(patients, commitments, envelopes))
+        }
+        Function::SubmitBillDetailsBatch => {
+            let (patients, commitments, envelopes) = two_records(c);
+            run!(contract.submitBillDetailsBatch(patients, commitments, envelopes))
+        }
         Function::ApprovePendingEntry => run!(contract.approvePendingEntry(id)),
         Function::RejectPendingEntry => run!(contract.rejectPendingEntry(id)),
     }
+}
+
+/// A batch of two valid records about the patient.
+fn two_records(c: &Consortium) -> (Vec<Address>, Vec<alloy::primitives::B256>, Vec<alloy::primitives::Bytes>) {
+    (vec![c.patient.address(); 2], vec![some_commitment(); 2], vec![test_envelope(); 2])
 }
 
 #[tokio::test]

@@ -90,4 +90,22 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
     audit.push("audit");
     let audit: serde_json::Value = serde_json::from_str(&hrm.ok(&audit)).unwrap();
     assert_eq!((audit["approved_on_chain"].as_u64(), audit["archived"].as_u64()), (Some(1), Some(1)));
+
+    // A lab system's day: 1,000 rows imported through node 1 in batches that fit its blocks.
+    let mut csv = String::from(
+        "patient,recorded_at,Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,DiabetesPedigreeFunction,Age",
+    );
+    for i in 0..1000 {
+        csv.push_str(&format!("\ndev:6,2026-11-02,1,{},70,30,0,31.5,0.4,41", 60 + i % 500));
+    }
+    let file = hrm.write_file("lab-day.csv", &csv);
+    let report = on(1, &["--json", "--from", "dev:1", "import", "--csv", file.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let ids: std::collections::BTreeSet<u64> = rows.iter().map(|r| r["entry_id"].as_u64().unwrap()).collect();
+    assert_eq!((rows.len(), ids.len()), (1000, 1000), "{}", report["batches"]);
+    assert_eq!(ids.first().zip(ids.last()), Some((&2, &1001)));
+    assert!(report["gas_per_row"].as_u64().unwrap() <= 55_000, "{}", report["gas_per_row"]);
+    let status: serde_json::Value = serde_json::from_str(&on(1, &["--json", "status", "--pending"])).unwrap();
+    assert_eq!(status.as_array().unwrap().len(), 1000);
 }

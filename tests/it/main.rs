@@ -15,6 +15,7 @@ mod devnet;
 mod follow;
 mod geth_network;
 mod harness;
+mod import;
 mod migration;
 mod model;
 mod privacy;

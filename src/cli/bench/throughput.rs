@@ -11,6 +11,7 @@ use crate::cli::output::{print_json, table};
 
 #[derive(Debug, Args)]
 pub struct ThroughputArgs {
+    /// Records each way: one by one, pipelined, and imported in batches
     #[arg(long, default_value_t = 200)]
     pub submissions: usize,
     #[arg(long, value_enum, default_value_t = EngineChoice::Anvil)]
@@ -26,6 +27,7 @@ pub async fn run(context: &Context, args: ThroughputArgs, workdir: &Path) -> eyr
     for (way, elapsed, rate) in [
         ("sequential", result.sequential, result.sequential_per_second),
         ("pipelined", result.pipelined, result.pipelined_per_second),
+        ("imported in batches", result.import, result.import_per_second),
     ] {
         rows.add_row(vec![
             format!("{way} ({})", result.submissions),
@@ -34,5 +36,11 @@ pub async fn run(context: &Context, args: ThroughputArgs, workdir: &Path) -> eyr
         ]);
     }
     println!("{rows}");
+    println!(
+        "Imported in batches of up to {} records, {} batches in flight: {} gas per record.",
+        result.import_batch_size,
+        hrm::import::ImportSettings::default().in_flight,
+        result.import_gas_per_record
+    );
     Ok(())
 }

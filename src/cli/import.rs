@@ -1,0 +1,232 @@
+//! `hrm import --csv FILE | --jsonl FILE [--kind health|bill] [--skip-invalid]`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use eyre::{WrapErr, bail};
+use hrm::chain::EntryKind;
+use hrm::import::{
+    ImportIdentity, ImportJournal, ImportProgress, ImportReport, ImportSettings, RowProblem, SourceFormat,
+    check_patients, describe_lines, import_rows, journal_path, read_source,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::context::Context;
+use super::output::{key_value_table, print_json, progress_bar, table};
+
+const IMPORT_HELP: &str = "\
+CSV files have a header line, then one health record per line. The columns, in any order (case,
+spaces and underscores in the header are ignored):
+  patient, recorded_at, Pregnancies, Glucose, BloodPressure, SkinThickness, Insulin, BMI,
+  DiabetesPedigreeFunction, Age, notes (optional)
+The patient is an account name, an address or dev:N; recorded_at is YYYY-MM-DD.
+
+JSONL files hold one record per line, as `submit-health --file` or `submit-bill --file` take it,
+plus \"patient\":
+  {\"patient\": \"alice\", \"recorded_at\": \"2026-03-14\", \"readings\": {\"pregnancies\": 6, ...}}
+  {\"patient\": \"alice\", \"issued_at\": \"2026-03-14\", \"currency\": \"USD\", \"line_items\": [...], \"total\": \"120.00\"}
+
+Every row is checked before anything is sent. An import is journaled under HRM_HOME/imports: if it
+is interrupted (Ctrl-C, a crash, a lost node), run the same command again and it sends each
+remaining row once, and none twice.";
+
+/// `--kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindChoice {
+    /// Health details (readings)
+    Health,
+    /// Bill details (JSONL only: a bill has line items)
+    Bill,
+}
+
+impl From<KindChoice> for EntryKind {
+    fn from(choice: KindChoice) -> Self {
+        match choice {
+            KindChoice::Health => Self::Health,
+            KindChoice::Bill => Self::Bill,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = IMPORT_HELP)]
+pub struct ImportArgs {
+    /// A CSV file of health records (see below for the columns)
+    #[arg(long, value_name = "FILE", conflicts_with = "jsonl", required_unless_present = "jsonl")]
+    pub csv: Option<PathBuf>,
+    /// A JSON-lines file: one record per line, with its "patient"
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Option<PathBuf>,
+    /// What the records are
+    #[arg(long, value_enum, default_value = "health")]
+    pub kind: KindChoice,
+    /// Send the valid rows and list the invalid ones, instead of sending nothing
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Most records per transaction; fewer when a batch would not fit half a block
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub batch_size: u16,
+    /// Batches sent before waiting for the oldest one to be mined
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub in_flight: u16,
+}
+
+pub async fn run(context: &Context, args: ImportArgs) -> eyre::Result<()> {
+    let (path, format) = match (&args.csv, &args.jsonl) {
+        (Some(path), _) => (path.clone(), SourceFormat::Csv),
+        (None, Some(path)) => (path.clone(), SourceFormat::Jsonl),
+        (None, None) => bail!("name the file to import with --csv FILE or --jsonl FILE"),
+    };
+    let kind = EntryKind::from(args.kind);
+    let bytes = std::fs::read(&path).wrap_err_with(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|e| eyre::eyre!("{} is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to()))?;
+    let (consortium, _signer) = context.consortium_signed().await?;
+
+    let resolve = |cell: &str| context.address(cell).map_err(|e| e.to_string());
+    let parsed = read_source(&text, format, kind, &resolve);
+    let mut problems = parsed.problems;
+    problems.extend(check_patients(&consortium, kind, &parsed.rows).await?);
+    problems.sort_by_key(|p| p.line);
+    let rows: Vec<_> = parsed.rows.into_iter().filter(|r| !problems.iter().any(|p| p.line == r.line)).collect();
+    if !problems.is_empty() {
+        print_problems(&path, &problems, args.skip_invalid);
+        if !args.skip_invalid {
+            bail!(
+                "{} of {} cannot be imported, so nothing was sent; correct the file and run again, or pass --skip-invalid to send the {} valid rows",
+                plural(problems.iter().map(|p| p.line).collect::<std::collections::BTreeSet<_>>().len(), "row"),
+                path.display(),
+                rows.len()
+            );
+        }
+    }
+    if rows.is_empty() {
+        bail!("{} holds no records to import", path.display());
+    }
+
+    let canonical = path.canonicalize().wrap_err_with(|| format!("resolving {}", path.display()))?;
+    let identity = ImportIdentity {
+        source_file: path.display().to_string(),
+        source_sha256: alloy::primitives::hex::encode(Sha256::digest(&bytes)),
+        kind: kind.as_str().to_string(),
+        chain_id: consortium.connection().chain_id(),
+        contract: consortium.deployment().address,
+        submitter: consortium.sender(),
+    };
+    let journal_file = journal_path(&context.home.join("imports"), &identity, &canonical);
+    let mut journal = ImportJournal::open(&journal_file, &identity)?;
+    let settings = ImportSettings { batch_size: usize::from(args.batch_size), in_flight: usize::from(args.in_flight) };
+
+    let bar = progress_bar(context.json(), "{spinner} rows {pos}/{len} [{bar:30}] {msg}");
+    let (mut sent_batches, mut confirmed_batches, mut gas) = (0, 0, 0);
+    let mut on_progress = |progress: ImportProgress| match progress {
+        ImportProgress::Resumed { rows } => {
+            bar.suspend(|| eprintln!("resuming: {rows} rows were sent by an earlier run of this import"));
+        }
+        ImportProgress::Planned { rows } => bar.set_length(rows as u64),
+        ImportProgress::BatchSent { .. } => {
+            sent_batches += 1;
+            bar.set_message(format!("batches {confirmed_batches}/{sent_batches} mined, {gas} gas"));
+        }
+        ImportProgress::BatchConfirmed { rows, gas_used, .. } => {
+            confirmed_batches += 1;
+            gas += gas_used;
+            bar.inc(rows as u64);
+            bar.set_message(format!("batches {confirmed_batches}/{sent_batches} mined, {gas} gas"));
+        }
+    };
+    let interrupted = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    let report = tokio::select! {
+        report = import_rows(&consortium, kind, &rows, &mut journal, settings, &mut on_progress) => report,
+        () = interrupted => {
+            bar.finish_and_clear();
+            bail!("interrupted; run the same command again to send the remaining rows (journal {})", journal_file.display());
+        }
+    };
+    bar.finish_and_clear();
+    let report = report.wrap_err_with(|| {
+        format!(
+            "importing {} (journal {}; run the same command again to resume)",
+            path.display(),
+            journal_file.display()
+        )
+    })?;
+    print_report(context, &path, &journal_file, &report, &problems)
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
+}
+
+fn print_problems(path: &Path, problems: &[RowProblem], skipped: bool) {
+    let mut rows = table(["line", "column", "problem"]);
+    for problem in problems {
+        rows.add_row(vec![problem.line.to_string(), problem.column.clone(), problem.problem.clone()]);
+    }
+    let verdict = if skipped { "skipped (--skip-invalid)" } else { "cannot be imported" };
+    eprintln!("These rows of {} {verdict}:\n{rows}", path.display());
+}
+
+fn print_report(
+    context: &Context,
+    path: &Path,
+    journal: &Path,
+    report: &ImportReport,
+    skipped: &[RowProblem],
+) -> eyre::Result<()> {
+    if context.json() {
+        return print_json(&json!({
+            "file": path,
+            "journal": journal,
+            "rows": report.rows,
+            "batches": report.batches,
+            "gas_used": report.gas_used,
+            "gas_per_row": report.gas_per_row(),
+            "from_earlier_runs": report.from_earlier_runs,
+            "sent_now": report.sent_now,
+            "skipped": skipped,
+        }));
+    }
+    let mut rows = table(["line", "patient", "entry", "batch", "block", "transaction"]);
+    for row in &report.rows {
+        rows.add_row(vec![
+            row.line.to_string(),
+            row.patient.to_string(),
+            row.entry_id.to_string(),
+            row.batch.to_string(),
+            row.block.to_string(),
+            row.tx_hash.to_string(),
+        ]);
+    }
+    println!("{rows}");
+    let mut summary = key_value_table();
+    summary.add_row(vec!["imported".into(), format!("{} from {}", plural(report.rows.len(), "row"), path.display())]);
+    if report.from_earlier_runs > 0 {
+        summary.add_row(vec![
+            "of which earlier runs sent".into(),
+            format!("{} (this run sent {})", report.from_earlier_runs, report.sent_now),
+        ]);
+    }
+    let ids: Vec<usize> = report.rows.iter().map(|r| r.entry_id as usize).collect();
+    summary.add_row(vec!["entries".into(), describe_lines(sorted(ids))]);
+    summary.add_row(vec![
+        "transactions".into(),
+        format!("{}, {} gas ({} per row)", report.batches, report.gas_used, report.gas_per_row()),
+    ]);
+    if !skipped.is_empty() {
+        let lines = describe_lines(sorted(skipped.iter().map(|p| p.line).collect()));
+        summary.add_row(vec!["skipped lines".into(), lines]);
+    }
+    summary.add_row(vec!["journal".into(), journal.display().to_string()]);
+    println!("{summary}");
+    Ok(())
+}
+
+fn sorted(mut values: Vec<usize>) -> Vec<usize> {
+    values.sort_unstable();
+    values.dedup();
+    values
+}
