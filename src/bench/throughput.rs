@@ -88,14 +88,7 @@ pub async fn bench_throughput(
 
     let rows: Vec<ImportRow> =
         (0..count).map(|i| ImportRow { line: i + 2, patient, record: sample_record(i) }).collect();
-    let identity = ImportIdentity {
-        source_file: "bench throughput".into(),
-        source_sha256: String::new(),
-        kind: EntryKind::Health.as_str().into(),
-        chain_id: primary.client.connection().chain_id(),
-        contract: primary.client.deployment().address,
-        submitter: primary.address(),
-    };
+    let identity = ImportIdentity::of("bench throughput".into(), b"", EntryKind::Health, &primary.client);
     let mut journal = ImportJournal::open(&workdir.join("import-journal.jsonl"), &identity)
         .map_err(|e| BenchError::failed("opening the import journal", e))?;
     let settings = ImportSettings::default();

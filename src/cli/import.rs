@@ -6,11 +6,10 @@ use clap::{Args, ValueEnum};
 use eyre::{WrapErr, bail};
 use hrm::chain::EntryKind;
 use hrm::import::{
-    ImportIdentity, ImportJournal, ImportProgress, ImportReport, ImportSettings, RowProblem, SourceFormat,
-    check_patients, describe_lines, import_rows, journal_path, read_source,
+    ImportIdentity, ImportJournal, ImportProgress, ImportReport, ImportSettings, ParsedSource, RowProblem,
+    SourceFormat, describe_lines, import_rows, journal_path, read_and_check,
 };
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::context::Context;
 use super::output::{key_value_table, print_json, progress_bar, table};
@@ -85,11 +84,7 @@ pub async fn run(context: &Context, args: ImportArgs) -> eyre::Result<()> {
     let (consortium, _signer) = context.consortium_signed().await?;
 
     let resolve = |cell: &str| context.address(cell).map_err(|e| e.to_string());
-    let parsed = read_source(&text, format, kind, &resolve);
-    let mut problems = parsed.problems;
-    problems.extend(check_patients(&consortium, kind, &parsed.rows).await?);
-    problems.sort_by_key(|p| p.line);
-    let rows: Vec<_> = parsed.rows.into_iter().filter(|r| !problems.iter().any(|p| p.line == r.line)).collect();
+    let ParsedSource { rows, problems } = read_and_check(&consortium, &text, format, kind, &resolve).await?;
     if !problems.is_empty() {
         print_problems(&path, &problems, args.skip_invalid);
         if !args.skip_invalid {
@@ -106,14 +101,7 @@ pub async fn run(context: &Context, args: ImportArgs) -> eyre::Result<()> {
     }
 
     let canonical = path.canonicalize().wrap_err_with(|| format!("resolving {}", path.display()))?;
-    let identity = ImportIdentity {
-        source_file: path.display().to_string(),
-        source_sha256: alloy::primitives::hex::encode(Sha256::digest(&bytes)),
-        kind: kind.as_str().to_string(),
-        chain_id: consortium.connection().chain_id(),
-        contract: consortium.deployment().address,
-        submitter: consortium.sender(),
-    };
+    let identity = ImportIdentity::of(path.display().to_string(), &bytes, kind, &consortium);
     let journal_file = journal_path(&context.home.join("imports"), &identity, &canonical);
     let mut journal = ImportJournal::open(&journal_file, &identity)?;
     let settings = ImportSettings { batch_size: usize::from(args.batch_size), in_flight: usize::from(args.in_flight) };

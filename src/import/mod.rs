@@ -113,6 +113,39 @@ impl ImportReport {
     }
 }
 
+/// Reads a file's text, checks every row (and on chain every patient), and returns the rows that
+/// can be sent beside the problems of the others, by line.
+pub async fn read_and_check(
+    consortium: &Consortium,
+    text: &str,
+    format: SourceFormat,
+    kind: EntryKind,
+    resolve: &dyn Fn(&str) -> Result<Address, String>,
+) -> Result<ParsedSource, ImportError> {
+    let parsed = read_source(text, format, kind, resolve);
+    let mut problems = parsed.problems;
+    problems.extend(check_patients(consortium, kind, &parsed.rows).await?);
+    problems.sort_by_key(|p| p.line);
+    let rows = parsed.rows.into_iter().filter(|r| !problems.iter().any(|p| p.line == r.line)).collect();
+    Ok(ParsedSource { rows, problems })
+}
+
+impl ImportIdentity {
+    /// The identity of an import of `source_bytes` (named `source_file`) by the consortium's
+    /// signer.
+    pub fn of(source_file: String, source_bytes: &[u8], kind: EntryKind, consortium: &Consortium) -> Self {
+        use sha2::{Digest, Sha256};
+        Self {
+            source_file,
+            source_sha256: alloy::primitives::hex::encode(Sha256::digest(source_bytes)),
+            kind: kind.as_str().to_string(),
+            chain_id: consortium.connection().chain_id(),
+            contract: consortium.deployment().address,
+            submitter: consortium.sender(),
+        }
+    }
+}
+
 /// Dry-runs a submission for every distinct patient of `rows`, so that patients who cannot
 /// receive records (no published key, or a hospital) are reported per row before anything is
 /// sent. A refusal that is about the submitter (not a hospital, no panel) is an error.
