@@ -1,4 +1,5 @@
-//! Finding the local tools `tools/setup` installs (anvil, cast, solc, geth, secantusd).
+//! Finding the local tools `tools/setup` installs (anvil, cast, solc, geth, secantusd,
+//! fhir-validate).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ pub enum Tool {
     Geth,
     /// The MongoDB-wire document database server (SecantusDB).
     Secantusd,
+    /// The FHIR R4 reference validator (HAPI FHIR), wrapped by tools/setup.
+    FhirValidate,
 }
 
 impl Tool {
@@ -25,6 +28,7 @@ impl Tool {
             Tool::Solc => "solc",
             Tool::Geth => "geth",
             Tool::Secantusd => "secantusd",
+            Tool::FhirValidate => "fhir-validate",
         }
     }
 }
