@@ -61,15 +61,11 @@ pub enum FollowEvent {
     /// The service answers again and a pass succeeded.
     Recovered {
         service: Service,
-        #[serde(serialize_with = "seconds")]
+        #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
         after: Duration,
     },
     /// The follower stopped on request; `next_block` is where the saved checkpoint resumes.
     Stopped { next_block: Option<u64> },
-}
-
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
 }
 
 /// Migrates new approvals as they reach the confirmation depth until `stop` completes. Returns an

@@ -17,6 +17,7 @@ pub mod ml;
 pub mod prediction;
 pub mod records;
 pub mod scenario;
+pub mod serialize;
 pub mod store;
 pub mod submission;
 pub mod tools;

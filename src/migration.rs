@@ -79,7 +79,7 @@ pub struct MigrationReport {
     /// Entries that could not be migrated, with the reason.
     pub failed: Vec<FailedMigration>,
     /// From the first log query to the last write.
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
     pub elapsed: Duration,
 }
 
@@ -122,10 +122,6 @@ pub struct MigrationProgress {
     pub migrated: usize,
     pub already_present: usize,
     pub failed: usize,
-}
-
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
 }
 
 /// Migrates every approved entry not yet archived. `progress` is called after each batch.

@@ -17,20 +17,16 @@ use crate::store::Archive;
 pub struct MigrationBench {
     pub entries: usize,
     /// Migration time, from the first chain query to the last write.
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
     pub elapsed: Duration,
     pub entries_per_second: f64,
     /// A second run over the same chain: nothing new, everything found in place.
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
     pub rerun_elapsed: Duration,
     /// Time spent creating the approved entries (not part of the figure).
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
     pub seeding: Duration,
     pub audit_clean: bool,
-}
-
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
 }
 
 /// Seeds `entries` approved entries on a fresh Anvil, migrates them into a fresh local

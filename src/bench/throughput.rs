@@ -30,16 +30,12 @@ pub struct ThroughputBench {
     pub import_batch_size: usize,
     /// Gas per record on the import path.
     pub import_gas_per_record: u64,
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
     pub sequential: Duration,
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
     pub pipelined: Duration,
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
     pub import: Duration,
-}
-
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
 }
 
 /// Measures `submissions` health submissions each way on a fresh network of `engine`.

@@ -260,17 +260,21 @@ impl<'a> BatchSender<'a> {
                 envelope: record.envelope,
             });
         }
+        // Halve the batch until it fits the gas budget. A batch larger than a whole block does not
+        // estimate high: the node refuses to estimate it, so that refusal halves it too, unless
+        // the contract itself refused (a record is invalid) or the node is gone.
         let gas = loop {
-            let lines = describe_lines(rows[..sealed.len()].iter().map(|r| r.line));
-            let gas = self
-                .consortium
-                .estimate_batch_gas(self.kind, &sealed)
-                .await
-                .map_err(|source| ImportError::Refused { lines, source })?;
-            if gas <= self.gas_budget || sealed.len() == 1 {
-                break gas;
+            match self.consortium.estimate_batch_gas(self.kind, &sealed).await {
+                Ok(gas) if gas <= self.gas_budget || sealed.len() == 1 => break gas,
+                Err(source @ (ChainError::Reverted { .. } | ChainError::Unreachable { .. })) => {
+                    let lines = describe_lines(rows[..sealed.len()].iter().map(|r| r.line));
+                    return Err(ImportError::Refused { lines, source });
+                }
+                Err(source) if sealed.len() == 1 => {
+                    return Err(ImportError::Refused { lines: rows[0].line.to_string(), source });
+                }
+                Ok(_) | Err(_) => sealed.truncate(sealed.len() / 2),
             }
-            sealed.truncate(sealed.len() / 2);
         };
         // Head room as for single transactions: an estimate can come from a node a block behind.
         let transaction = self.consortium.sign_batch(self.kind, &sealed, self.nonce, gas + gas / 4, self.fees).await?;

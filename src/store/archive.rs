@@ -192,21 +192,32 @@ impl Archive {
             .map_err(StoreError::operation("reading archived records"))
     }
 
-    /// A patient's archived records of both kinds, newest submission first.
-    pub async fn records_of_patient(&self, patient: Address) -> Result<Vec<ArchivedRecord>, StoreError> {
-        let mut all = Vec::new();
+    /// The archived records of both kinds that match `filter`; `what` names the read in errors.
+    pub(super) async fn records_matching(
+        &self,
+        filter: Document,
+        what: &'static str,
+    ) -> Result<Vec<ArchivedRecord>, StoreError> {
+        let mut found = Vec::new();
         for collection in RecordCollection::ALL {
-            let found: Vec<ArchivedRecord> = self
+            let records: Vec<ArchivedRecord> = self
                 .db
                 .collection::<ArchivedRecord>(collection.name())
-                .find(doc! { "patient": hex_address(patient) })
+                .find(filter.clone())
                 .await
-                .map_err(StoreError::operation("reading a patient's records"))?
+                .map_err(StoreError::operation(what))?
                 .try_collect()
                 .await
-                .map_err(StoreError::operation("reading a patient's records"))?;
-            all.extend(found);
+                .map_err(StoreError::operation(what))?;
+            found.extend(records);
         }
+        Ok(found)
+    }
+
+    /// A patient's archived records of both kinds, newest submission first.
+    pub async fn records_of_patient(&self, patient: Address) -> Result<Vec<ArchivedRecord>, StoreError> {
+        let filter = doc! { "patient": hex_address(patient) };
+        let mut all = self.records_matching(filter, "reading a patient's records").await?;
         all.sort_by_key(|r| std::cmp::Reverse((r.submission.block, r.entry_id)));
         Ok(all)
     }

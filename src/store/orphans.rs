@@ -36,20 +36,7 @@ impl Archive {
         block: u64,
     ) -> Result<Vec<ArchivedRecord>, StoreError> {
         let filter = doc! { "chain_id": chain_id as i64, "contract": hex_address(contract), "approval.block": { "$gt": block as i64 } };
-        let mut found = Vec::new();
-        for collection in RecordCollection::ALL {
-            let records: Vec<ArchivedRecord> = self
-                .db
-                .collection::<ArchivedRecord>(collection.name())
-                .find(filter.clone())
-                .await
-                .map_err(StoreError::operation("reading recently approved records"))?
-                .try_collect()
-                .await
-                .map_err(StoreError::operation("reading recently approved records"))?;
-            found.extend(records);
-        }
-        Ok(found)
+        self.records_matching(filter, "reading recently approved records").await
     }
 
     /// Moves `record` from the archive to `orphaned_records` with `reason`: the copy is written

@@ -108,6 +108,25 @@ async fn every_row_is_checked_before_anything_is_sent_then_sent_in_batches_once(
     assert_eq!((shown["entry"]["kind"].as_str(), shown["record"]["total"].as_str()), (Some("bill"), Some("120.00")));
     let refused = hrm.fails(&["--from", "dev:1", "import", "--csv", csv, "--kind", "bill"]);
     assert!(refused.contains("import bills from JSONL"), "{refused}");
+
+    // A batch must fit half a block: with blocks of 1,000,000 gas, 20 rows of about 50,000 gas
+    // each cannot go as one batch of the default 50, and no batch may use more than 500,000.
+    let provider = env.provider_for(&dev(0));
+    let _: serde_json::Value =
+        provider.raw_request("evm_setBlockGasLimit".into(), (alloy::primitives::U256::from(1_000_000),)).await.unwrap();
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    let mut lines = vec![HEADER.to_string()];
+    lines.extend((0..20).map(|i| visit("dev:4", 200 + i)));
+    let small_blocks = hrm.write_file("small-blocks.csv", &(lines.join("\n") + "\n"));
+    let report = hrm.json(&["--from", "dev:1", "import", "--csv", small_blocks.to_str().unwrap()]);
+    assert_eq!(report["rows"].as_array().unwrap().len(), 20, "{report}");
+    let transactions: std::collections::BTreeSet<String> =
+        report["rows"].as_array().unwrap().iter().map(|r| r["tx_hash"].as_str().unwrap().to_string()).collect();
+    assert!(transactions.len() >= 2, "20 rows went in one batch over half a block: {report}");
+    for hash in transactions {
+        let receipt = provider.get_transaction_receipt(hash.parse().unwrap()).await.unwrap().unwrap();
+        assert!(receipt.gas_used <= 500_000, "a batch used {} gas", receipt.gas_used);
+    }
 }
 
 #[tokio::test]
