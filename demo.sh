@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 case " $* " in
-  *geth*) tools/setup --without-fhir-validator ;;   # the Geth network needs geth
-  *) tools/setup --without-geth --without-fhir-validator ;;
+  *geth*) tools/setup --without-fhir-validator --without-browser ;;   # the Geth network needs geth
+  *) tools/setup --without-geth --without-fhir-validator --without-browser ;;
 esac
 cargo run --quiet --locked -- demo "$@"

@@ -18,6 +18,7 @@ pub mod prediction;
 pub mod records;
 pub mod scenario;
 pub mod serialize;
+pub mod siwe;
 pub mod store;
 pub mod submission;
 pub mod tools;

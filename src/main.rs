@@ -1,6 +1,7 @@
 //! The `hrm` command: parse, dispatch, report the error, exit.
 
 mod cli;
+mod web;
 
 use std::process::ExitCode;
 

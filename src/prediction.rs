@@ -43,3 +43,27 @@ pub async fn score_latest_record(
     archive.save_prediction(&StoredPrediction::new(model, &record, &prediction)).await?;
     Ok(ScoredRecord { record, details, prediction })
 }
+
+/// The probability at which a prediction calls a patient diabetic, unless told otherwise.
+pub const DEFAULT_THRESHOLD: f64 = 0.5;
+
+/// A patient's stored predictions, newest first, after scoring their latest health record with
+/// `model` if that model has not scored it yet: the newest record always has a prediction.
+pub async fn predictions_of_patient(
+    archive: &Archive,
+    model: &ModelFile,
+    patient: Address,
+    threshold: f64,
+) -> Result<Vec<StoredPrediction>, PredictionError> {
+    if let Some(latest) = archive.latest_health_record(patient).await? {
+        let scored = archive.predictions_for(&latest.id).await?.iter().any(|p| p.model_id == model.model_id);
+        if !scored {
+            match score_latest_record(archive, model, patient, threshold).await {
+                // A record the model cannot use keeps the predictions it has; the page says none is new.
+                Ok(_) | Err(PredictionError::UnusableRecord { .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    Ok(archive.predictions_of_patient(patient).await?)
+}

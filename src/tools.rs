@@ -17,6 +17,8 @@ pub enum Tool {
     Secantusd,
     /// The FHIR R4 reference validator (HAPI FHIR), wrapped by tools/setup.
     FhirValidate,
+    /// Chromium's WebDriver server (Debian's `chromium-driver`), for the web app's browser tests.
+    Chromedriver,
 }
 
 impl Tool {
@@ -29,6 +31,7 @@ impl Tool {
             Tool::Geth => "geth",
             Tool::Secantusd => "secantusd",
             Tool::FhirValidate => "fhir-validate",
+            Tool::Chromedriver => "chromedriver",
         }
     }
 }

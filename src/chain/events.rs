@@ -127,7 +127,7 @@ impl Consortium {
     }
 }
 
-fn decode<E: SolEvent>(log: &Log) -> Result<E, ChainError> {
+pub(super) fn decode<E: SolEvent>(log: &Log) -> Result<E, ChainError> {
     E::decode_log(&log.inner)
         .map(|l| l.data)
         .map_err(|e| ChainError::Rpc(format!("decoding a {} event: {e}", E::SIGNATURE)))

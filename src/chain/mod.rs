@@ -8,6 +8,7 @@ pub mod deployment;
 pub mod dev_keys;
 mod error;
 pub mod events;
+pub mod ledger;
 pub mod outbox;
 pub mod provider;
 pub mod revert;

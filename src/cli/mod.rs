@@ -11,11 +11,13 @@ mod devnet;
 mod hospital;
 mod import;
 mod key;
+mod login;
 mod migrate;
 mod model;
 mod output;
 mod predict;
 mod records;
+mod serve;
 mod show;
 mod status;
 mod submit;
@@ -131,6 +133,10 @@ pub enum Command {
     Devnet(devnet::DevnetCommand),
     /// The whole story on a throw-away local Anvil and MongoDB-wire server, narrated
     Demo(demo::DemoArgs),
+    /// Run the web app for patients and this hospital's staff (and manage its staff accounts)
+    Serve(serve::ServeArgs),
+    /// Sign in to a web app as a patient without a browser wallet: prints a one-time link
+    Login(login::LoginArgs),
     /// Benchmarks on local services it starts and stops itself (use a release build)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -158,6 +164,8 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Show(args) => show::run(&context, args).await,
         Command::Vote(args) => vote::run(&context, args).await,
         Command::Status(args) => status::run(&context, args).await,
+        Command::Serve(args) => serve::run(&context, args).await,
+        Command::Login(args) => login::run(&context, args).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }

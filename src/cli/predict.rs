@@ -23,7 +23,7 @@ pub struct PredictArgs {
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
     /// Probability from which the class is "diabetic"
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = hrm::prediction::DEFAULT_THRESHOLD)]
     pub threshold: f64,
     /// Model file [default: $HRM_HOME/model.json]
     #[arg(long, value_name = "PATH")]

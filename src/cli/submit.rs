@@ -124,11 +124,7 @@ fn read_record(kind: EntryKind, path: &PathBuf) -> eyre::Result<Record> {
 }
 
 fn parse_item(item: &str) -> eyre::Result<LineItem> {
-    let (description, amount) = item
-        .rsplit_once('=')
-        .ok_or_else(|| eyre!("--item '{item}' must look like DESCRIPTION=AMOUNT, e.g. \"Consultation=120.00\""))?;
-    let amount = Amount::parse(amount.trim()).map_err(|e| eyre!("--item '{item}': {e}"))?;
-    Ok(LineItem { description: description.trim().to_string(), amount })
+    LineItem::parse(item).map_err(|e| eyre!("--item {e}"))
 }
 
 async fn submit(context: &Context, patient: &str, record: Record) -> eyre::Result<()> {

@@ -8,7 +8,7 @@ pub mod model;
 
 pub use dataset::Dataset;
 pub use evaluate::{Evaluation, cross_validate};
-pub use model::{DiabetesModel, Imputation, ModelFile, Prediction};
+pub use model::{Contribution, DiabetesModel, Imputation, ModelFile, Prediction};
 
 use std::path::PathBuf;
 

@@ -178,7 +178,7 @@ fn sigmoid(z: f64) -> f64 {
 }
 
 /// One feature's part in a prediction.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Contribution {
     pub feature: String,
     pub value: f64,

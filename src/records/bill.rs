@@ -30,6 +30,18 @@ pub struct LineItem {
     pub amount: Amount,
 }
 
+impl LineItem {
+    /// Parses `DESCRIPTION=AMOUNT`, e.g. `Consultation=120.00` (the last `=` splits, so a
+    /// description may hold one).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (description, amount) = text
+            .rsplit_once('=')
+            .ok_or_else(|| format!("'{text}' must look like DESCRIPTION=AMOUNT, e.g. \"Consultation=120.00\""))?;
+        let amount = Amount::parse(amount.trim()).map_err(|e| format!("'{text}': {e}"))?;
+        Ok(Self { description: description.trim().to_string(), amount })
+    }
+}
+
 /// A money amount with two decimals, held exactly in hundredths.
 ///
 /// Written as a string with exactly two decimals (`"120.50"`) so that no floating-point rounding

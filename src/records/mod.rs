@@ -63,6 +63,19 @@ pub enum RecordError {
     Malformed { source_name: String, line: usize, column: usize, message: String },
 }
 
+impl RecordError {
+    /// The record field the error is about, so a form can show it next to that field.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            RecordError::OutOfRange { field, .. }
+            | RecordError::TooLong { field, .. }
+            | RecordError::Invalid { field, .. } => Some(field),
+            RecordError::TotalMismatch { .. } => Some("total"),
+            RecordError::Malformed { .. } => None,
+        }
+    }
+}
+
 /// A record of either kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {

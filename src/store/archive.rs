@@ -222,6 +222,28 @@ impl Archive {
         Ok(all)
     }
 
+    /// One of `patient`'s archived records by entry id; `None` when there is none or it is another
+    /// patient's, so that a patient asking for someone else's record learns nothing.
+    pub async fn record_of_patient(
+        &self,
+        patient: Address,
+        entry_id: u64,
+    ) -> Result<Option<ArchivedRecord>, StoreError> {
+        let filter = doc! { "patient": hex_address(patient), "entry_id": entry_id as i64 };
+        Ok(self.records_matching(filter, "reading a patient's record").await?.into_iter().next())
+    }
+
+    /// The archived record of one entry, if it has been migrated.
+    pub async fn archived_entry(
+        &self,
+        chain_id: u64,
+        contract: Address,
+        entry_id: u64,
+    ) -> Result<Option<ArchivedRecord>, StoreError> {
+        let filter = doc! { "_id": archive_id(chain_id, contract, entry_id) };
+        Ok(self.records_matching(filter, "reading an archived entry").await?.into_iter().next())
+    }
+
     /// The patient's latest archived health record: latest `recorded_at`, then latest
     /// submission. One indexed query (`patient_latest`).
     pub async fn latest_health_record(&self, patient: Address) -> Result<Option<ArchivedRecord>, StoreError> {

@@ -7,11 +7,13 @@ pub mod archive;
 pub mod checkpoint;
 pub mod orphans;
 pub mod predictions;
+pub mod staff;
 
 pub use archive::{ArchivedRecord, Provenance, RecordCollection, canonical_record_json};
 pub use checkpoint::{BlockMark, MigrationCheckpoint};
 pub use orphans::OrphanedRecord;
 pub use predictions::StoredPrediction;
+pub use staff::{StaffAccount, StaffError, StaffRole};
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@ use mongodb::bson::{self, doc};
 use serde::{Deserialize, Serialize};
 
 use super::{Archive, ArchivedRecord, StoreError};
-use crate::ml::{ModelFile, Prediction};
+use crate::ml::{Contribution, ModelFile, Prediction};
 
 const COLLECTION: &str = "predictions";
 
@@ -22,6 +22,10 @@ pub struct StoredPrediction {
     pub probability: f64,
     pub threshold: f64,
     pub diabetic: bool,
+    /// Each feature's part in the prediction, largest effect first (empty in predictions stored
+    /// before contributions were kept).
+    #[serde(default)]
+    pub contributions: Vec<Contribution>,
     pub predicted_at: bson::DateTime,
 }
 
@@ -39,6 +43,7 @@ impl StoredPrediction {
             probability: prediction.probability,
             threshold: prediction.threshold,
             diabetic: prediction.diabetic,
+            contributions: prediction.contributions_by_size(),
             predicted_at: bson::DateTime::now(),
         }
     }
@@ -67,5 +72,22 @@ impl Archive {
             .try_collect()
             .await
             .map_err(StoreError::operation("reading predictions"))
+    }
+
+    /// A patient's predictions, newest first.
+    pub async fn predictions_of_patient(
+        &self,
+        patient: alloy::primitives::Address,
+    ) -> Result<Vec<StoredPrediction>, StoreError> {
+        use futures_util::TryStreamExt;
+        self.db
+            .collection::<StoredPrediction>(COLLECTION)
+            .find(doc! { "patient": super::archive::hex_address(patient) })
+            .sort(doc! { "predicted_at": -1 })
+            .await
+            .map_err(StoreError::operation("reading a patient's predictions"))?
+            .try_collect()
+            .await
+            .map_err(StoreError::operation("reading a patient's predictions"))
     }
 }

@@ -21,3 +21,4 @@ mod migration;
 mod model;
 mod privacy;
 mod reorg;
+mod web;

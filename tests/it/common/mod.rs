@@ -150,3 +150,4 @@ pub use hrm::chain::dev_keys::dev_account as dev;
 
 pub mod cli;
 pub mod consortium;
+pub mod web;

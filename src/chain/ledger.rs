@@ -1,0 +1,231 @@
+//! The consortium's entries as the event log tells them: who submitted what about whom, each vote,
+//! and how each entry ended, with the transaction of every step.
+//!
+//! The web app asks "what waits for this hospital's vote?" and "what happened to entry 7?" on every
+//! page; answering from contract views would cost one call per entry. An `EntryLedger` is built
+//! once from the log and brought up to date by reading only the blocks mined since, so a page costs
+//! one `eth_getLogs` over a few new blocks.
+
+use std::collections::{BTreeMap, HashMap};
+
+use alloy::primitives::{Address, B256};
+use alloy::providers::Provider;
+use alloy::rpc::types::{Filter, Log};
+use alloy::sol_types::SolEvent;
+
+use super::contract::HealthRecords;
+use super::events::decode;
+use super::{ChainError, Consortium, EntryKind, EntryStatus};
+
+/// Blocks per `eth_getLogs` query (public nodes cap the range).
+const BLOCKS_PER_QUERY: u64 = 10_000;
+
+/// Where on chain one step happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainStep {
+    pub tx_hash: B256,
+    pub block: u64,
+}
+
+/// One vote on an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerVote {
+    pub voter: Address,
+    pub approve: bool,
+    pub at: ChainStep,
+}
+
+/// An entry as the log tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub id: u64,
+    pub kind: EntryKind,
+    pub patient: Address,
+    pub submitter: Address,
+    pub commitment: B256,
+    /// The hospitals whose votes the entry needs besides the patient's (its panel snapshot).
+    pub panel: Vec<Address>,
+    pub submitted: ChainStep,
+    /// Votes in the order they were mined.
+    pub votes: Vec<LedgerVote>,
+    pub status: EntryStatus,
+    /// The approving or rejecting step, once the entry is decided.
+    pub decided: Option<ChainStep>,
+}
+
+impl LedgerEntry {
+    /// Everyone whose vote the entry needs: the patient, then its panel.
+    pub fn voters(&self) -> Vec<Address> {
+        std::iter::once(self.patient).chain(self.panel.iter().copied()).collect()
+    }
+
+    /// Whether `account` must vote on the entry.
+    pub fn needs_vote_of(&self, account: Address) -> bool {
+        account == self.patient || self.panel.contains(&account)
+    }
+
+    /// `account`'s vote, if it has voted.
+    pub fn vote_of(&self, account: Address) -> Option<&LedgerVote> {
+        self.votes.iter().find(|vote| vote.voter == account)
+    }
+
+    /// Whether the entry is pending and `account` still has to vote on it.
+    pub fn awaits_vote_of(&self, account: Address) -> bool {
+        self.status == EntryStatus::Pending && self.needs_vote_of(account) && self.vote_of(account).is_none()
+    }
+
+    /// Approvals so far and approvals needed.
+    pub fn approvals(&self) -> (usize, usize) {
+        (self.votes.iter().filter(|vote| vote.approve).count(), self.panel.len() + 1)
+    }
+}
+
+/// Every entry of one deployment, read from its event log up to `synced_to`.
+#[derive(Debug, Clone, Default)]
+pub struct EntryLedger {
+    entries: BTreeMap<u64, LedgerEntry>,
+    panels: HashMap<u32, Vec<Address>>,
+    /// The last block read and its hash, to notice when the chain reorganised under it.
+    synced_to: Option<(u64, B256)>,
+}
+
+impl EntryLedger {
+    /// An entry by id.
+    pub fn entry(&self, id: u64) -> Option<&LedgerEntry> {
+        self.entries.get(&id)
+    }
+
+    /// Every entry, newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = &LedgerEntry> {
+        self.entries.values().rev()
+    }
+
+    /// The entries waiting for `account`'s vote, oldest first (the order to work through them).
+    pub fn awaiting_vote_of(&self, account: Address) -> Vec<&LedgerEntry> {
+        self.entries.values().filter(|entry| entry.awaits_vote_of(account)).collect()
+    }
+
+    /// The entries about `patient`, newest first.
+    pub fn about_patient(&self, patient: Address) -> Vec<&LedgerEntry> {
+        self.newest_first().filter(|entry| entry.patient == patient).collect()
+    }
+
+    /// The entries `submitter` submitted, newest first.
+    pub fn submitted_by(&self, submitter: Address) -> Vec<&LedgerEntry> {
+        self.newest_first().filter(|entry| entry.submitter == submitter).collect()
+    }
+
+    /// How many entries have each status.
+    pub fn count_by_status(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for entry in self.entries.values() {
+            *counts.entry(entry.status.as_str()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Every panel, by id.
+    pub fn panels(&self) -> &HashMap<u32, Vec<Address>> {
+        &self.panels
+    }
+
+    /// The last block read.
+    pub fn synced_to(&self) -> Option<u64> {
+        self.synced_to.map(|(number, _)| number)
+    }
+
+    fn apply(&mut self, log: &Log) -> Result<(), ChainError> {
+        let at = ChainStep {
+            tx_hash: log.transaction_hash.unwrap_or_default(),
+            block: log.block_number.unwrap_or_default(),
+        };
+        let Some(signature) = log.topic0().copied() else { return Ok(()) };
+        if signature == HealthRecords::SupportingHospitalsSet::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::SupportingHospitalsSet>(log)?;
+            self.panels.insert(event.panelId, event.hospitals);
+        } else if signature == HealthRecords::EntrySubmitted::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::EntrySubmitted>(log)?;
+            let id = event.id.saturating_to();
+            let kind = EntryKind::from_u8(event.kind)
+                .ok_or_else(|| ChainError::Rpc(format!("entry {id} has an unknown kind {}", event.kind)))?;
+            self.entries.insert(
+                id,
+                LedgerEntry {
+                    id,
+                    kind,
+                    patient: event.patient,
+                    submitter: event.submitter,
+                    commitment: event.commitment,
+                    panel: self.panels.get(&event.panelId).cloned().unwrap_or_default(),
+                    submitted: at,
+                    votes: Vec::new(),
+                    status: EntryStatus::Pending,
+                    decided: None,
+                },
+            );
+        } else if signature == HealthRecords::VoteCast::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::VoteCast>(log)?;
+            if let Some(entry) = self.entries.get_mut(&event.id.saturating_to()) {
+                entry.votes.push(LedgerVote { voter: event.voter, approve: event.approve, at });
+            }
+        } else if signature == HealthRecords::EntryApproved::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::EntryApproved>(log)?;
+            self.decide(event.id.saturating_to(), EntryStatus::Approved, at);
+        } else if signature == HealthRecords::EntryRejected::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::EntryRejected>(log)?;
+            self.decide(event.id.saturating_to(), EntryStatus::Rejected, at);
+        }
+        Ok(())
+    }
+
+    fn decide(&mut self, id: u64, status: EntryStatus, at: ChainStep) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.status = status;
+            entry.decided = Some(at);
+        }
+    }
+}
+
+impl Consortium {
+    /// Brings `ledger` up to the head: reads the blocks mined since it was last brought up to
+    /// date, or everything again when the block it last read is no longer on the chain.
+    pub async fn sync_ledger(&self, ledger: &mut EntryLedger) -> Result<(), ChainError> {
+        let provider = self.connection().provider();
+        let rpc_error = |e| ChainError::from_transport(e, self.connection().rpc_url().as_str(), None);
+        if let Some((number, hash)) = ledger.synced_to {
+            let still_there = provider
+                .get_block_by_number(number.into())
+                .await
+                .map_err(rpc_error)?
+                .is_some_and(|block| block.header.hash == hash);
+            if !still_there {
+                *ledger = EntryLedger::default();
+            }
+        }
+        let head = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.map_err(rpc_error)?;
+        let Some(head) = head else { return Ok(()) };
+        let (head_number, head_hash) = (head.header.number, head.header.hash);
+        let mut start = ledger.synced_to.map_or(self.deployment().deploy_block, |(number, _)| number + 1);
+        let signatures = vec![
+            HealthRecords::SupportingHospitalsSet::SIGNATURE_HASH,
+            HealthRecords::EntrySubmitted::SIGNATURE_HASH,
+            HealthRecords::VoteCast::SIGNATURE_HASH,
+            HealthRecords::EntryApproved::SIGNATURE_HASH,
+            HealthRecords::EntryRejected::SIGNATURE_HASH,
+        ];
+        while start <= head_number {
+            let end = head_number.min(start + BLOCKS_PER_QUERY - 1);
+            let filter = Filter::new()
+                .address(self.deployment().address)
+                .event_signature(signatures.clone())
+                .from_block(start)
+                .to_block(end);
+            for log in provider.get_logs(&filter).await.map_err(rpc_error)? {
+                ledger.apply(&log)?;
+            }
+            start = end + 1;
+        }
+        ledger.synced_to = Some((head_number, head_hash));
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! `hrm serve`: the web app, run by a hospital with its own account; `hrm serve user` manages its
+//! staff accounts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use alloy::transports::http::reqwest::Url;
+use clap::{Args, Subcommand};
+use eyre::{Context as _, eyre};
+use hrm::migration::MigrationOptions;
+use hrm::store::{StaffError, StaffRole};
+
+use super::context::Context;
+use super::model::default_model_path;
+use super::output::{print_json, table};
+use crate::web::{ServeSettings, WebApp};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+    /// Address and port to listen on (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    /// The URL people reach the server at [default: http://<listen address>]. Its host is the
+    /// domain patients sign in to; https makes the session cookie Secure (put TLS in front).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// The diabetes model for patients' predictions [default: $HRM_HOME/model.json]
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// A block explorer for transaction links (`<URL>/tx/<hash>`)
+    #[arg(long, value_name = "URL")]
+    pub explorer_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Staff accounts of this hospital's web app (kept in the archive database)
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a staff account; the password comes from HRM_STAFF_PASSWORD or is asked for twice
+    Add {
+        /// User name: 2 to 32 lower-case letters, digits, '.', '-' or '_'
+        name: String,
+        /// A role: clerk, reviewer or admin; repeat for several
+        #[arg(long = "role", required = true, value_name = "ROLE")]
+        roles: Vec<String>,
+    },
+    /// List staff accounts
+    List,
+}
+
+pub async fn run(context: &Context, args: ServeArgs) -> eyre::Result<()> {
+    match args.command {
+        Some(ServeCommand::User(command)) => run_user(context, command).await,
+        None => serve(context, args).await,
+    }
+}
+
+async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
+    let (consortium, hospital) = context.consortium_signed().await?;
+    if !consortium.is_hospital(hospital.address()).await? {
+        return Err(eyre!(
+            "{} is not a registered hospital; `hrm serve` runs as a hospital: pass --from with its account",
+            hospital.address()
+        ));
+    }
+    let archive = context.archive().await?;
+    archive.ensure_indexes().await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {} (is another server using the port?)", args.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+    let public_url: Url = public_url.parse().map_err(|e| eyre!("--public-url '{public_url}': {e}"))?;
+    let explorer_url = match &args.explorer_url {
+        Some(url) => Some(url.parse::<Url>().map_err(|e| eyre!("--explorer-url '{url}': {e}"))?),
+        None => None,
+    };
+    let settings = ServeSettings {
+        public_url: public_url.clone(),
+        model_path: args.model.clone().unwrap_or_else(|| default_model_path(context)),
+        migration: MigrationOptions::default(),
+        explorer_url,
+    };
+    let name = consortium.hospitals().await?.into_iter().find(|(a, _)| *a == hospital.address()).map(|(_, n)| n);
+    let app = Arc::new(WebApp::new(consortium, hospital.clone(), archive, context.identities.clone(), settings));
+    // The first line says where the server is; scripts (and the tests) read it.
+    println!(
+        "Serving hrm for {} ({}) at {public_url} (listening on {bound})",
+        name.as_deref().unwrap_or("hospital"),
+        hospital.address()
+    );
+    eprintln!("Press Ctrl-C to stop.");
+    crate::web::serve(listener, app, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("serving the web app")?;
+    eprintln!("Stopped.");
+    Ok(())
+}
+
+async fn run_user(context: &Context, command: UserCommand) -> eyre::Result<()> {
+    let archive = context.archive().await?;
+    match command {
+        UserCommand::Add { name, roles } => {
+            let roles = roles.iter().map(|r| r.parse::<StaffRole>()).collect::<Result<Vec<_>, StaffError>>()?;
+            let password = staff_password(&name)?;
+            let account = archive.add_staff(&name, &password, &roles).await?;
+            let roles: Vec<&str> = account.roles.iter().map(|r| r.as_str()).collect();
+            if context.json() {
+                print_json(&serde_json::json!({ "username": account.username, "roles": roles }))
+            } else {
+                println!("Added staff account {} ({})", account.username, roles.join(", "));
+                Ok(())
+            }
+        }
+        UserCommand::List => {
+            let accounts = archive.staff_accounts().await?;
+            if context.json() {
+                let rows: Vec<_> = accounts
+                    .iter()
+                    .map(|a| serde_json::json!({ "username": a.username, "roles": a.roles, "disabled": a.disabled }))
+                    .collect();
+                return print_json(&rows);
+            }
+            if accounts.is_empty() {
+                println!("No staff accounts yet: add the first admin with `hrm serve user add NAME --role admin`.");
+                return Ok(());
+            }
+            let mut rows = table(["user", "roles", "status"]);
+            for a in &accounts {
+                let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
+                rows.add_row(vec![
+                    a.username.clone(),
+                    roles.join(", "),
+                    if a.disabled { "disabled" } else { "active" }.to_string(),
+                ]);
+            }
+            println!("{rows}");
+            Ok(())
+        }
+    }
+}
+
+/// The new account's password: HRM_STAFF_PASSWORD, else asked twice on the terminal.
+fn staff_password(name: &str) -> eyre::Result<String> {
+    if let Ok(password) = std::env::var("HRM_STAFF_PASSWORD") {
+        return Ok(password);
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(eyre!("no password for '{name}': set HRM_STAFF_PASSWORD or run on a terminal to be asked"));
+    }
+    let first =
+        rpassword::prompt_password(format!("Password for staff account '{name}': ")).context("reading the password")?;
+    let second = rpassword::prompt_password("Repeat it: ").context("reading the password")?;
+    if first != second {
+        return Err(eyre!("the two passwords differ; nothing was created"));
+    }
+    Ok(first)
+}

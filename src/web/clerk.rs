@@ -1,0 +1,352 @@
+//! The clerk's pages: health and bill details entered in forms (the CLI's validation and messages,
+//! shown next to the field), and the hospital's submissions with where their votes stand.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy::primitives::Address;
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use hrm::chain::EntryStatus;
+use hrm::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record};
+use hrm::store::StaffRole;
+use hrm::submission::{SubmissionError, submit_record};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::entries::reading_label;
+use super::layout::{csrf_field, page, short_address, status_badge};
+use super::{PageError, Visit, WebApp};
+
+/// Errors by form field; `""` holds the one for the whole form.
+type FieldErrors = BTreeMap<&'static str, String>;
+
+/// `GET /clerk`: what this hospital submitted, newest first.
+pub async fn submissions(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
+    visit.staff(StaffRole::Clerk)?;
+    let ledger = app.ledger().await?;
+    let mine: Vec<_> = ledger.submitted_by(app.hospital_address()).into_iter().cloned().collect();
+    drop(ledger);
+    Ok(page(
+        &app,
+        &visit,
+        "Submissions",
+        html! {
+            h1 { "Submissions" }
+            div.actions {
+                a.button.primary href="/clerk/health" { "Enter health details" }
+                a.button href="/clerk/bill" { "Enter a bill" }
+            }
+            section.card {
+                @if mine.is_empty() {
+                    p.empty { "Nothing submitted yet. Enter a patient's health details or a bill to start; it then waits for the patient's and the supporting hospitals' votes." }
+                } @else {
+                    table.sortable {
+                        thead { tr { th.num { "Entry" } th { "Kind" } th { "Patient" } th.num { "Block" } th { "Status" } th.num { "Approvals" } } }
+                        tbody {
+                            @for entry in &mine {
+                                @let (approvals, needed) = entry.approvals();
+                                tr {
+                                    td.num data-sort=(entry.id) { a href=(format!("/entries/{}", entry.id)) { (entry.id) } }
+                                    td { (entry.kind.describe()) }
+                                    td { code title=(entry.patient) { (short_address(entry.patient)) } }
+                                    td.num { (entry.submitted.block) }
+                                    td { (status_badge(entry.status.as_str())) }
+                                    td.num { (approvals) " / " (needed) }
+                                }
+                            }
+                        }
+                    }
+                    p.hint { (mine.iter().filter(|e| e.status == EntryStatus::Pending).count()) " waiting for votes." }
+                }
+            }
+        },
+    ))
+}
+
+/// The health form's fields as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct HealthForm {
+    #[serde(default)]
+    patient: String,
+    #[serde(default)]
+    recorded_at: String,
+    #[serde(default)]
+    pregnancies: String,
+    #[serde(default)]
+    glucose: String,
+    #[serde(default)]
+    blood_pressure: String,
+    #[serde(default)]
+    skin_thickness: String,
+    #[serde(default)]
+    insulin: String,
+    #[serde(default)]
+    bmi: String,
+    #[serde(default)]
+    diabetes_pedigree: String,
+    #[serde(default)]
+    age: String,
+    #[serde(default)]
+    notes: String,
+}
+
+impl HealthForm {
+    fn value(&self, field: &str) -> &str {
+        match field {
+            "pregnancies" => &self.pregnancies,
+            "glucose" => &self.glucose,
+            "blood_pressure" => &self.blood_pressure,
+            "skin_thickness" => &self.skin_thickness,
+            "insulin" => &self.insulin,
+            "bmi" => &self.bmi,
+            "diabetes_pedigree" => &self.diabetes_pedigree,
+            "age" => &self.age,
+            _ => "",
+        }
+    }
+
+    /// The record, or every field's problem.
+    fn record(&self, errors: &mut FieldErrors) -> Option<Record> {
+        let mut number = |field: &'static str| -> f64 {
+            match self.value(field).trim().parse::<f64>() {
+                Ok(value) => value,
+                Err(_) => {
+                    errors.insert(field, format!("{field}: enter a number"));
+                    0.0
+                }
+            }
+        };
+        let readings = Readings {
+            pregnancies: number("pregnancies") as u32,
+            glucose: number("glucose"),
+            blood_pressure: number("blood_pressure"),
+            skin_thickness: number("skin_thickness"),
+            insulin: number("insulin"),
+            bmi: number("bmi"),
+            diabetes_pedigree: number("diabetes_pedigree"),
+            age: number("age") as u32,
+        };
+        for field in ["pregnancies", "age"] {
+            let text = self.value(field).trim();
+            if !errors.contains_key(field) && text.parse::<u32>().is_err() {
+                errors.insert(field, format!("{field}: enter a whole number"));
+            }
+        }
+        let notes = self.notes.trim();
+        let record = Record::Health(HealthDetails {
+            recorded_at: self.recorded_at.trim().to_string(),
+            readings,
+            notes: (!notes.is_empty()).then(|| notes.to_string()),
+        });
+        check(record, errors)
+    }
+}
+
+/// The bill form's fields as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct BillForm {
+    #[serde(default)]
+    patient: String,
+    #[serde(default)]
+    issued_at: String,
+    #[serde(default)]
+    currency: String,
+    /// One `Description = amount` per line.
+    #[serde(default)]
+    line_items: String,
+    #[serde(default)]
+    total: String,
+}
+
+impl BillForm {
+    fn record(&self, errors: &mut FieldErrors) -> Option<Record> {
+        let mut line_items = Vec::new();
+        for line in self.line_items.lines().map(str::trim).filter(|line| !line.is_empty()) {
+            match LineItem::parse(line) {
+                Ok(item) => line_items.push(item),
+                Err(e) => {
+                    errors.entry("line_items").or_insert(format!("line_items: {e}"));
+                }
+            }
+        }
+        let total = Amount::parse(self.total.trim()).unwrap_or_else(|e| {
+            errors.insert("total", format!("total: {e}"));
+            Amount { hundredths: 0 }
+        });
+        let record = Record::Bill(BillDetails {
+            issued_at: self.issued_at.trim().to_string(),
+            currency: self.currency.trim().to_ascii_uppercase(),
+            line_items,
+            total,
+        });
+        check(record, errors)
+    }
+}
+
+/// The record if it parsed and passes the same validation as the CLI; its problem goes next to
+/// the field it is about.
+fn check(record: Record, errors: &mut FieldErrors) -> Option<Record> {
+    if !errors.is_empty() {
+        return None;
+    }
+    match record.validate() {
+        Ok(()) => Some(record),
+        Err(e) => {
+            errors.insert(e.field().unwrap_or(""), e.to_string());
+            None
+        }
+    }
+}
+
+/// `GET /clerk/health`.
+pub async fn health_form(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
+    visit.staff(StaffRole::Clerk)?;
+    Ok(health_page(&app, &visit, &HealthForm::default(), &FieldErrors::new()))
+}
+
+/// `POST /clerk/health`.
+pub async fn submit_health(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Form(form): Form<HealthForm>,
+) -> Result<Response, PageError> {
+    visit.staff(StaffRole::Clerk)?;
+    let mut errors = FieldErrors::new();
+    let patient = resolve_patient(&app, &form.patient, &mut errors);
+    let record = form.record(&mut errors);
+    submit(&app, &visit, patient, record, errors, |errors| health_page(&app, &visit, &form, errors)).await
+}
+
+/// `GET /clerk/bill`.
+pub async fn bill_form(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
+    visit.staff(StaffRole::Clerk)?;
+    let form = BillForm { currency: "USD".into(), ..BillForm::default() };
+    Ok(bill_page(&app, &visit, &form, &FieldErrors::new()))
+}
+
+/// `POST /clerk/bill`.
+pub async fn submit_bill(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Form(form): Form<BillForm>,
+) -> Result<Response, PageError> {
+    visit.staff(StaffRole::Clerk)?;
+    let mut errors = FieldErrors::new();
+    let patient = resolve_patient(&app, &form.patient, &mut errors);
+    let record = form.record(&mut errors);
+    submit(&app, &visit, patient, record, errors, |errors| bill_page(&app, &visit, &form, errors)).await
+}
+
+fn resolve_patient(app: &WebApp, spec: &str, errors: &mut FieldErrors) -> Option<Address> {
+    if spec.trim().is_empty() {
+        errors.insert("patient", "patient: enter the patient's address (0x…) or their name in the address book".into());
+        return None;
+    }
+    match app.identities.resolve_address(spec.trim()) {
+        Ok(address) => Some(address),
+        Err(e) => {
+            errors.insert("patient", format!("patient: {e}"));
+            None
+        }
+    }
+}
+
+async fn submit(
+    app: &WebApp,
+    visit: &Visit,
+    patient: Option<Address>,
+    record: Option<Record>,
+    mut errors: FieldErrors,
+    form_page: impl FnOnce(&FieldErrors) -> Markup,
+) -> Result<Response, PageError> {
+    if let (Some(patient), Some(record), true) = (patient, &record, errors.is_empty()) {
+        match submit_record(&app.consortium, patient, record).await {
+            Ok(outcome) => {
+                let id = outcome.entry_id.unwrap_or_default();
+                let message = format!(
+                    "Submitted entry {id}: {} for patient {}. It now waits for the patient's and the supporting hospitals' votes.",
+                    record.kind().describe(),
+                    short_address(patient)
+                );
+                app.sessions.set_flash(&visit.session.id, message);
+                return Ok(Redirect::to(&format!("/entries/{id}")).into_response());
+            }
+            Err(error) => {
+                let about_patient = matches!(error, SubmissionError::KeyNotPublished { role: "patient", .. });
+                errors.insert(if about_patient { "patient" } else { "" }, error.to_string());
+            }
+        }
+    }
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&errors)).into_response())
+}
+
+fn field(label: &str, name: &'static str, value: &str, kind: &str, hint: &str, errors: &FieldErrors) -> Markup {
+    let error = errors.get(name);
+    html! {
+        label class=(if error.is_some() { "field invalid" } else { "field" }) {
+            span.label { (label) }
+            @if kind == "textarea" {
+                textarea name=(name) rows="4" aria-invalid=[error.map(|_| "true")] { (value) }
+            } @else {
+                input name=(name) type=(kind) value=(value) step=[(kind == "number").then_some("any")] aria-invalid=[error.map(|_| "true")];
+            }
+            @if !hint.is_empty() { span.hint { (hint) } }
+            @if let Some(error) = error { span.field-error role="alert" { (error) } }
+        }
+    }
+}
+
+fn form_error(errors: &FieldErrors) -> Markup {
+    html! {
+        @if let Some(error) = errors.get("") { p.error role="alert" { (error) } }
+        @if !errors.is_empty() { p.error { "Nothing was submitted. Correct the fields marked below and submit again." } }
+    }
+}
+
+fn health_page(app: &WebApp, visit: &Visit, form: &HealthForm, errors: &FieldErrors) -> Markup {
+    let ranges = hrm::records::health::READING_RANGES;
+    page(
+        app,
+        visit,
+        "Enter health details",
+        html! {
+            h1 { "Enter health details" }
+            (form_error(errors))
+            form.card.record-form method="post" action="/clerk/health" {
+                (csrf_field(visit))
+                (field("Patient", "patient", &form.patient, "text", "Address (0x…) or name in the address book", errors))
+                (field("Date of readings", "recorded_at", &form.recorded_at, "date", "", errors))
+                div.grid {
+                    @for range in ranges {
+                        (field(reading_label(range.field), range.field, form.value(range.field), "number", &range.describe(), errors))
+                    }
+                }
+                (field("Notes", "notes", &form.notes, "textarea", "Optional, at most 2,000 characters", errors))
+                button.primary type="submit" { "Submit for approval" }
+            }
+        },
+    )
+}
+
+fn bill_page(app: &WebApp, visit: &Visit, form: &BillForm, errors: &FieldErrors) -> Markup {
+    page(
+        app,
+        visit,
+        "Enter a bill",
+        html! {
+            h1 { "Enter a bill" }
+            (form_error(errors))
+            form.card.record-form method="post" action="/clerk/bill" {
+                (csrf_field(visit))
+                (field("Patient", "patient", &form.patient, "text", "Address (0x…) or name in the address book", errors))
+                (field("Date of issue", "issued_at", &form.issued_at, "date", "", errors))
+                (field("Currency", "currency", &form.currency, "text", "ISO 4217 code, e.g. USD", errors))
+                (field("Line items", "line_items", &form.line_items, "textarea", "One per line: Description = amount, e.g. Consultation = 120.00", errors))
+                (field("Total", "total", &form.total, "text", "Must equal the sum of the line items", errors))
+                button.primary type="submit" { "Submit for approval" }
+            }
+        },
+    )
+}

@@ -1,0 +1,127 @@
+//! The frame around every page and the small pieces pages share.
+
+use alloy::primitives::{Address, B256};
+use maud::{DOCTYPE, Markup, html};
+
+use super::{Principal, Visit, WebApp};
+use hrm::records::EntryKind;
+use hrm::store::StaffRole;
+
+/// A whole page: header, navigation for the visitor's role, the session's message, `body`.
+pub fn page(app: &WebApp, visit: &Visit, title: &str, body: Markup) -> Markup {
+    let flash = app.sessions.take_flash(&visit.session.id);
+    frame(Some(visit), title, flash.as_deref(), body)
+}
+
+/// The page shown for an error.
+pub fn error_page(visit: Option<&Visit>, title: &str, message: &str) -> Markup {
+    frame(
+        visit,
+        title,
+        None,
+        html! {
+            section.card.error-page {
+                h1 { (title) }
+                p.error { (message) }
+                p { a href="/" { "Back to your start page" } }
+            }
+        },
+    )
+}
+
+fn frame(visit: Option<&Visit>, title: &str, flash: Option<&str>, body: Markup) -> Markup {
+    let csrf = visit.map(|v| v.session.csrf.as_str()).unwrap_or_default();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="csrf-token" content=(csrf);
+                title { (title) " · hrm" }
+                link rel="stylesheet" href="/assets/app.css";
+                script src="/assets/app.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "hrm" span.brand-sub { "health records" } }
+                    @if let Some(visit) = visit { (navigation(visit)) }
+                }
+                main {
+                    @if let Some(flash) = flash { p.flash role="status" { (flash) } }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+fn navigation(visit: &Visit) -> Markup {
+    let Some(principal) = &visit.session.principal else { return html! {} };
+    html! {
+        nav {
+            @match principal {
+                Principal::Patient(address) => {
+                    a href="/patient" { "My records" }
+                    span.who title=(address) { "Patient " (short_address(*address)) }
+                }
+                Principal::Staff { username, roles } => {
+                    @if roles.contains(&StaffRole::Clerk) { a href="/clerk" { "Submissions" } }
+                    @if roles.contains(&StaffRole::Reviewer) { a href="/reviewer" { "Review" } }
+                    @if roles.contains(&StaffRole::Admin) {
+                        a href="/admin" { "Consortium" }
+                        a href="/admin/staff" { "Staff" }
+                    }
+                    span.who { (username) }
+                }
+            }
+            form.inline method="post" action="/sign-out" {
+                input type="hidden" name="_csrf" value=(visit.session.csrf);
+                button.link type="submit" { "Sign out" }
+            }
+        }
+    }
+}
+
+/// The hidden CSRF field every form carries.
+pub fn csrf_field(visit: &Visit) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(visit.session.csrf); }
+}
+
+/// `0x1234…abcd`.
+pub fn short_address(address: Address) -> String {
+    let full = address.to_checksum(None);
+    format!("{}…{}", &full[..6], &full[full.len() - 4..])
+}
+
+/// A hospital's name, or its short address when it has none.
+pub fn hospital_label(names: &std::collections::HashMap<Address, String>, address: Address) -> String {
+    names.get(&address).cloned().unwrap_or_else(|| short_address(address))
+}
+
+/// A transaction hash, shortened, with the full hash on hover; a link into the block explorer
+/// when the server was given one.
+pub fn tx_link(app: &WebApp, hash: B256) -> Markup {
+    let full = hash.to_string();
+    let short = format!("{}…{}", &full[..10], &full[full.len() - 6..]);
+    match &app.settings.explorer_url {
+        Some(explorer) => {
+            let href = format!("{}/tx/{full}", explorer.as_str().trim_end_matches('/'));
+            html! { a.tx href=(href) title=(full) rel="noreferrer" { code { (short) } } }
+        }
+        None => html! { code.tx title=(full) { (short) } },
+    }
+}
+
+/// A status badge.
+pub fn status_badge(status: &str) -> Markup {
+    html! { span class=(format!("badge badge-{status}")) { (status) } }
+}
+
+/// An entry kind at the start of a heading or sentence.
+pub fn kind_title(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Health => "Health details",
+        EntryKind::Bill => "Bill details",
+    }
+}

@@ -1,0 +1,385 @@
+//! `hrm serve`: the web app for patients and hospital staff, the second edge over the library
+//! beside `src/cli/`.
+//!
+//! Handlers parse the request, call the same library functions the CLI calls, and render HTML
+//! (maud, compiled in). Every page checks the visitor's role on the server; the session layer adds
+//! the security headers and refuses any state-changing request without the session's CSRF token.
+
+mod admin;
+mod assets;
+mod chart;
+mod clerk;
+mod entries;
+mod layout;
+mod patient;
+mod reviewer;
+mod session;
+mod signin;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::http::reqwest::Url;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use hrm::audit::AuditReport;
+use hrm::chain::Consortium;
+use hrm::chain::ledger::EntryLedger;
+use hrm::identity::Identities;
+use hrm::migration::{MigrationOptions, MigrationReport};
+use hrm::siwe::SignInChallenges;
+use hrm::store::{Archive, StaffRole};
+
+pub use session::{Principal, Session};
+use session::{Sessions, SignInLinks, SignInThrottle};
+
+/// The strict policy: only this server's own scripts, styles and images; no inline script, no
+/// framing, forms only to this server.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Largest request body accepted (forms and sign-in messages are small).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Paths that take no CSRF token: the sign-in API `hrm login` calls. It carries no cookie, so a
+/// forged cross-site request gains nothing, and its answer is only usable by the key holder.
+const CSRF_EXEMPT: [&str; 2] = ["/sign-in/challenge", "/sign-in/device"];
+
+/// How the server was started.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The URL people reach the server at; its host is the SIWE domain, and `https` makes cookies
+    /// Secure.
+    pub public_url: Url,
+    /// The diabetes model used for patients' predictions.
+    pub model_path: PathBuf,
+    pub migration: MigrationOptions,
+    /// A block explorer (`<url>/tx/<hash>`) for transaction links; none on local chains.
+    pub explorer_url: Option<Url>,
+}
+
+/// What the last migration and audit started from the admin page did.
+#[derive(Debug, Default)]
+pub struct AdminRuns {
+    pub migration: Option<Result<MigrationReport, String>>,
+    pub audit: Option<Result<AuditReport, String>>,
+}
+
+/// Everything the handlers share.
+pub struct WebApp {
+    /// The contract, signing as this server's hospital.
+    pub consortium: Consortium,
+    pub hospital: PrivateKeySigner,
+    pub archive: Archive,
+    pub identities: Identities,
+    pub settings: ServeSettings,
+    sessions: Sessions,
+    challenges: SignInChallenges,
+    links: SignInLinks,
+    throttle: SignInThrottle,
+    ledger: tokio::sync::Mutex<EntryLedger>,
+    pub admin_runs: Mutex<AdminRuns>,
+}
+
+impl WebApp {
+    pub fn new(
+        consortium: Consortium,
+        hospital: PrivateKeySigner,
+        archive: Archive,
+        identities: Identities,
+        settings: ServeSettings,
+    ) -> Self {
+        let domain = match settings.public_url.port() {
+            Some(port) => format!("{}:{port}", settings.public_url.host_str().unwrap_or_default()),
+            None => settings.public_url.host_str().unwrap_or_default().to_string(),
+        };
+        let uri = settings.public_url.as_str().trim_end_matches('/').to_string();
+        let challenges = SignInChallenges::new(&uri, &domain, consortium.connection().chain_id());
+        Self {
+            consortium,
+            hospital,
+            archive,
+            identities,
+            settings,
+            sessions: Sessions::default(),
+            challenges,
+            links: SignInLinks::default(),
+            throttle: SignInThrottle::default(),
+            ledger: tokio::sync::Mutex::new(EntryLedger::default()),
+            admin_runs: Mutex::new(AdminRuns::default()),
+        }
+    }
+
+    /// This server's hospital.
+    pub fn hospital_address(&self) -> Address {
+        self.hospital.address()
+    }
+
+    /// Whether cookies must be Secure: the server is reached over TLS.
+    fn secure_cookies(&self) -> bool {
+        self.settings.public_url.scheme() == "https"
+    }
+
+    /// The entry ledger brought up to the chain's head.
+    pub async fn ledger(&self) -> Result<tokio::sync::MutexGuard<'_, EntryLedger>, PageError> {
+        let mut ledger = self.ledger.lock().await;
+        self.consortium.sync_ledger(&mut ledger).await.map_err(PageError::failed)?;
+        Ok(ledger)
+    }
+
+    /// Registered hospitals' names by address.
+    pub async fn hospital_names(&self) -> Result<HashMap<Address, String>, PageError> {
+        Ok(self.consortium.hospitals().await.map_err(PageError::failed)?.into_iter().collect())
+    }
+}
+
+/// The router with every page.
+pub fn router(app: Arc<WebApp>) -> Router {
+    Router::new()
+        .route("/", get(signin::home))
+        .route("/sign-in", get(signin::show))
+        .route("/sign-in/staff", post(signin::staff))
+        .route("/sign-in/challenge", post(signin::challenge))
+        .route("/sign-in/wallet", post(signin::wallet))
+        .route("/sign-in/device", post(signin::device))
+        .route("/sign-in/link/{token}", get(signin::link))
+        .route("/sign-out", post(signin::sign_out))
+        .route("/patient", get(patient::overview))
+        .route("/patient/records/{entry}", get(patient::record))
+        .route("/patient/entries/{entry}/vote-transaction", get(patient::vote_transaction))
+        .route("/patient/entries/{entry}/state", get(patient::entry_state))
+        .route("/clerk", get(clerk::submissions))
+        .route("/clerk/health", get(clerk::health_form).post(clerk::submit_health))
+        .route("/clerk/bill", get(clerk::bill_form).post(clerk::submit_bill))
+        .route("/entries/{entry}", get(entries::entry))
+        .route("/reviewer", get(reviewer::queue))
+        .route("/reviewer/entries/{entry}", get(reviewer::open))
+        .route("/reviewer/entries/{entry}/confirm", post(reviewer::confirm))
+        .route("/reviewer/entries/{entry}/vote", post(reviewer::vote))
+        .route("/admin", get(admin::status))
+        .route("/admin/migrate", post(admin::migrate))
+        .route("/admin/audit", post(admin::audit))
+        .route("/admin/staff", get(admin::staff).post(admin::add_staff))
+        .route("/admin/staff/{username}", post(admin::change_staff))
+        .route("/assets/{name}", get(assets::asset))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), session_layer))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<WebApp>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn not_found(visit: Visit) -> Response {
+    PageError::NotFound.render(Some(&visit))
+}
+
+/// The visitor: their session and network address.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    pub session: Session,
+    pub client: IpAddr,
+}
+
+impl Visit {
+    /// The signed-in staff member holding `role`.
+    pub fn staff(&self, role: StaffRole) -> Result<&str, PageError> {
+        match &self.session.principal {
+            Some(Principal::Staff { username, roles }) if roles.contains(&role) => Ok(username),
+            Some(Principal::Staff { roles, .. }) => Err(PageError::Forbidden(format!(
+                "This page is for the {role} role; your account has {}. Ask your hospital's admin if you need it.",
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" and ")
+            ))),
+            Some(Principal::Patient(_)) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
+            None => Err(PageError::SignedOut),
+        }
+    }
+
+    /// The signed-in staff member, whatever their role.
+    pub fn any_staff(&self) -> Result<&str, PageError> {
+        match &self.session.principal {
+            Some(Principal::Staff { username, .. }) => Ok(username),
+            Some(Principal::Patient(_)) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
+            None => Err(PageError::SignedOut),
+        }
+    }
+
+    /// The signed-in patient.
+    pub fn patient(&self) -> Result<Address, PageError> {
+        match &self.session.principal {
+            Some(Principal::Patient(address)) => Ok(*address),
+            Some(Principal::Staff { .. }) => Err(PageError::Forbidden(
+                "This page is for patients; staff see entries under Submissions or Review.".into(),
+            )),
+            None => Err(PageError::SignedOut),
+        }
+    }
+
+    pub fn has_role(&self, role: StaffRole) -> bool {
+        matches!(&self.session.principal, Some(Principal::Staff { roles, .. }) if roles.contains(&role))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Visit>()
+            .cloned()
+            .ok_or_else(|| (StatusCode::INTERNAL_SERVER_ERROR, "no session layer").into_response())
+    }
+}
+
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not signed in: go to the sign-in page.
+    SignedOut,
+    /// Signed in, but this role may not do this.
+    Forbidden(String),
+    /// No such page, or not one this visitor may know exists.
+    NotFound,
+    /// The request was wrong; the message says how.
+    BadRequest(String),
+    /// Something the server relies on failed.
+    Failed(String),
+}
+
+impl PageError {
+    pub fn failed(error: impl std::fmt::Display) -> Self {
+        PageError::Failed(error.to_string())
+    }
+
+    fn render(&self, visit: Option<&Visit>) -> Response {
+        let (status, title, message) = match self {
+            PageError::SignedOut => return Redirect::to("/sign-in").into_response(),
+            PageError::Forbidden(message) => (StatusCode::FORBIDDEN, "Not allowed", message.clone()),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or nothing you may see. Go back to your start page.".to_string(),
+            ),
+            PageError::BadRequest(message) => (StatusCode::BAD_REQUEST, "That did not work", message.clone()),
+            PageError::Failed(message) => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", message.clone()),
+        };
+        (status, layout::error_page(visit, title, &message)).into_response()
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        // The session layer renders it again with the visitor's navigation.
+        let mut response = self.render(None);
+        response.extensions_mut().insert(Arc::new(self));
+        response
+    }
+}
+
+/// Sessions, CSRF and security headers around every request.
+async fn session_layer(
+    State(app): State<Arc<WebApp>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    // Only the path is ever logged: no query string, no body, so no health data.
+    let path = request.uri().path().to_string();
+    let cookie_id = cookie_value(request.headers(), session::COOKIE);
+    let known = cookie_id.as_deref().and_then(|id| app.sessions.get(id));
+    let is_new = known.is_none();
+    let session = known.unwrap_or_else(|| app.sessions.start());
+    let visit = Visit { session, client: peer.ip() };
+
+    let mut response = match check_csrf(&method, &path, &visit, request).await {
+        Ok(mut request) => {
+            request.extensions_mut().insert(visit.clone());
+            let response = next.run(request).await;
+            match response.extensions().get::<Arc<PageError>>().cloned() {
+                Some(error) => error.render(Some(&visit)),
+                None => response,
+            }
+        }
+        Err(refusal) => refusal.render(Some(&visit)),
+    };
+
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !path.starts_with("/assets/") {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if is_new && !headers.contains_key(header::SET_COOKIE) {
+        let cookie = session::session_cookie(&visit.session.id, app.secure_cookies());
+        headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
+    }
+    eprintln!("{method} {path} {} {:.1} ms", response.status().as_u16(), started.elapsed().as_secs_f64() * 1e3);
+    response
+}
+
+/// Lets safe requests through; a state-changing one must carry the session's CSRF token in the
+/// `X-CSRF-Token` header or the `_csrf` form field.
+async fn check_csrf(method: &Method, path: &str, visit: &Visit, request: Request) -> Result<Request, PageError> {
+    if matches!(*method, Method::GET | Method::HEAD) || CSRF_EXEMPT.contains(&path) {
+        return Ok(request);
+    }
+    let refused = || {
+        PageError::Forbidden(
+            "The form was out of date or did not come from this site (its security token did not match). Reload the page and try again."
+                .into(),
+        )
+    };
+    let header_token = request.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let Some(token) = header_token {
+        return if constant_time_eq(&token, &visit.session.csrf) { Ok(request) } else { Err(refused()) };
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| PageError::BadRequest("The request was too large.".into()))?;
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+    let token = fields.iter().find(|(name, _)| name == "_csrf").map(|(_, value)| value.as_str());
+    match token {
+        Some(token) if constant_time_eq(token, &visit.session.csrf) => {
+            Ok(Request::from_parts(parts, Body::from(bytes)))
+        }
+        _ => Err(refused()),
+    }
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}

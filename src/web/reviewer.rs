@@ -1,0 +1,222 @@
+//! The reviewer's pages: the entries waiting for this hospital's vote, each opened with the
+//! hospital's key beside the patient's earlier archived readings, and the vote after a confirmation.
+
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, State};
+use axum::response::Redirect;
+use hrm::chain::ledger::LedgerEntry;
+use hrm::records::{EntryKind, Record};
+use hrm::store::{ArchivedRecord, StaffRole};
+use hrm::submission::open_submission;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::entries::{reading_text, record_details, timeline, votes};
+use super::layout::{csrf_field, hospital_label, kind_title, page, short_address};
+use super::{PageError, Visit, WebApp};
+
+/// `GET /reviewer`: the queue, oldest first.
+pub async fn queue(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
+    visit.staff(StaffRole::Reviewer)?;
+    let names = app.hospital_names().await?;
+    let waiting: Vec<LedgerEntry> =
+        app.ledger().await?.awaiting_vote_of(app.hospital_address()).into_iter().cloned().collect();
+    Ok(page(
+        &app,
+        &visit,
+        "Review",
+        html! {
+            h1 { "Waiting for our vote" }
+            section.card {
+                @if waiting.is_empty() {
+                    p.empty { "Nothing waits for this hospital's vote. Entries that a hospital you support submits appear here." }
+                } @else {
+                    table.sortable {
+                        thead { tr { th.num { "Entry" } th { "Kind" } th { "Patient" } th { "Submitted by" } th.num { "Block" } th.num { "Approvals" } th {} } }
+                        tbody {
+                            @for entry in &waiting {
+                                @let (approvals, needed) = entry.approvals();
+                                tr {
+                                    td.num data-sort=(entry.id) { (entry.id) }
+                                    td { (entry.kind.describe()) }
+                                    td { code title=(entry.patient) { (short_address(entry.patient)) } }
+                                    td { (hospital_label(&names, entry.submitter)) }
+                                    td.num { (entry.submitted.block) }
+                                    td.num { (approvals) " / " (needed) }
+                                    td { a.button href=(format!("/reviewer/entries/{}", entry.id)) { "Open" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// The entry if this hospital votes on it; any other entry is "not found" to its reviewers.
+async fn entry_we_vote_on(app: &WebApp, id: u64) -> Result<LedgerEntry, PageError> {
+    let entry = app.ledger().await?.entry(id).cloned().ok_or(PageError::NotFound)?;
+    if !entry.panel.contains(&app.hospital_address()) {
+        return Err(PageError::NotFound);
+    }
+    Ok(entry)
+}
+
+/// `GET /reviewer/entries/{id}`: the entry opened with the hospital's key.
+pub async fn open(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<u64>) -> Result<Markup, PageError> {
+    visit.staff(StaffRole::Reviewer)?;
+    let entry = entry_we_vote_on(&app, id).await?;
+    let names = app.hospital_names().await?;
+    let submission = app.consortium.submission(id).await.map_err(PageError::failed)?;
+    let opened = open_submission(&submission, &app.hospital).map_err(PageError::failed)?.ok_or_else(|| {
+        PageError::Failed(format!("entry {id} is not sealed to this hospital's key, so it cannot be opened here"))
+    })?;
+    let text = String::from_utf8_lossy(&opened.record_json);
+    let record = Record::from_json(entry.kind, &text, &format!("entry {id}")).map_err(PageError::failed)?;
+    let earlier: Vec<ArchivedRecord> = app
+        .archive
+        .records_of_patient(entry.patient)
+        .await
+        .map_err(PageError::failed)?
+        .into_iter()
+        .filter(|r| r.kind == EntryKind::Health)
+        .collect();
+    let awaits_us = entry.awaits_vote_of(app.hospital_address());
+    Ok(page(
+        &app,
+        &visit,
+        &format!("Entry {id}"),
+        html! {
+            h1 { "Entry " (id) ": " (entry.kind.describe()) }
+            p.hint { "For patient " code title=(entry.patient) { (short_address(entry.patient)) } ", submitted by " (hospital_label(&names, entry.submitter)) "." }
+            div.columns {
+                section.card {
+                    h2 { "The record" }
+                    (record_details(&record))
+                    @if awaits_us {
+                        div.actions {
+                            (decision_form(&visit, id, "approve", "Approve", "primary"))
+                            (decision_form(&visit, id, "reject", "Reject", "danger"))
+                        }
+                    } @else {
+                        p.hint { "This hospital has voted on this entry, or it is no longer pending." }
+                    }
+                }
+                section.card {
+                    h2 { "Earlier readings of this patient" }
+                    (earlier_readings(&earlier))
+                }
+            }
+            div.columns {
+                section.card { h2 { "Votes" } (votes(&entry, &names)) }
+                section.card { h2 { "Timeline" } (timeline(&app, &entry, &names, None)) }
+            }
+        },
+    ))
+}
+
+fn decision_form(visit: &Visit, id: u64, decision: &str, label: &str, class: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(format!("/reviewer/entries/{id}/confirm")) {
+            (csrf_field(visit))
+            input type="hidden" name="decision" value=(decision);
+            button class=(class) type="submit" { (label) "…" }
+        }
+    }
+}
+
+fn earlier_readings(records: &[ArchivedRecord]) -> Markup {
+    if records.is_empty() {
+        return html! { p.empty { "No archived health records of this patient yet." } };
+    }
+    html! {
+        table.sortable {
+            thead { tr { th { "Date" } th.num { "Glucose" } th.num { "Blood pressure" } th.num { "BMI" } th.num { "Insulin" } } }
+            tbody {
+                @for record in records {
+                    @if let Ok(details) = record.health_details() {
+                        @let r = &details.readings;
+                        tr {
+                            td { (details.recorded_at) }
+                            td.num data-sort=(r.glucose) { (reading_text("glucose", r.glucose)) }
+                            td.num data-sort=(r.blood_pressure) { (reading_text("blood_pressure", r.blood_pressure)) }
+                            td.num data-sort=(r.bmi) { (reading_text("bmi", r.bmi)) }
+                            td.num data-sort=(r.insulin) { (reading_text("insulin", r.insulin)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Decision {
+    decision: String,
+}
+
+fn approve_of(decision: &str) -> Result<bool, PageError> {
+    match decision {
+        "approve" => Ok(true),
+        "reject" => Ok(false),
+        other => Err(PageError::BadRequest(format!("'{other}' is not a decision: approve or reject"))),
+    }
+}
+
+/// `POST /reviewer/entries/{id}/confirm`: asks once more before the transaction is sent.
+pub async fn confirm(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Path(id): Path<u64>,
+    Form(form): Form<Decision>,
+) -> Result<Markup, PageError> {
+    visit.staff(StaffRole::Reviewer)?;
+    let approve = approve_of(&form.decision)?;
+    let entry = entry_we_vote_on(&app, id).await?;
+    let verb = if approve { "Approve" } else { "Reject" };
+    Ok(page(
+        &app,
+        &visit,
+        &format!("{verb} entry {id}?"),
+        html! {
+            section.card.confirm {
+                h1 { (verb) " entry " (id) "?" }
+                p { (kind_title(entry.kind)) " for patient " code { (short_address(entry.patient)) } "." }
+                p {
+                    @if approve { "This hospital's approval is sent to the chain and cannot be taken back." }
+                    @else { "One rejection rejects the entry for good; the hospital must submit corrected details as a new entry." }
+                }
+                form method="post" action=(format!("/reviewer/entries/{id}/vote")) {
+                    (csrf_field(&visit))
+                    input type="hidden" name="decision" value=(form.decision);
+                    div.actions {
+                        button class=(if approve { "primary" } else { "danger" }) type="submit" { "Yes, " (verb.to_lowercase()) }
+                        a.button href=(format!("/reviewer/entries/{id}")) { "Back" }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// `POST /reviewer/entries/{id}/vote`: the hospital's vote.
+pub async fn vote(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Path(id): Path<u64>,
+    Form(form): Form<Decision>,
+) -> Result<Redirect, PageError> {
+    visit.staff(StaffRole::Reviewer)?;
+    let approve = approve_of(&form.decision)?;
+    let entry = entry_we_vote_on(&app, id).await?;
+    if !entry.awaits_vote_of(app.hospital_address()) {
+        return Err(PageError::BadRequest(format!("Entry {id} does not wait for this hospital's vote any more.")));
+    }
+    let outcome = app.consortium.vote(id, approve).await.map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let message =
+        format!("You {} entry {id} (block {}).", if approve { "approved" } else { "rejected" }, outcome.block);
+    app.sessions.set_flash(&visit.session.id, message);
+    Ok(Redirect::to("/reviewer"))
+}

@@ -1,0 +1,356 @@
+//! The web app in a real Chromium: every role's story, start to end, on a real Anvil and
+//! MongoDB-wire server; and each security point over plain HTTP, where every header can be seen.
+
+use hrm::chain::dev_keys::dev_account;
+
+use crate::common::TestEnv;
+use crate::common::cli::{Hrm, head, health_json};
+use crate::common::web::{Browser, HttpVisitor, STAFF_PASSWORD, Server, screenshot_dir, sign_hex};
+
+/// Readings no log line or URL may ever show.
+const GLUCOSE: &str = "187.5";
+const NOTES: &str = "Reports blurred vision since October";
+
+/// A consortium of three hospitals, each serving its own web app: St Mary (dev:1, clerk and admin)
+/// submits; Hope (dev:2) and Lakeside (dev:3) review; the patient is dev:4.
+struct Story {
+    primary: Server,
+    reviewers: Vec<Server>,
+}
+
+impl Story {
+    fn set_up(hrm: &Hrm) -> Self {
+        hrm.set_up_consortium(&["dev:2", "dev:3"], "dev:4");
+        hrm.ok(&["model", "train"]);
+        let primary = Server::start(hrm, "dev:1", "stmary", &[("clara", "clerk"), ("ada", "admin")], &[]);
+        let reviewers = vec![
+            Server::start(hrm, "dev:2", "hope", &[("rita", "reviewer")], &[]),
+            Server::start(hrm, "dev:3", "lakeside", &[("rob", "reviewer")], &[]),
+        ];
+        Self { primary, reviewers }
+    }
+}
+
+async fn sign_in(browser: &Browser, server: &Server, username: &str) {
+    browser.goto(&format!("{}/sign-in", server.url)).await;
+    browser.fill("username", username).await;
+    browser.fill("password", STAFF_PASSWORD).await;
+    browser.click("form[action='/sign-in/staff'] button").await;
+    browser.wait_for_text(username).await;
+}
+
+async fn sign_out(browser: &Browser) {
+    browser.click_text("Sign out").await;
+    browser.wait_for_text("Hospital staff").await;
+}
+
+#[tokio::test]
+async fn every_role_s_story_works_in_chromium() {
+    let env = TestEnv::start("web_story").await;
+    let hrm = Hrm::new(&env);
+    let story = Story::set_up(&hrm);
+    let browser = Browser::start().await;
+    let patient = dev_account(4);
+
+    // The clerk enters health details; a reading out of range is named next to its field.
+    sign_in(&browser, &story.primary, "clara").await;
+    browser.wait_for_text("Nothing submitted yet").await;
+    browser.screenshot("clerk-submissions-empty").await;
+    browser.click_text("Enter health details").await;
+    browser.fill("patient", &patient.address().to_string()).await;
+    browser.set_value("recorded_at", "2026-11-02").await;
+    for (field, value) in [
+        ("pregnancies", "2"),
+        ("glucose", "900"),
+        ("blood_pressure", "72"),
+        ("skin_thickness", "35"),
+        ("insulin", "0"),
+        ("bmi", "33.6"),
+        ("diabetes_pedigree", "0.627"),
+        ("age", "50"),
+        ("notes", NOTES),
+    ] {
+        browser.fill(field, value).await;
+    }
+    browser.click_text("Submit for approval").await;
+    browser.wait_for_text("glucose 900 is outside the plausible range 40 to 600 mg/dL").await;
+    let error = browser.client.find(fantoccini::Locator::Css(".field.invalid [name='glucose']")).await;
+    assert!(error.is_ok(), "the glucose field is the one marked");
+    browser.screenshot("clerk-health-form-error").await;
+    browser.fill("glucose", GLUCOSE).await;
+    browser.click_text("Submit for approval").await;
+    browser.wait_for_text("Submitted entry 1").await;
+    assert_eq!(browser.path().await, "/entries/1", "no reading travels in a URL");
+
+    browser.goto(&format!("{}/clerk/bill", story.primary.url)).await;
+    browser.fill("patient", &patient.address().to_string()).await;
+    browser.set_value("issued_at", "2026-11-02").await;
+    browser.fill("line_items", "Consultation = 120.00\nHbA1c test = 35.50").await;
+    browser.fill("total", "155.50").await;
+    browser.click_text("Submit for approval").await;
+    browser.wait_for_text("Submitted entry 2").await;
+    browser.goto(&format!("{}/clerk", story.primary.url)).await;
+    browser.wait_for_text("2 waiting for votes").await;
+    browser.screenshot("clerk-submissions").await;
+    sign_out(&browser).await;
+
+    // Each reviewer opens the entries with their hospital's key and approves after confirming.
+    for (index, (server, reviewer)) in story.reviewers.iter().zip(["rita", "rob"]).enumerate() {
+        sign_in(&browser, server, reviewer).await;
+        browser.wait_for_text("Waiting for our vote").await;
+        if index == 0 {
+            browser.screenshot("reviewer-queue").await;
+        }
+        for entry in [1, 2] {
+            browser.goto(&format!("{}/reviewer/entries/{entry}", server.url)).await;
+            if entry == 1 {
+                browser.wait_for_text(NOTES).await;
+                browser.wait_for_text(&format!("{GLUCOSE} mg/dL")).await;
+                if index == 0 {
+                    browser.screenshot("reviewer-entry").await;
+                }
+            } else {
+                browser.wait_for_text("155.50 USD").await;
+            }
+            browser.click_text("Approve…").await;
+            browser.wait_for_text(&format!("Approve entry {entry}?")).await;
+            if index == 0 && entry == 1 {
+                browser.screenshot("reviewer-confirm").await;
+            }
+            browser.click_text("Yes, approve").await;
+            browser.wait_for_text(&format!("You approved entry {entry}")).await;
+        }
+        browser.wait_for_text("Nothing waits for this hospital's vote").await;
+        sign_out(&browser).await;
+    }
+
+    // The patient signs in with their wallet (Sign-In with Ethereum) and approves from the page.
+    browser.goto(&format!("{}/sign-in", story.primary.url)).await;
+    browser.screenshot("sign-in").await;
+    browser.install_wallet().await;
+    browser.click("#wallet-sign-in").await;
+    browser.serve_wallet(&env, &patient, 2).await;
+    browser.wait_for_text("My health records").await;
+    browser.wait_for_text("Health details from Hospital dev:1").await;
+    browser.screenshot("patient-pending").await;
+    for entry in [1, 2] {
+        browser.install_wallet().await;
+        browser.click(&format!("button.wallet-vote[data-entry='{entry}'][data-decision='approve']")).await;
+        browser.serve_wallet(&env, &patient, 1).await;
+        // The patient's is the last vote: the page reloads with the entry approved, so no longer waiting.
+        browser.wait_until_gone(&format!("article[data-entry='{entry}']")).await;
+    }
+    browser.wait_for_text("No approved health records yet").await;
+    sign_out(&browser).await;
+
+    // The admin runs migration; the audit then finds the archive matching the chain.
+    sign_in(&browser, &story.primary, "ada").await;
+    browser.goto(&format!("{}/admin", story.primary.url)).await;
+    browser.click_text("Run migration").await;
+    browser.wait_for_text("Migration archived 2 record(s)").await;
+    browser.click_text("Run audit").await;
+    browser.wait_for_text("the archive matches the chain").await;
+    browser.screenshot("admin-consortium").await;
+    sign_out(&browser).await;
+
+    // The patient sees the archived record, the bill and a prediction with its reasons.
+    browser.goto(&format!("{}/sign-in", story.primary.url)).await;
+    browser.install_wallet().await;
+    browser.click("#wallet-sign-in").await;
+    browser.serve_wallet(&env, &patient, 2).await;
+    browser.wait_for_text("Estimated probability of diabetes").await;
+    browser.wait_for_text(&format!("{GLUCOSE} mg/dL")).await;
+    browser.wait_for_text("155.50 USD").await;
+    browser.wait_for_text("What moved the estimate").await;
+    browser.wait_for_text("Nothing is waiting").await;
+    browser.screenshot("patient-records").await;
+    browser.goto(&format!("{}/patient/records/1", story.primary.url)).await;
+    browser.wait_for_text("Archived on").await;
+    browser.wait_for_text("Approved by the patient").await;
+    browser.screenshot("patient-record-timeline").await;
+
+    for server in std::iter::once(&story.primary).chain(&story.reviewers) {
+        let log = server.log_text();
+        assert!(log.contains("GET /patient") || log.contains("GET /reviewer"), "the log records requests:\n{log}");
+        assert!(!log.contains(GLUCOSE) && !log.contains(NOTES), "health data in the server log:\n{log}");
+    }
+    for name in ["sign-in", "clerk-health-form-error", "reviewer-entry", "patient-records", "admin-consortium"] {
+        assert!(screenshot_dir().join(format!("{name}.png")).exists(), "screenshot {name} saved");
+    }
+}
+
+/// Everything the server must refuse, each shown over HTTP with its status and headers.
+#[tokio::test]
+async fn the_server_refuses_what_each_visitor_may_not_do() {
+    let env = TestEnv::start("web_security").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    // Another patient (dev:5) with one approved, archived record.
+    hrm.ok(&["--from", "dev:5", "key", "publish"]);
+    let record = hrm.write_file("record.json", &health_json("148", "private note"));
+    hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:5", "--file", record.to_str().unwrap()]);
+    hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
+    hrm.ok(&["--from", "dev:5", "vote", "1", "--approve"]);
+    let mut migrate = hrm.command(&["--from", "dev:1", "--database", "guarded", "migrate"]);
+    assert!(migrate.env("HRM_MONGODB_URI", &env.mongodb_uri).status().unwrap().success());
+    let staff = [("clara", "clerk"), ("rita", "reviewer"), ("ada", "admin")];
+    let server = Server::start(&hrm, "dev:1", "guarded", &staff, &[]);
+    let (other_patient, patient) = (dev_account(5), dev_account(4));
+
+    // Signed out: every page sends you to sign in.
+    let mut stranger = HttpVisitor::new(&server);
+    for path in [
+        "/patient",
+        "/patient/records/1",
+        "/clerk",
+        "/clerk/health",
+        "/reviewer",
+        "/entries/1",
+        "/admin",
+        "/admin/staff",
+    ] {
+        let reply = stranger.get(path).await;
+        assert_eq!((reply.status, reply.header("location")), (303, "/sign-in".to_string()), "{path}");
+    }
+
+    // Headers: a strict CSP with no inline script, cookies HttpOnly and SameSite=Strict; nothing
+    // from another origin.
+    let mut visitor = HttpVisitor::new(&server);
+    let page = visitor.get("/sign-in").await;
+    let policy = page.header("content-security-policy");
+    assert!(policy.contains("script-src 'self'") && policy.contains("default-src 'none'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"), "{policy}");
+    assert_eq!(
+        page.body.matches("<script").count(),
+        page.body.matches("<script src=\"/assets/").count(),
+        "inline script"
+    );
+    assert!(!page.body.contains(" onclick=") && !page.body.contains("javascript:"), "inline handlers");
+    assert!(!page.body.contains("src=\"http") && !page.body.contains("href=\"http"), "an asset from elsewhere");
+    let cookie = page.header("set-cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    assert_eq!(page.header("x-frame-options"), "DENY");
+    let tls_server = Server::start(&hrm, "dev:1", "guarded", &[], &["--public-url", "https://records.example"]);
+    let cookie = HttpVisitor::new(&tls_server).get("/sign-in").await.header("set-cookie");
+    assert!(cookie.contains("; Secure"), "behind TLS the cookie is Secure: {cookie}");
+
+    // Signing in replaces the session id: the cookie from before signing in is worth nothing.
+    let before = visitor.cookie.clone().unwrap();
+    let reply = visitor.sign_in_staff("clara", STAFF_PASSWORD).await;
+    assert_eq!((reply.status, reply.header("location")), (303, "/clerk".to_string()));
+    assert_ne!(visitor.cookie.as_deref(), Some(before.as_str()), "a new session id at sign-in");
+    let mut planted = HttpVisitor::new(&server);
+    planted.cookie = Some(before);
+    assert_eq!(planted.get("/clerk").await.status, 303, "the old id is signed out");
+
+    // CSRF: a state-changing request without the session's token changes nothing.
+    let head_before = head(&env).await;
+    let form = [("patient", "dev:4"), ("recorded_at", "2026-11-02"), ("glucose", "120"), ("age", "40")];
+    let reply = visitor.post_form("/clerk/health", &form).await;
+    assert_eq!(reply.status, 403, "no token");
+    assert!(reply.body.contains("security token did not match"), "{}", reply.body);
+    let mut forged = vec![("_csrf", "0".repeat(64))];
+    forged.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
+    let forged: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(visitor.post_form("/clerk/health", &forged).await.status, 403, "a wrong token");
+    assert_eq!(head(&env).await, head_before, "nothing was submitted");
+    assert_eq!(
+        visitor.post_json("/sign-in/wallet", None, serde_json::json!({})).await.status,
+        403,
+        "JSON without the header"
+    );
+
+    // Roles: a clerk cannot vote or manage; a reviewer cannot manage staff; staff are not patients.
+    let csrf = visitor.get("/clerk").await.csrf();
+    let vote = visitor.post_form("/reviewer/entries/1/vote", &[("_csrf", &csrf), ("decision", "approve")]).await;
+    assert_eq!(vote.status, 403, "a clerk cannot vote");
+    assert!(vote.body.contains("for the reviewer role"), "{}", vote.body);
+    for path in ["/reviewer", "/admin", "/admin/staff", "/patient"] {
+        assert_eq!(visitor.get(path).await.status, 403, "clerk on {path}");
+    }
+    let mut reviewer = HttpVisitor::new(&server);
+    reviewer.sign_in_staff("rita", STAFF_PASSWORD).await;
+    let csrf = reviewer.get("/reviewer").await.csrf();
+    let add = [("_csrf", csrf.as_str()), ("username", "mallory"), ("password", STAFF_PASSWORD), ("admin", "on")];
+    assert_eq!(reviewer.post_form("/admin/staff", &add).await.status, 403, "a reviewer cannot add staff");
+    assert_eq!(
+        HttpVisitor::new(&server).sign_in_staff("mallory", STAFF_PASSWORD).await.status,
+        401,
+        "no account was made"
+    );
+
+    // A patient sees only their own records: another's record id is "not found".
+    let mut alice = HttpVisitor::new(&server);
+    assert_eq!(alice.sign_in_patient(&patient).await.status, 200);
+    let other = alice.get("/patient/records/1").await;
+    assert_eq!(other.status, 404, "another patient's record");
+    assert!(!other.body.contains("148"), "nothing of it leaks");
+    assert_eq!(alice.get("/patient/entries/1/vote-transaction?decision=approve").await.status, 404);
+    for path in ["/clerk", "/entries/1", "/admin"] {
+        assert_eq!(alice.get(path).await.status, 403, "patient on {path}");
+    }
+    let mut owner = HttpVisitor::new(&server);
+    owner.sign_in_patient(&other_patient).await;
+    let own = owner.get("/patient/records/1").await;
+    assert!(own.status == 200 && own.body.contains("148 mg/dL"), "the owner sees it: {}", own.body);
+
+    // SIWE: a nonce works once, for this server, for the key that holds the address.
+    let mut wallet = HttpVisitor::new(&server);
+    let csrf = wallet.get("/sign-in").await.csrf();
+    let message =
+        wallet.post_json("/sign-in/challenge", None, serde_json::json!({ "address": patient.address() })).await;
+    let message = message.json()["message"].as_str().unwrap().to_string();
+    let by_thief = serde_json::json!({ "message": message, "signature": sign_hex(&other_patient, &message) });
+    let refused = wallet.post_json("/sign-in/wallet", Some(&csrf), by_thief).await;
+    assert_eq!(refused.status, 401, "another key");
+    let signed = serde_json::json!({ "message": message, "signature": sign_hex(&patient, &message) });
+    let replay = wallet.post_json("/sign-in/wallet", Some(&csrf), signed).await;
+    assert!(
+        replay.status == 401 && replay.body.contains("nonce is unknown, already used"),
+        "the nonce was used: {}",
+        replay.body
+    );
+    let mut elsewhere = HttpVisitor::new(&tls_server);
+    let foreign =
+        elsewhere.post_json("/sign-in/challenge", None, serde_json::json!({ "address": patient.address() })).await;
+    let foreign = foreign.json()["message"].as_str().unwrap().to_string();
+    let csrf = wallet.get("/sign-in").await.csrf();
+    let signed = serde_json::json!({ "message": foreign, "signature": sign_hex(&patient, &foreign) });
+    let wrong_domain = wallet.post_json("/sign-in/wallet", Some(&csrf), signed).await;
+    assert!(wrong_domain.status == 401 && wrong_domain.body.contains("not this server"), "{}", wrong_domain.body);
+
+    // `hrm login`: a one-time link, for patients without a browser wallet.
+    let printed = hrm.ok(&["--from", "dev:5", "login", &server.url]);
+    let link = printed.lines().last().unwrap().trim().to_string();
+    let path = link.strip_prefix(&server.url).expect("a link to this server");
+    let mut device = HttpVisitor::new(&server);
+    assert_eq!(device.get(path).await.header("location"), "/patient");
+    assert!(device.get("/patient").await.body.contains("My health records"));
+    assert_eq!(HttpVisitor::new(&server).get(path).await.status, 400, "a link works once");
+
+    // Sign-in attempts are rate-limited: the sixth try fails even with the right password.
+    let mut guesser = HttpVisitor::new(&server);
+    for _ in 0..5 {
+        assert_eq!(guesser.sign_in_staff("ada", "wrong password guess").await.status, 401);
+    }
+    let throttled = guesser.sign_in_staff("ada", STAFF_PASSWORD).await;
+    assert!(throttled.status == 429 && throttled.body.contains("Too many failed sign-ins"), "{}", throttled.body);
+
+    // A disabled account is signed out at once and cannot sign in again.
+    let mut admin = HttpVisitor::new(&tls_server);
+    assert_eq!(admin.sign_in_staff("ada", STAFF_PASSWORD).await.status, 303);
+    let mut rita = HttpVisitor::new(&tls_server);
+    rita.sign_in_staff("rita", STAFF_PASSWORD).await;
+    assert_eq!(rita.get("/reviewer").await.status, 200);
+    let csrf = admin.get("/admin/staff").await.csrf();
+    assert_eq!(admin.post_form("/admin/staff/rita", &[("_csrf", &csrf), ("action", "disable")]).await.status, 303);
+    assert_eq!(rita.get("/reviewer").await.status, 303, "signed out");
+    assert_eq!(rita.sign_in_staff("rita", STAFF_PASSWORD).await.status, 401, "cannot sign in");
+    let own = admin.post_form("/admin/staff/ada", &[("_csrf", &csrf), ("action", "disable")]).await;
+    assert_eq!(own.status, 422, "an admin cannot lock themselves out");
+
+    assert!(!server.log_text().contains("148"), "health data in the log");
+}
