@@ -201,9 +201,9 @@ impl SignInChallenges {
         Ok(signer)
     }
 
-    /// Test support: makes every outstanding challenge expire now.
-    #[doc(hidden)]
-    pub fn expire_all(&self) {
+    /// Makes every outstanding challenge expire now.
+    #[cfg(test)]
+    fn expire_all(&self) {
         let past = SystemTime::now() - Duration::from_secs(1);
         for (_, expiry) in self.outstanding.lock().expect("challenge book lock").values_mut() {
             *expiry = past;

@@ -107,8 +107,7 @@ pub async fn staff(
         )),
         Err(StaffError::SignInRefused) => {
             app.throttle.record_failure(visit.client, Some(&username));
-            let message = StaffError::SignInRefused.to_string();
-            let message = format!("{}{}", capitalise(&message), ".");
+            let message = format!("{}.", capitalise(&StaffError::SignInRefused.to_string()));
             Ok((StatusCode::UNAUTHORIZED, sign_in_page(&app, &visit, Some(&message))).into_response())
         }
         Err(other) => Err(PageError::failed(other)),
