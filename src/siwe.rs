@@ -121,6 +121,15 @@ impl SignInMessage {
     }
 }
 
+/// The EIP-4361 domain of a server URL: its host, with the port when the URL names one.
+pub fn domain_of(url: &alloy::transports::http::reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
 fn rfc3339(time: DateTime) -> String {
     time.try_to_rfc3339_string().expect("times this server issues are representable")
 }
@@ -259,6 +268,12 @@ mod tests {
         let text = challenges.issue(patient.address()).to_text();
         let edited = text.replace("Chain ID: 31337", "Chain ID: 1");
         assert!(matches!(challenges.redeem(&edited, &sign(&patient, &edited)), Err(SiweError::WrongChain { .. })));
+    }
+
+    #[test]
+    fn the_domain_is_the_host_with_an_explicit_port() {
+        assert_eq!(domain_of(&"http://127.0.0.1:8080/".parse().unwrap()), "127.0.0.1:8080");
+        assert_eq!(domain_of(&"https://records.example".parse().unwrap()), "records.example");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The consortium's entries as the event log tells them: who submitted what about whom, each vote,
-//! and how each entry ended, with the transaction of every step.
+//! and how each entry ended, with the transaction of every step; and the hospitals' names.
 //!
 //! The web app asks "what waits for this hospital's vote?" and "what happened to entry 7?" on every
 //! page; answering from contract views would cost one call per entry. An `EntryLedger` is built
@@ -85,6 +85,7 @@ impl LedgerEntry {
 pub struct EntryLedger {
     entries: BTreeMap<u64, LedgerEntry>,
     panels: HashMap<u32, Vec<Address>>,
+    hospitals: HashMap<Address, String>,
     /// The last block read and its hash, to notice when the chain reorganised under it.
     synced_to: Option<(u64, B256)>,
 }
@@ -129,6 +130,11 @@ impl EntryLedger {
         &self.panels
     }
 
+    /// Registered hospitals' names, by address.
+    pub fn hospital_names(&self) -> &HashMap<Address, String> {
+        &self.hospitals
+    }
+
     /// The last block read.
     pub fn synced_to(&self) -> Option<u64> {
         self.synced_to.map(|(number, _)| number)
@@ -140,7 +146,10 @@ impl EntryLedger {
             block: log.block_number.unwrap_or_default(),
         };
         let Some(signature) = log.topic0().copied() else { return Ok(()) };
-        if signature == HealthRecords::SupportingHospitalsSet::SIGNATURE_HASH {
+        if signature == HealthRecords::HospitalRegistered::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::HospitalRegistered>(log)?;
+            self.hospitals.insert(event.hospital, event.name);
+        } else if signature == HealthRecords::SupportingHospitalsSet::SIGNATURE_HASH {
             let event = decode::<HealthRecords::SupportingHospitalsSet>(log)?;
             self.panels.insert(event.panelId, event.hospitals);
         } else if signature == HealthRecords::EntrySubmitted::SIGNATURE_HASH {
@@ -207,6 +216,7 @@ impl Consortium {
         let (head_number, head_hash) = (head.header.number, head.header.hash);
         let mut start = ledger.synced_to.map_or(self.deployment().deploy_block, |(number, _)| number + 1);
         let signatures = vec![
+            HealthRecords::HospitalRegistered::SIGNATURE_HASH,
             HealthRecords::SupportingHospitalsSet::SIGNATURE_HASH,
             HealthRecords::EntrySubmitted::SIGNATURE_HASH,
             HealthRecords::VoteCast::SIGNATURE_HASH,

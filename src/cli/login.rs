@@ -5,7 +5,7 @@ use alloy::signers::SignerSync;
 use alloy::transports::http::reqwest::{self, Url};
 use clap::Args;
 use eyre::{Context as _, eyre};
-use hrm::siwe::SignInMessage;
+use hrm::siwe::{SignInMessage, domain_of};
 use serde_json::{Value, json};
 
 use super::context::{Context, password_for};
@@ -31,10 +31,7 @@ pub async fn run(context: &Context, args: LoginArgs) -> eyre::Result<()> {
     let text = challenge["message"].as_str().ok_or_else(|| eyre!("{base} answered without a sign-in message"))?;
     let message = SignInMessage::parse(text)?;
     // Sign only for the server the user named: a challenge for another domain is phishing.
-    let expected = match base.port() {
-        Some(port) => format!("{}:{port}", base.host_str().unwrap_or_default()),
-        None => base.host_str().unwrap_or_default().to_string(),
-    };
+    let expected = domain_of(&base);
     if message.domain != expected || message.address != address {
         return Err(eyre!(
             "{base} asked to sign a message for {} and {}, not for {expected} and {address}; nothing was signed",

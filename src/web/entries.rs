@@ -74,6 +74,37 @@ fn bill_details(bill: &BillDetails) -> Markup {
     }
 }
 
+/// Archived health records as a sortable table. With `hospitals` (the patient's view) each row
+/// also names the hospital that entered it and links to the record.
+pub fn readings_table(records: &[&ArchivedRecord], hospitals: Option<&HashMap<Address, String>>) -> Markup {
+    html! {
+        table.sortable {
+            thead { tr {
+                th { "Date" } th.num { "Glucose" } th.num { "Blood pressure" } th.num { "BMI" } th.num { "Insulin" }
+                @if hospitals.is_some() { th { "Hospital" } th {} }
+            } }
+            tbody {
+                @for record in records {
+                    @if let Ok(details) = record.health_details() {
+                        @let r = &details.readings;
+                        tr {
+                            td { (details.recorded_at) }
+                            td.num data-sort=(r.glucose) { (reading_text("glucose", r.glucose)) }
+                            td.num data-sort=(r.blood_pressure) { (reading_text("blood_pressure", r.blood_pressure)) }
+                            td.num data-sort=(r.bmi) { (reading_text("bmi", r.bmi)) }
+                            td.num data-sort=(r.insulin) { (reading_text("insulin", r.insulin)) }
+                            @if let Some(names) = hospitals {
+                                td { (hospital_label(names, record.submitter.parse().unwrap_or_default())) }
+                                td { a href=(format!("/patient/records/{}", record.entry_id)) { "Details" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Who must vote and who has.
 pub fn votes(entry: &LedgerEntry, names: &HashMap<Address, String>) -> Markup {
     let (approvals, needed) = entry.approvals();
@@ -134,8 +165,9 @@ pub fn timeline(
 /// are pointed to the review page.
 pub async fn entry(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<u64>) -> Result<Markup, PageError> {
     visit.any_staff()?;
-    let names = app.hospital_names().await?;
-    let entry = app.ledger().await?.entry(id).cloned().ok_or(PageError::NotFound)?;
+    let ledger = app.ledger().await?;
+    let (entry, names) = (ledger.entry(id).cloned().ok_or(PageError::NotFound)?, ledger.hospital_names().clone());
+    drop(ledger);
     let deployment = app.consortium.deployment();
     let archived =
         app.archive.archived_entry(deployment.chain_id, deployment.address, id).await.map_err(PageError::failed)?;

@@ -10,11 +10,11 @@ use hrm::store::StaffRole;
 /// A whole page: header, navigation for the visitor's role, the session's message, `body`.
 pub fn page(app: &WebApp, visit: &Visit, title: &str, body: Markup) -> Markup {
     let flash = app.sessions.take_flash(&visit.session.id);
-    frame(Some(visit), title, flash.as_deref(), body)
+    frame(visit, title, flash.as_deref(), body)
 }
 
 /// The page shown for an error.
-pub fn error_page(visit: Option<&Visit>, title: &str, message: &str) -> Markup {
+pub fn error_page(visit: &Visit, title: &str, message: &str) -> Markup {
     frame(
         visit,
         title,
@@ -29,8 +29,8 @@ pub fn error_page(visit: Option<&Visit>, title: &str, message: &str) -> Markup {
     )
 }
 
-fn frame(visit: Option<&Visit>, title: &str, flash: Option<&str>, body: Markup) -> Markup {
-    let csrf = visit.map(|v| v.session.csrf.as_str()).unwrap_or_default();
+fn frame(visit: &Visit, title: &str, flash: Option<&str>, body: Markup) -> Markup {
+    let csrf = visit.session.csrf.as_str();
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -45,7 +45,7 @@ fn frame(visit: Option<&Visit>, title: &str, flash: Option<&str>, body: Markup) 
             body {
                 header.top {
                     a.brand href="/" { "hrm" span.brand-sub { "health records" } }
-                    @if let Some(visit) = visit { (navigation(visit)) }
+                    (navigation(visit))
                 }
                 main {
                     @if let Some(flash) = flash { p.flash role="status" { (flash) } }

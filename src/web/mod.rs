@@ -16,7 +16,6 @@ mod reviewer;
 mod session;
 mod signin;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -38,7 +37,7 @@ use hrm::chain::Consortium;
 use hrm::chain::ledger::EntryLedger;
 use hrm::identity::Identities;
 use hrm::migration::{MigrationOptions, MigrationReport};
-use hrm::siwe::SignInChallenges;
+use hrm::siwe::{SignInChallenges, domain_of};
 use hrm::store::{Archive, StaffRole};
 
 pub use session::{Principal, Session};
@@ -98,10 +97,7 @@ impl WebApp {
         identities: Identities,
         settings: ServeSettings,
     ) -> Self {
-        let domain = match settings.public_url.port() {
-            Some(port) => format!("{}:{port}", settings.public_url.host_str().unwrap_or_default()),
-            None => settings.public_url.host_str().unwrap_or_default().to_string(),
-        };
+        let domain = domain_of(&settings.public_url);
         let uri = settings.public_url.as_str().trim_end_matches('/').to_string();
         let challenges = SignInChallenges::new(&uri, &domain, consortium.connection().chain_id());
         Self {
@@ -134,11 +130,6 @@ impl WebApp {
         let mut ledger = self.ledger.lock().await;
         self.consortium.sync_ledger(&mut ledger).await.map_err(PageError::failed)?;
         Ok(ledger)
-    }
-
-    /// Registered hospitals' names by address.
-    pub async fn hospital_names(&self) -> Result<HashMap<Address, String>, PageError> {
-        Ok(self.consortium.hospitals().await.map_err(PageError::failed)?.into_iter().collect())
     }
 }
 
@@ -188,7 +179,7 @@ pub async fn serve(
 }
 
 async fn not_found(visit: Visit) -> Response {
-    PageError::NotFound.render(Some(&visit))
+    PageError::NotFound.render(&visit)
 }
 
 /// The visitor: their session and network address.
@@ -269,7 +260,7 @@ impl PageError {
         PageError::Failed(error.to_string())
     }
 
-    fn render(&self, visit: Option<&Visit>) -> Response {
+    fn render(&self, visit: &Visit) -> Response {
         let (status, title, message) = match self {
             PageError::SignedOut => return Redirect::to("/sign-in").into_response(),
             PageError::Forbidden(message) => (StatusCode::FORBIDDEN, "Not allowed", message.clone()),
@@ -287,8 +278,8 @@ impl PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        // The session layer renders it again with the visitor's navigation.
-        let mut response = self.render(None);
+        // Only carried out: the session layer renders it with the visitor's navigation.
+        let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
         response.extensions_mut().insert(Arc::new(self));
         response
     }
@@ -316,11 +307,11 @@ async fn session_layer(
             request.extensions_mut().insert(visit.clone());
             let response = next.run(request).await;
             match response.extensions().get::<Arc<PageError>>().cloned() {
-                Some(error) => error.render(Some(&visit)),
+                Some(error) => error.render(&visit),
                 None => response,
             }
         }
-        Err(refusal) => refusal.render(Some(&visit)),
+        Err(refusal) => refusal.render(&visit),
     };
 
     let headers = response.headers_mut();

@@ -21,22 +21,22 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::chart::line_chart;
-use super::entries::{reading_label, reading_text, record_details, timeline, votes};
+use super::entries::{reading_label, reading_text, readings_table, record_details, timeline, votes};
 use super::layout::{hospital_label, kind_title, page, short_address, status_badge};
 use super::{PageError, Visit, WebApp};
 
 /// `GET /patient`.
 pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
     let patient = visit.patient()?;
-    let names = app.hospital_names().await?;
-    let open: Vec<LedgerEntry> = app
-        .ledger()
-        .await?
+    let ledger = app.ledger().await?;
+    let names = ledger.hospital_names().clone();
+    let open: Vec<LedgerEntry> = ledger
         .about_patient(patient)
         .into_iter()
         .filter(|entry| entry.status == EntryStatus::Pending)
         .cloned()
         .collect();
+    drop(ledger);
     let records = app.archive.records_of_patient(patient).await.map_err(PageError::failed)?;
     let (health, bills): (Vec<&ArchivedRecord>, Vec<&ArchivedRecord>) =
         records.iter().partition(|record| record.kind == EntryKind::Health);
@@ -69,7 +69,7 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
                     p.empty { "No approved health records yet. Records appear here once everyone has approved them and the hospital has archived them." }
                 } @else {
                     (charts(&health))
-                    (health_table(&health, &names))
+                    (readings_table(&health, Some(&names)))
                 }
             }
             section.card #predictions {
@@ -126,32 +126,6 @@ fn charts(health: &[&ArchivedRecord]) -> Markup {
     }
 }
 
-fn health_table(health: &[&ArchivedRecord], names: &std::collections::HashMap<Address, String>) -> Markup {
-    html! {
-        table.sortable {
-            thead { tr {
-                th { "Date" } th.num { "Glucose" } th.num { "Blood pressure" } th.num { "BMI" } th.num { "Insulin" } th { "Hospital" } th {}
-            } }
-            tbody {
-                @for record in health {
-                    @if let Ok(details) = record.health_details() {
-                        @let r = &details.readings;
-                        tr {
-                            td { (details.recorded_at) }
-                            td.num data-sort=(r.glucose) { (reading_text("glucose", r.glucose)) }
-                            td.num data-sort=(r.blood_pressure) { (reading_text("blood_pressure", r.blood_pressure)) }
-                            td.num data-sort=(r.bmi) { (reading_text("bmi", r.bmi)) }
-                            td.num data-sort=(r.insulin) { (reading_text("insulin", r.insulin)) }
-                            td { (hospital_label(names, record.submitter.parse().unwrap_or_default())) }
-                            td { a href=(format!("/patient/records/{}", record.entry_id)) { "Details" } }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 fn bills_table(bills: &[&ArchivedRecord], names: &std::collections::HashMap<Address, String>) -> Markup {
     html! {
         table.sortable {
@@ -197,8 +171,8 @@ fn predictions_section(has_model: bool, predictions: &[StoredPrediction]) -> Mar
                     @for part in &latest.contributions {
                         @let field = part.feature.as_str();
                         tr {
-                            td { (reading_label(&snake(field))) }
-                            td.num { (reading_text(&snake(field), part.value)) }
+                            td { (reading_label(&record_field_of(field))) }
+                            td.num { (reading_text(&record_field_of(field), part.value)) }
                             td.num class=(if part.contribution > 0.0 { "up" } else { "down" }) {
                                 (if part.contribution > 0.0 { "raises " } else { "lowers " }) (format!("{:.2}", part.contribution.abs()))
                             }
@@ -216,7 +190,7 @@ fn predictions_section(has_model: bool, predictions: &[StoredPrediction]) -> Mar
 
 /// The record field of one of the model's features (the Pima columns, e.g. `BloodPressure`): both
 /// lists are in the Pima data's column order.
-fn snake(feature: &str) -> String {
+fn record_field_of(feature: &str) -> String {
     FEATURES
         .iter()
         .position(|f| *f == feature)
@@ -238,8 +212,10 @@ pub async fn record(
         .map_err(PageError::failed)?
         .ok_or(PageError::NotFound)?;
     let details: Record = record.details().map_err(PageError::failed)?;
-    let names = app.hospital_names().await?;
-    let entry = app.ledger().await?.entry(entry_id).filter(|e| e.patient == patient).cloned();
+    let ledger = app.ledger().await?;
+    let names = ledger.hospital_names().clone();
+    let entry = ledger.entry(entry_id).filter(|e| e.patient == patient).cloned();
+    drop(ledger);
     Ok(page(
         &app,
         &visit,

@@ -1,7 +1,10 @@
 //! The reviewer's pages: the entries waiting for this hospital's vote, each opened with the
 //! hospital's key beside the patient's earlier archived readings, and the vote after a confirmation.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use alloy::primitives::Address;
 
 use axum::extract::{Form, Path, State};
 use axum::response::Redirect;
@@ -12,16 +15,17 @@ use hrm::submission::open_submission;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::entries::{reading_text, record_details, timeline, votes};
+use super::entries::{readings_table, record_details, timeline, votes};
 use super::layout::{csrf_field, hospital_label, kind_title, page, short_address};
 use super::{PageError, Visit, WebApp};
 
 /// `GET /reviewer`: the queue, oldest first.
 pub async fn queue(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Reviewer)?;
-    let names = app.hospital_names().await?;
-    let waiting: Vec<LedgerEntry> =
-        app.ledger().await?.awaiting_vote_of(app.hospital_address()).into_iter().cloned().collect();
+    let ledger = app.ledger().await?;
+    let names = ledger.hospital_names().clone();
+    let waiting: Vec<LedgerEntry> = ledger.awaiting_vote_of(app.hospital_address()).into_iter().cloned().collect();
+    drop(ledger);
     Ok(page(
         &app,
         &visit,
@@ -55,20 +59,18 @@ pub async fn queue(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Marku
     ))
 }
 
-/// The entry if this hospital votes on it; any other entry is "not found" to its reviewers.
-async fn entry_we_vote_on(app: &WebApp, id: u64) -> Result<LedgerEntry, PageError> {
-    let entry = app.ledger().await?.entry(id).cloned().ok_or(PageError::NotFound)?;
-    if !entry.panel.contains(&app.hospital_address()) {
-        return Err(PageError::NotFound);
-    }
-    Ok(entry)
+/// The entry if this hospital votes on it (any other entry is "not found" to its reviewers), and
+/// the hospitals' names.
+async fn entry_we_vote_on(app: &WebApp, id: u64) -> Result<(LedgerEntry, HashMap<Address, String>), PageError> {
+    let ledger = app.ledger().await?;
+    let entry = ledger.entry(id).filter(|entry| entry.panel.contains(&app.hospital_address()));
+    Ok((entry.cloned().ok_or(PageError::NotFound)?, ledger.hospital_names().clone()))
 }
 
 /// `GET /reviewer/entries/{id}`: the entry opened with the hospital's key.
 pub async fn open(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<u64>) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Reviewer)?;
-    let entry = entry_we_vote_on(&app, id).await?;
-    let names = app.hospital_names().await?;
+    let (entry, names) = entry_we_vote_on(&app, id).await?;
     let submission = app.consortium.submission(id).await.map_err(PageError::failed)?;
     let opened = open_submission(&submission, &app.hospital).map_err(PageError::failed)?.ok_or_else(|| {
         PageError::Failed(format!("entry {id} is not sealed to this hospital's key, so it cannot be opened here"))
@@ -131,25 +133,7 @@ fn earlier_readings(records: &[ArchivedRecord]) -> Markup {
     if records.is_empty() {
         return html! { p.empty { "No archived health records of this patient yet." } };
     }
-    html! {
-        table.sortable {
-            thead { tr { th { "Date" } th.num { "Glucose" } th.num { "Blood pressure" } th.num { "BMI" } th.num { "Insulin" } } }
-            tbody {
-                @for record in records {
-                    @if let Ok(details) = record.health_details() {
-                        @let r = &details.readings;
-                        tr {
-                            td { (details.recorded_at) }
-                            td.num data-sort=(r.glucose) { (reading_text("glucose", r.glucose)) }
-                            td.num data-sort=(r.blood_pressure) { (reading_text("blood_pressure", r.blood_pressure)) }
-                            td.num data-sort=(r.bmi) { (reading_text("bmi", r.bmi)) }
-                            td.num data-sort=(r.insulin) { (reading_text("insulin", r.insulin)) }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    readings_table(&records.iter().collect::<Vec<_>>(), None)
 }
 
 #[derive(Deserialize)]
@@ -174,7 +158,7 @@ pub async fn confirm(
 ) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Reviewer)?;
     let approve = approve_of(&form.decision)?;
-    let entry = entry_we_vote_on(&app, id).await?;
+    let (entry, _) = entry_we_vote_on(&app, id).await?;
     let verb = if approve { "Approve" } else { "Reject" };
     Ok(page(
         &app,
@@ -210,7 +194,7 @@ pub async fn vote(
 ) -> Result<Redirect, PageError> {
     visit.staff(StaffRole::Reviewer)?;
     let approve = approve_of(&form.decision)?;
-    let entry = entry_we_vote_on(&app, id).await?;
+    let (entry, _) = entry_we_vote_on(&app, id).await?;
     if !entry.awaits_vote_of(app.hospital_address()) {
         return Err(PageError::BadRequest(format!("Entry {id} does not wait for this hospital's vote any more.")));
     }
