@@ -56,14 +56,18 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1e3
 }
 
-fn row(function: &str, mut samples: Vec<Duration>) -> LatencyRow {
-    samples.sort();
-    LatencyRow {
-        function: function.to_string(),
-        samples: samples.len(),
-        p50_ms: percentile(&samples, 50.0),
-        p95_ms: percentile(&samples, 95.0),
-        p99_ms: percentile(&samples, 99.0),
+impl LatencyRow {
+    /// The percentiles of `samples` (none when there are no samples: all zero).
+    pub fn from_samples(function: &str, mut samples: Vec<Duration>) -> Self {
+        samples.sort();
+        let at = |p| if samples.is_empty() { 0.0 } else { percentile(&samples, p) };
+        Self {
+            function: function.to_string(),
+            samples: samples.len(),
+            p50_ms: at(50.0),
+            p95_ms: at(95.0),
+            p99_ms: at(99.0),
+        }
     }
 }
 
@@ -149,8 +153,8 @@ pub async fn bench_latency(
             .await?;
     }
 
-    let rows: Vec<LatencyRow> = names.iter().zip(samples).map(|(name, s)| row(name, s)).collect();
-    let rpc_round_trip = row("eth_call (bare JSON-RPC)", bare);
+    let rows: Vec<LatencyRow> = names.iter().zip(samples).map(|(name, s)| LatencyRow::from_samples(name, s)).collect();
+    let rpc_round_trip = LatencyRow::from_samples("eth_call (bare JSON-RPC)", bare);
     let hrm_overhead_ms = rows[9].p50_ms - rpc_round_trip.p50_ms;
     let cast = match tools::locate(Tool::Cast) {
         Ok(cast) => compare_with_cast(&cast, hrm_binary, &home, &rpc_url, &scenario, iterations, &rows).await?,
@@ -220,7 +224,11 @@ async fn compare_with_cast(
             rpc_url,
         ]))?);
     }
-    let (cast_vote, hrm_vote, cast_view) = (row("", cast_votes), row("", hrm_votes), row("", cast_views));
+    let (cast_vote, hrm_vote, cast_view) = (
+        LatencyRow::from_samples("", cast_votes),
+        LatencyRow::from_samples("", hrm_votes),
+        LatencyRow::from_samples("", cast_views),
+    );
     let hrm_view = rows.iter().find(|r| r.function == "getVoteCount").map_or(f64::NAN, |r| r.p50_ms);
     Ok(vec![
         CastComparison {

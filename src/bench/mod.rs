@@ -7,6 +7,7 @@ pub mod latency;
 pub mod migration;
 pub mod model;
 mod seed;
+pub mod serve;
 pub mod throughput;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub enum BenchError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Model(#[from] crate::ml::MlError),
+    #[error(transparent)]
+    Staff(#[from] crate::store::StaffError),
     #[error("the local network has no {0}")]
     MissingService(&'static str),
     #[error("{what}: {message}")]

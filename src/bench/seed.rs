@@ -30,6 +30,45 @@ pub(super) fn pipelined_provider(rpc_url: &Url, signer: PrivateKeySigner) -> Dyn
 /// Submits `count` health records for the scenario's first patient and has the primary's panel
 /// and the patient approve each; returns the ids.
 pub async fn seed_approved_entries(scenario: &ConsortiumScenario, count: usize) -> Result<Vec<u64>, BenchError> {
+    let ids = seed_pending_entries(scenario, count).await?;
+    let primary = &scenario.primary().client;
+    let patient = &scenario.patients[0];
+    let rpc_url = primary.connection().rpc_url();
+    let address = primary.deployment().address;
+    let max_fee = primary
+        .connection()
+        .provider()
+        .get_gas_price()
+        .await
+        .map_err(|e| BenchError::failed("reading the gas price", e))?
+        * 4;
+
+    let voters = scenario.panel().iter().chain([patient]);
+    for voter in voters {
+        let contract = HealthRecords::new(address, pipelined_provider(rpc_url, voter.signer.clone()));
+        let mut last = None;
+        for (sent, id) in ids.iter().enumerate() {
+            let pending = contract
+                .approvePendingEntry(U256::from(*id))
+                .gas(SEED_GAS)
+                .max_fee_per_gas(max_fee)
+                .max_priority_fee_per_gas(1)
+                .send()
+                .await
+                .map_err(|e| BenchError::failed(format!("seeding a vote on entry {id}"), e))?;
+            last = Some(pending);
+            if (sent + 1) % IN_FLIGHT == 0 {
+                wait_for(last.take()).await?;
+            }
+        }
+        wait_for(last).await?;
+    }
+    Ok(ids)
+}
+
+/// Submits `count` health records from the primary about the scenario's first patient, sealed and
+/// left waiting for votes; returns the ids.
+pub async fn seed_pending_entries(scenario: &ConsortiumScenario, count: usize) -> Result<Vec<u64>, BenchError> {
     let primary = &scenario.primary().client;
     let patient = &scenario.patients[0];
     let rpc_url = primary.connection().rpc_url();
@@ -58,27 +97,6 @@ pub async fn seed_approved_entries(scenario: &ConsortiumScenario, count: usize) 
     }
     wait_for(last).await?;
     let ids: Vec<u64> = (first_id..first_id + count as u64).collect();
-
-    let voters = scenario.panel().iter().chain([patient]);
-    for voter in voters {
-        let contract = HealthRecords::new(address, pipelined_provider(rpc_url, voter.signer.clone()));
-        let mut last = None;
-        for (sent, id) in ids.iter().enumerate() {
-            let pending = contract
-                .approvePendingEntry(U256::from(*id))
-                .gas(SEED_GAS)
-                .max_fee_per_gas(max_fee)
-                .max_priority_fee_per_gas(1)
-                .send()
-                .await
-                .map_err(|e| BenchError::failed(format!("seeding a vote on entry {id}"), e))?;
-            last = Some(pending);
-            if (sent + 1) % IN_FLIGHT == 0 {
-                wait_for(last.take()).await?;
-            }
-        }
-        wait_for(last).await?;
-    }
     Ok(ids)
 }
 

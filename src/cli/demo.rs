@@ -1,6 +1,9 @@
 //! `hrm demo`: the whole story on a fresh local network, narrated. The scenario acts; this file
 //! only tells what happens.
 
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
@@ -8,17 +11,19 @@ use eyre::{Context as _, eyre};
 use hrm::chain::dev_keys::dev_account;
 use hrm::chain::{Confirmations, DeploymentStore};
 use hrm::devnet::{Engine, LocalNetwork, NetworkSpec};
+use hrm::identity::Identities;
 use hrm::migration::{MigrationOptions, migrate};
 use hrm::ml::{Dataset, Imputation, ModelFile, cross_validate};
 use hrm::prediction::score_latest_record;
 use hrm::records::EntryKind;
 use hrm::scenario::{ConsortiumScenario, Rejection, ScenarioPlan, SubmittedExample, set_up_consortium};
-use hrm::store::Archive;
+use hrm::store::{Archive, StaffRole};
 use hrm::submission::open_submission;
 
 use super::choices::EngineChoice;
 use super::context::Context;
 use super::output::table;
+use crate::web::{ServeSettings, WebApp};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -26,6 +31,13 @@ pub struct DemoArgs {
     /// a node of its own
     #[arg(long, value_enum, default_value_t = EngineChoice::Anvil)]
     pub engine: EngineChoice,
+    /// At the end, leave the web app running for St Mary on the demo's chain and archive (with
+    /// staff accounts and patient sign-in links printed) until Ctrl-C
+    #[arg(long)]
+    pub serve: bool,
+    /// Where --serve listens (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT", requires = "serve")]
+    pub listen: SocketAddr,
 }
 
 fn step(text: &str) {
@@ -69,8 +81,12 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
     archive_and_audit(&scenario, &archive).await?;
 
     step("The diabetes model is trained on the Pima data and scores each patient's latest record");
-    train_and_score(&scenario, &archive).await?;
+    let model = train_and_score(&scenario, &archive).await?;
 
+    if args.serve {
+        step("St Mary's web app runs on the demo's data");
+        serve_demo(&scenario, &archive, &model, workdir.path(), args.listen).await?;
+    }
     drop(network);
     println!(
         "\nDone in {:.1} s; the node and the database were stopped and their data removed.",
@@ -140,9 +156,7 @@ async fn print_votes(scenario: &ConsortiumScenario, submitted: &[SubmittedExampl
 
 async fn archive_and_audit(scenario: &ConsortiumScenario, archive: &Archive) -> eyre::Result<()> {
     let (primary, signer) = (&scenario.primary().client, &scenario.primary().signer);
-    // The demo's chain lives for a minute and is thrown away: no block needs confirmations
-    // (a real consortium keeps the default, see `hrm migrate --help`).
-    let options = MigrationOptions { confirmations: Confirmations::Depth(0), ..Default::default() };
+    let options = demo_migration_options();
     let report = migrate(primary, archive, signer, &options, |_| {}).await?;
     let rerun = migrate(primary, archive, signer, &options, |_| {}).await?;
     let audit = hrm::audit::audit(primary, archive).await?;
@@ -158,7 +172,7 @@ async fn archive_and_audit(scenario: &ConsortiumScenario, archive: &Archive) -> 
     Ok(())
 }
 
-async fn train_and_score(scenario: &ConsortiumScenario, archive: &Archive) -> eyre::Result<()> {
+async fn train_and_score(scenario: &ConsortiumScenario, archive: &Archive) -> eyre::Result<ModelFile> {
     let data = Dataset::bundled();
     let evaluation = cross_validate(&data, 10, 42, Imputation::None)?;
     let model = ModelFile::train(&data, Imputation::None)?;
@@ -186,5 +200,95 @@ async fn train_and_score(scenario: &ConsortiumScenario, archive: &Archive) -> ey
     }
     println!("{predictions}");
     println!("Each prediction is stored in the archive's `predictions` collection.");
+    Ok(model)
+}
+
+/// The demo's chain is thrown away at the end and mines only when it is sent a transaction, so no
+/// block needs confirmations (a real consortium keeps the default, see `hrm migrate --help`).
+fn demo_migration_options() -> MigrationOptions {
+    MigrationOptions { confirmations: Confirmations::Depth(0), ..Default::default() }
+}
+
+/// Serves St Mary's web app until Ctrl-C, as `hrm serve` would on the demo's chain and archive:
+/// staff accounts with fresh passwords, the participants' names in the address book (so the
+/// clerk's form takes "asha"), the demo's model, and a one-time sign-in link per patient.
+async fn serve_demo(
+    scenario: &ConsortiumScenario,
+    archive: &Archive,
+    model: &ModelFile,
+    workdir: &Path,
+    listen: SocketAddr,
+) -> eyre::Result<()> {
+    let identities = Identities::open(&workdir.join("home"));
+    for person in scenario.hospitals.iter().chain(&scenario.patients) {
+        identities.book.insert(&address_book_name(&person.name), person.address())?;
+    }
+    let model_path = workdir.join("model.json");
+    model.save(&model_path)?;
+    let mut staff = table(["staff account", "password", "can"]);
+    for (username, role, can) in [
+        ("clerk", StaffRole::Clerk, "enter health and bill details"),
+        ("reviewer", StaffRole::Reviewer, "vote on entries waiting for St Mary"),
+        ("admin", StaffRole::Admin, "migrate, audit, manage staff"),
+    ] {
+        let password = demo_password();
+        archive.add_staff(username, &password, &[role]).await?;
+        staff.add_row(vec![username.to_string(), password, can.to_string()]);
+    }
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} (is another server using the port? pass --listen)"))?;
+    let bound = listener.local_addr()?;
+    let public_url = format!("http://{bound}").parse().context("the server's URL")?;
+    let settings = ServeSettings {
+        public_url,
+        model_path,
+        migration: demo_migration_options(),
+        explorer_url: None,
+        log_requests: true,
+    };
+    let primary = scenario.primary();
+    let app = Arc::new(WebApp::new(
+        primary.client.clone(),
+        primary.signer.clone(),
+        archive.clone(),
+        identities,
+        settings.clone(),
+    ));
+    println!(
+        "Serving hrm for {} ({}) at {} (listening on {bound})",
+        primary.name,
+        primary.address(),
+        settings.public_url
+    );
+    println!("{staff}");
+    let url = settings.public_url.as_str().trim_end_matches('/');
+    println!(
+        "Patients sign in with a browser wallet holding their development key, or open their one-time link \
+         (it works once, for 5 minutes; `hrm login {url} --from dev:N` prints a new one):"
+    );
+    for patient in &scenario.patients {
+        println!("  {:<6} dev:{}  {}", patient.name, patient.account, app.sign_in_link(patient.address()));
+    }
+    println!("Press Ctrl-C to stop the server, the node and the database.");
+    crate::web::serve(listener, app, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("serving the web app")?;
     Ok(())
+}
+
+/// The address-book name of a participant: "St Mary (primary)" is `st-mary`.
+fn address_book_name(name: &str) -> String {
+    let plain = name.split('(').next().unwrap_or(name).trim().to_lowercase();
+    plain.split_whitespace().collect::<Vec<_>>().join("-")
+}
+
+/// A password for a demo staff account: 12 letters and digits, new each run.
+fn demo_password() -> String {
+    use rand::Rng as _;
+    use rand::distributions::Alphanumeric;
+    rand::thread_rng().sample_iter(&Alphanumeric).take(12).map(char::from).collect()
 }

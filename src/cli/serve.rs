@@ -89,6 +89,7 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
         model_path: args.model.clone().unwrap_or_else(|| default_model_path(context)),
         migration: MigrationOptions::default(),
         explorer_url,
+        log_requests: true,
     };
     let name = consortium.hospitals().await?.into_iter().find(|(a, _)| *a == hospital.address()).map(|(_, n)| n);
     let app = Arc::new(WebApp::new(consortium, hospital.clone(), archive, context.identities.clone(), settings));

@@ -109,6 +109,12 @@ impl ArchivedRecord {
         Bson::Document(document).into_relaxed_extjson()
     }
 
+    /// Where the record sorts among a patient's health records, greatest latest: the order of
+    /// [`LATEST_FIRST`], for records already in memory.
+    pub fn latest_first_key(&self) -> (Option<&str>, i64, i64) {
+        (self.record.get_str("recorded_at").ok(), self.submission.block, self.entry_id)
+    }
+
     fn not_of_kind(&self, wanted: EntryKind) -> StoreError {
         StoreError::Damaged {
             id: self.id.clone(),

@@ -98,6 +98,7 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
 pub async fn migrate(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Redirect, PageError> {
     visit.staff(StaffRole::Admin)?;
     let result = migrate_entries(&app.consortium, &app.archive, &app.hospital, &app.settings.migration, |_| {}).await;
+    app.patient_archives.invalidate().await;
     let message = match &result {
         Ok(report) => format!("Migration archived {} record(s); {} failed.", report.migrated, report.failed.len()),
         Err(e) => format!("Migration stopped: {e}"),

@@ -6,6 +6,7 @@
 //! the security headers and refuses any state-changing request without the session's CSRF token.
 
 mod admin;
+mod archive_cache;
 mod assets;
 mod chart;
 mod clerk;
@@ -19,7 +20,7 @@ mod signin;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
@@ -37,6 +38,7 @@ use hrm::chain::Consortium;
 use hrm::chain::ledger::EntryLedger;
 use hrm::identity::Identities;
 use hrm::migration::{MigrationOptions, MigrationReport};
+use hrm::ml::ModelFile;
 use hrm::siwe::{SignInChallenges, domain_of};
 use hrm::store::{Archive, StaffRole};
 
@@ -64,6 +66,9 @@ pub struct ServeSettings {
     pub migration: MigrationOptions,
     /// A block explorer (`<url>/tx/<hash>`) for transaction links; none on local chains.
     pub explorer_url: Option<Url>,
+    /// Whether each request is logged to stderr (method, path, status, time); off under load
+    /// tests, where the log would be most of the work.
+    pub log_requests: bool,
 }
 
 /// What the last migration and audit started from the admin page did.
@@ -86,6 +91,10 @@ pub struct WebApp {
     links: SignInLinks,
     throttle: SignInThrottle,
     ledger: tokio::sync::Mutex<EntryLedger>,
+    /// Patients' archived records and predictions, read again when the archive changes.
+    pub patient_archives: archive_cache::PatientArchives,
+    /// The model file as last read, with its modification time.
+    model: Mutex<Option<(SystemTime, Arc<ModelFile>)>>,
     pub admin_runs: Mutex<AdminRuns>,
 }
 
@@ -111,6 +120,8 @@ impl WebApp {
             links: SignInLinks::default(),
             throttle: SignInThrottle::default(),
             ledger: tokio::sync::Mutex::new(EntryLedger::default()),
+            patient_archives: archive_cache::PatientArchives::default(),
+            model: Mutex::new(None),
             admin_runs: Mutex::new(AdminRuns::default()),
         }
     }
@@ -118,6 +129,29 @@ impl WebApp {
     /// This server's hospital.
     pub fn hospital_address(&self) -> Address {
         self.hospital.address()
+    }
+
+    /// A one-time link that signs `patient` in (for 5 minutes): what `hrm login` prints after the
+    /// patient signed the challenge, and what `hrm demo --serve` prints for its patients.
+    pub fn sign_in_link(&self, patient: Address) -> String {
+        let token = self.links.issue(patient);
+        format!("{}/sign-in/link/{token}", self.settings.public_url.as_str().trim_end_matches('/'))
+    }
+
+    /// The diabetes model, read again only when its file changes (`hrm model train` replaces it
+    /// while the server runs); `None` while there is no usable model file.
+    pub fn model(&self) -> Option<Arc<ModelFile>> {
+        let path = &self.settings.model_path;
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+        let mut cached = self.model.lock().expect("model lock");
+        if let Some((at, model)) = cached.as_ref()
+            && *at == modified
+        {
+            return Some(model.clone());
+        }
+        let model = Arc::new(ModelFile::load(path).ok()?);
+        *cached = Some((modified, model.clone()));
+        Some(model)
     }
 
     /// Whether cookies must be Secure: the server is reached over TLS.
@@ -326,7 +360,9 @@ async fn session_layer(
         let cookie = session::session_cookie(&visit.session.id, app.secure_cookies());
         headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
     }
-    eprintln!("{method} {path} {} {:.1} ms", response.status().as_u16(), started.elapsed().as_secs_f64() * 1e3);
+    if app.settings.log_requests {
+        eprintln!("{method} {path} {} {:.1} ms", response.status().as_u16(), started.elapsed().as_secs_f64() * 1e3);
+    }
     response
 }
 

@@ -11,9 +11,8 @@ use axum::response::{IntoResponse, Response};
 use hrm::chain::EntryStatus;
 use hrm::chain::HealthRecords;
 use hrm::chain::ledger::LedgerEntry;
-use hrm::ml::ModelFile;
 use hrm::ml::dataset::FEATURES;
-use hrm::prediction::{DEFAULT_THRESHOLD, predictions_of_patient};
+use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
 use hrm::records::health::READING_RANGES;
 use hrm::records::{EntryKind, Record};
 use hrm::store::{ArchivedRecord, StoredPrediction};
@@ -37,16 +36,15 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
         .cloned()
         .collect();
     drop(ledger);
-    let records = app.archive.records_of_patient(patient).await.map_err(PageError::failed)?;
+    let model = app.model();
+    let found = app
+        .patient_archives
+        .get(&app.archive, app.consortium.deployment(), model.as_deref(), patient, DEFAULT_THRESHOLD)
+        .await
+        .map_err(PageError::failed)?;
+    let PatientArchive { records, predictions } = found.as_ref();
     let (health, bills): (Vec<&ArchivedRecord>, Vec<&ArchivedRecord>) =
         records.iter().partition(|record| record.kind == EntryKind::Health);
-    let model = ModelFile::load(&app.settings.model_path).ok();
-    let predictions = match &model {
-        Some(model) => {
-            predictions_of_patient(&app.archive, model, patient, DEFAULT_THRESHOLD).await.map_err(PageError::failed)?
-        }
-        None => Vec::new(),
-    };
 
     Ok(page(
         &app,
@@ -74,7 +72,7 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
             }
             section.card #predictions {
                 h2 { "Diabetes risk" }
-                (predictions_section(model.is_some(), &predictions))
+                (predictions_section(model.is_some(), predictions))
             }
             section.card #bills {
                 h2 { "Bills" }
@@ -173,7 +171,7 @@ fn predictions_section(has_model: bool, predictions: &[StoredPrediction]) -> Mar
                         tr {
                             td { (reading_label(&record_field_of(field))) }
                             td.num { (reading_text(&record_field_of(field), part.value)) }
-                            td.num class=(if part.contribution > 0.0 { "up" } else { "down" }) {
+                            td class=(if part.contribution > 0.0 { "num up" } else { "num down" }) {
                                 (if part.contribution > 0.0 { "raises " } else { "lowers " }) (format!("{:.2}", part.contribution.abs()))
                             }
                         }

@@ -172,11 +172,7 @@ pub async fn wallet(State(app): State<Arc<WebApp>>, visit: Visit, Json(signed): 
 /// `POST /sign-in/device`: `hrm login` trades a signature for a one-time sign-in link.
 pub async fn device(State(app): State<Arc<WebApp>>, visit: Visit, Json(signed): Json<SignedChallenge>) -> Response {
     match redeem(&app, &visit, &signed) {
-        Ok(patient) => {
-            let token = app.links.issue(patient);
-            let base = app.settings.public_url.as_str().trim_end_matches('/');
-            Json(serde_json::json!({ "link": format!("{base}/sign-in/link/{token}") })).into_response()
-        }
+        Ok(patient) => Json(serde_json::json!({ "link": app.sign_in_link(patient) })).into_response(),
         Err((status, reason)) => json_error(status, &reason),
     }
 }

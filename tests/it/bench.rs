@@ -54,4 +54,26 @@ async fn bench_commands_run_and_report() {
     let model = hrm.json(&["bench", "model", "--runs", "3", "--predictions", "1000"]);
     assert_eq!((model["rows"].as_u64(), model["training_runs"].as_u64()), (Some(768), Some(3)));
     assert!(model["prediction_mean"].as_f64().unwrap() > 0.0);
+
+    let serve = hrm.json(&[
+        "bench",
+        "serve",
+        "--records",
+        "120",
+        "--patients",
+        "12",
+        "--pending",
+        "4",
+        "--sessions",
+        "6",
+        "--requests",
+        "30",
+    ]);
+    let pages = serve["pages"].as_array().unwrap();
+    let loads: Vec<(&str, u64, u64)> = pages
+        .iter()
+        .map(|p| (p["function"].as_str().unwrap(), p["samples"].as_u64().unwrap(), p["errors"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(loads, [("/patient", 6, 0), ("/patient", 30, 0), ("/reviewer", 30, 0)], "{serve}");
+    assert!(pages.iter().all(|p| p["p95_ms"].as_f64().unwrap() > 0.0), "{serve}");
 }

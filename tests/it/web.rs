@@ -192,7 +192,7 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
     hrm.ok(&["--from", "dev:5", "vote", "1", "--approve"]);
     let mut migrate = hrm.command(&["--from", "dev:1", "--database", "guarded", "migrate"]);
-    assert!(migrate.env("HRM_MONGODB_URI", &env.mongodb_uri).status().unwrap().success());
+    assert!(migrate.env("HRM_MONGODB_URI", &env.mongodb_uri).output().unwrap().status.success());
     let staff = [("clara", "clerk"), ("rita", "reviewer"), ("ada", "admin")];
     let server = Server::start(&hrm, "dev:1", "guarded", &staff, &[]);
     let (other_patient, patient) = (dev_account(5), dev_account(4));
@@ -353,4 +353,35 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     assert_eq!(own.status, 422, "an admin cannot lock themselves out");
 
     assert!(!server.log_text().contains("148"), "health data in the log");
+}
+
+/// The server keeps a patient's archived records between page loads, and a migration run
+/// elsewhere (`hrm migrate` on a workstation) shows on the patient's page as soon as it has saved
+/// its checkpoint.
+#[tokio::test]
+async fn a_migration_run_elsewhere_shows_on_the_patients_page() {
+    let env = TestEnv::start("web_archive_changes").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    let server = Server::start(&hrm, "dev:1", "changes", &[], &[]);
+    let mut patient = HttpVisitor::new(&server);
+    assert_eq!(patient.sign_in_patient(&dev_account(4)).await.status, 200);
+    assert!(patient.get("/patient").await.body.contains("No approved health records yet"));
+
+    let record = hrm.write_file("record.json", &health_json("163", "routine check"));
+    hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:4", "--file", record.to_str().unwrap()]);
+    hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
+    hrm.ok(&["--from", "dev:4", "vote", "1", "--approve"]);
+    let mut migrate = hrm.command(&["--from", "dev:1", "--database", "changes", "migrate", "--confirmations", "0"]);
+    assert!(migrate.env("HRM_MONGODB_URI", &env.mongodb_uri).output().unwrap().status.success());
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let page = patient.get("/patient").await.body;
+        if page.contains("163 mg/dL") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the migrated record never showed:\n{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

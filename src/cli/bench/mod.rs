@@ -4,6 +4,7 @@ mod gas;
 mod latency;
 mod migrate;
 mod model;
+mod serve;
 mod throughput;
 
 use clap::Subcommand;
@@ -27,6 +28,9 @@ pub enum BenchCommand {
     Migrate(migrate::MigrateArgs),
     /// Time training on the 768 Pima rows and one prediction
     Model(model::ModelArgs),
+    /// The web app's patient records page and reviewer queue under concurrent signed-in sessions
+    /// (10,000 archived records of 1,000 patients; an in-process HTTP client)
+    Serve(serve::ServeArgs),
 }
 
 pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
@@ -41,5 +45,6 @@ pub async fn run(context: &Context, command: BenchCommand) -> eyre::Result<()> {
         BenchCommand::Gas(args) => gas::run(context, args, workdir).await,
         BenchCommand::Migrate(args) => migrate::run(context, args, workdir).await,
         BenchCommand::Model(args) => model::run(context, args),
+        BenchCommand::Serve(args) => serve::run(context, args, workdir).await,
     }
 }

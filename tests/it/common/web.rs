@@ -110,8 +110,13 @@ impl Reply {
 
 impl HttpVisitor {
     pub fn new(server: &Server) -> Self {
+        Self::at(&server.url)
+    }
+
+    /// A visitor of the web app at `base` (`http://IP:PORT`).
+    pub fn at(base: &str) -> Self {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { base: server.url.clone(), cookie: None, client }
+        Self { base: base.trim_end_matches('/').to_string(), cookie: None, client }
     }
 
     async fn send(&mut self, request: reqwest::RequestBuilder) -> Reply {
