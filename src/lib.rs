@@ -8,6 +8,7 @@ pub mod bench;
 pub mod chain;
 pub mod config;
 pub mod devnet;
+pub mod fhir;
 pub mod follower;
 pub mod fsutil;
 pub mod identity;

@@ -8,6 +8,7 @@ mod context;
 mod demo;
 mod deploy;
 mod devnet;
+mod export;
 mod hospital;
 mod import;
 mod key;
@@ -44,7 +45,8 @@ pub mod exit_code {
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  success
-  1  the command found something: `hrm audit` found differences between the archive and the chain
+  1  the command found something: `hrm audit` found differences between the archive and the chain,
+     `hrm export fhir --verify` found a record that differs from its commitment
   2  an error: bad input, a refused transaction, an unreachable node or database
   3  `hrm migrate` finished but some approved entries could not be migrated (they are retried)";
 
@@ -123,6 +125,9 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// List a patient's archived records from MongoDB, newest first
     Records(records::RecordsArgs),
+    /// Export a patient's archive as FHIR R4 with chain provenance; check such an export
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Train and evaluate the diabetes model (logistic regression on the Pima data)
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -148,6 +153,7 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
     match cli.command {
         Command::Migrate(args) => return migrate::run(&context, args).await,
         Command::Audit(args) => return audit::run(&context, args).await,
+        Command::Export(command) => return export::run(&context, command).await,
         Command::Records(args) => records::run(&context, args).await,
         Command::Bench(command) => bench::run(&context, command).await,
         Command::Model(command) => model::run(&context, command),

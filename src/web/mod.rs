@@ -180,6 +180,7 @@ pub fn router(app: Arc<WebApp>) -> Router {
         .route("/sign-out", post(signin::sign_out))
         .route("/patient", get(patient::overview))
         .route("/patient/records/{entry}", get(patient::record))
+        .route("/patient/fhir", get(patient::fhir_bundle))
         .route("/patient/entries/{entry}/vote-transaction", get(patient::vote_transaction))
         .route("/patient/entries/{entry}/state", get(patient::entry_state))
         .route("/clerk", get(clerk::submissions))

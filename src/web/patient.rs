@@ -7,10 +7,12 @@ use alloy::primitives::Address;
 use alloy::sol_types::SolCall;
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use hrm::chain::EntryStatus;
 use hrm::chain::HealthRecords;
 use hrm::chain::ledger::LedgerEntry;
+use hrm::fhir::{PatientExport, patient_bundle};
 use hrm::ml::dataset::FEATURES;
 use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
 use hrm::records::health::READING_RANGES;
@@ -23,6 +25,20 @@ use super::chart::line_chart;
 use super::entries::{reading_label, reading_text, readings_table, record_details, timeline, votes};
 use super::layout::{hospital_label, kind_title, page, short_address, status_badge};
 use super::{PageError, Visit, WebApp};
+
+/// `GET /patient/fhir`: the patient's whole archive as one FHIR R4 Bundle (what `hrm export fhir`
+/// writes), downloaded.
+pub async fn fhir_bundle(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Response, PageError> {
+    let patient = visit.patient()?;
+    let names = app.ledger().await?.hospital_names().clone();
+    let export = PatientExport::read(&app.archive, patient, names).await.map_err(PageError::failed)?;
+    let bundle = patient_bundle(&export).map_err(PageError::failed)?;
+    let headers = [
+        (header::CONTENT_TYPE, "application/fhir+json"),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"health-records.fhir.json\""),
+    ];
+    Ok((headers, bundle.to_string()).into_response())
+}
 
 /// `GET /patient`.
 pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
@@ -68,6 +84,10 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
                 } @else {
                     (charts(&health))
                     (readings_table(&health, Some(&names)))
+                    p.actions {
+                        a.button href="/patient/fhir" download="health-records.fhir.json" { "Download all my records (FHIR)" }
+                        span.hint { " One FHIR R4 file with every record, bill and estimate, and the chain evidence of each, for another hospital or a health app." }
+                    }
                 }
             }
             section.card #predictions {

@@ -202,6 +202,7 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     for path in [
         "/patient",
         "/patient/records/1",
+        "/patient/fhir",
         "/clerk",
         "/clerk/health",
         "/reviewer",
@@ -268,7 +269,7 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     let vote = visitor.post_form("/reviewer/entries/1/vote", &[("_csrf", &csrf), ("decision", "approve")]).await;
     assert_eq!(vote.status, 403, "a clerk cannot vote");
     assert!(vote.body.contains("for the reviewer role"), "{}", vote.body);
-    for path in ["/reviewer", "/admin", "/admin/staff", "/patient"] {
+    for path in ["/reviewer", "/admin", "/admin/staff", "/patient", "/patient/fhir"] {
         assert_eq!(visitor.get(path).await.status, 403, "clerk on {path}");
     }
     let mut reviewer = HttpVisitor::new(&server);
@@ -296,6 +297,18 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     owner.sign_in_patient(&other_patient).await;
     let own = owner.get("/patient/records/1").await;
     assert!(own.status == 200 && own.body.contains("148 mg/dL"), "the owner sees it: {}", own.body);
+    // The FHIR download holds the visitor's own archive only.
+    let download = owner.get("/patient/fhir").await;
+    assert_eq!((download.status, download.header("content-type")), (200, "application/fhir+json".to_string()));
+    assert!(download.header("content-disposition").starts_with("attachment"));
+    assert!(download.body.contains("\"1518-0\"") && download.body.contains("\"value\":148"), "{}", download.body);
+    let empty = alice.get("/patient/fhir").await;
+    assert_eq!(empty.status, 200);
+    assert!(
+        !empty.body.contains("1518-0") && empty.body.contains(&patient.address().to_checksum(None)),
+        "{}",
+        empty.body
+    );
 
     // SIWE: a nonce works once, for this server, for the key that holds the address.
     let mut wallet = HttpVisitor::new(&server);

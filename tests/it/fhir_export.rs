@@ -1,0 +1,138 @@
+//! `hrm export fhir`: a patient's archive as a FHIR R4 Bundle that the reference validator passes
+//! with no error, and `--verify`, which finds it matching the chain and names a value edited by
+//! hand.
+
+use std::process::Command;
+
+use hrm::tools::{Tool, locate};
+use serde_json::Value;
+
+use crate::common::TestEnv;
+use crate::common::cli::{Hrm, health_json};
+
+#[tokio::test]
+async fn a_patients_archive_exports_as_valid_fhir_and_verifies_against_the_chain() {
+    let env = TestEnv::start("fhir_export").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    // Insulin 0 is "not measured": it must become a dataAbsentReason, not a value of 0.
+    let record = hrm.write_file("visit.json", &health_json("148", "fasting sample"));
+    hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:4", "--file", record.to_str().unwrap()]);
+    hrm.ok(&[
+        "--from",
+        "dev:1",
+        "submit-bill",
+        "--patient",
+        "dev:4",
+        "--issued-at",
+        "2026-11-02",
+        "--currency",
+        "USD",
+        "--item",
+        "Consultation=120.00",
+        "--item",
+        "HbA1c test=45.50",
+        "--total",
+        "165.50",
+    ]);
+    for voter in ["dev:2", "dev:4"] {
+        hrm.ok(&["--from", voter, "vote", "1", "--approve"]);
+        hrm.ok(&["--from", voter, "vote", "2", "--approve"]);
+    }
+    let archive_env = [("HRM_MONGODB_URI", env.mongodb_uri.as_str())];
+    let run = |args: &[&str]| {
+        let mut command = hrm.command(args);
+        command.envs(archive_env);
+        command.output().expect("running hrm")
+    };
+    assert!(run(&["--from", "dev:1", "migrate"]).status.success());
+    hrm.ok(&["model", "train"]);
+    assert!(run(&["predict", "--patient", "dev:4"]).status.success());
+
+    let bundle_path = hrm.home().join("bundle.json");
+    let exported = run(&["export", "fhir", "--patient", "dev:4", "--out", bundle_path.to_str().unwrap()]);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let bundle: Value = serde_json::from_str(&std::fs::read_to_string(&bundle_path).unwrap()).unwrap();
+    let resources: Vec<&Value> = bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).collect();
+    let of_kind = |kind: &str| resources.iter().filter(|r| r["resourceType"] == kind).count();
+    assert_eq!(
+        [of_kind("Patient"), of_kind("Organization"), of_kind("Observation"), of_kind("Invoice")],
+        [1, 2, 9, 1],
+        "{bundle:#}"
+    );
+    assert_eq!([of_kind("RiskAssessment"), of_kind("Provenance"), of_kind("Binary")], [1, 2, 2]);
+    let coded = |code: &str| *resources.iter().find(|r| r["code"]["coding"][0]["code"] == code).expect(code);
+    assert_eq!(coded("1518-0")["valueQuantity"]["value"], 148.0);
+    assert_eq!(coded("1518-0")["valueQuantity"]["code"], "mg/dL");
+    assert_eq!(coded("27826-7")["dataAbsentReason"]["coding"][0]["code"], "not-performed");
+    assert!(coded("27826-7").get("valueQuantity").is_none());
+    let provenance = resources.iter().find(|r| r["resourceType"] == "Provenance").unwrap();
+    let systems: Vec<&str> = provenance["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["what"]["identifier"]["system"].as_str())
+        .collect();
+    assert_eq!(
+        systems,
+        [
+            "urn:hrm:fhir:entry",
+            "urn:hrm:fhir:transaction",
+            "urn:hrm:fhir:transaction",
+            "urn:hrm:fhir:commitment",
+            "urn:hrm:fhir:commitment-salt"
+        ]
+    );
+
+    // The reference validator: no error.
+    let validator = locate(Tool::FhirValidate).unwrap_or_else(|e| panic!("{e}"));
+    let validated = Command::new(&validator).arg(&bundle_path).output().expect("running fhir-validate");
+    let report = String::from_utf8_lossy(&validated.stdout);
+    let errors: Vec<&str> = report
+        .lines()
+        .filter(|l| l.contains("\"severity\":\"error\"") || l.contains("\"severity\":\"fatal\""))
+        .collect();
+    assert!(errors.is_empty() && validated.status.success(), "the validator found errors:\n{}", errors.join("\n"));
+
+    // --verify: the Bundle matches the chain.
+    let verified = run(&["export", "fhir", "--verify", bundle_path.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success() && out.contains("All 2 records match"), "{out}");
+
+    // A glucose edited by hand is named, with both values; the exit status is 1.
+    let edited_path = hrm.home().join("edited.json");
+    std::fs::write(&edited_path, edit_glucose(&bundle, 150.0, false).to_string()).unwrap();
+    let verified = run(&["--json", "export", "fhir", "--verify", edited_path.to_str().unwrap()]);
+    assert_eq!(verified.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    let problems = report["records"][0]["problems"].to_string();
+    assert!(problems.contains("readings.glucose is 150.0 in the Bundle but 148.0"), "{report:#}");
+    assert_eq!(report["records"][1]["problems"], serde_json::json!([]), "the bill is untouched");
+    // Editing the committed copy as well cannot hide it.
+    std::fs::write(&edited_path, edit_glucose(&bundle, 150.0, true).to_string()).unwrap();
+    let verified = run(&["export", "fhir", "--verify", edited_path.to_str().unwrap()]);
+    assert_eq!(verified.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("both were changed"));
+}
+
+/// The Bundle with the glucose Observation's value set to `glucose`, and with the committed copy
+/// (the Binary) changed to match when `and_committed_copy`.
+fn edit_glucose(bundle: &Value, glucose: f64, and_committed_copy: bool) -> Value {
+    use base64::Engine as _;
+    let mut edited = bundle.clone();
+    for entry in edited["entry"].as_array_mut().unwrap() {
+        let resource = &mut entry["resource"];
+        if resource["code"]["coding"][0]["code"] == "1518-0" {
+            resource["valueQuantity"]["value"] = glucose.into();
+        }
+        if and_committed_copy && resource["resourceType"] == "Binary" {
+            let engine = base64::engine::general_purpose::STANDARD;
+            let text = String::from_utf8(engine.decode(resource["data"].as_str().unwrap()).unwrap()).unwrap();
+            if text.contains("\"glucose\":148") {
+                resource["data"] =
+                    engine.encode(text.replace("\"glucose\":148", &format!("\"glucose\":{glucose}"))).into();
+            }
+        }
+    }
+    edited
+}
