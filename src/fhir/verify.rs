@@ -190,7 +190,14 @@ fn rebuild_health(panel: &Value, resources: &HashMap<&str, &Value>) -> Result<He
         values.insert(reading.field, value);
     }
     let get = |field: &str| values.get(field).copied().ok_or_else(|| format!("the readings panel has no {field}"));
-    let whole = |field: &str| get(field).map(|v| v as u32);
+    // A count or an age edited to a fraction must not be rounded back to what was committed.
+    let whole = |field: &str| {
+        get(field).and_then(|v| {
+            (v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v))
+                .then_some(v as u32)
+                .ok_or_else(|| format!("{field} is {v}, not a whole number"))
+        })
+    };
     Ok(HealthDetails {
         recorded_at: recorded_at.to_string(),
         readings: Readings {
@@ -208,8 +215,14 @@ fn rebuild_health(panel: &Value, resources: &HashMap<&str, &Value>) -> Result<He
 }
 
 fn rebuild_bill(invoice: &Value) -> Result<BillDetails, String> {
-    let amount = |money: &Value| {
-        money["value"].as_f64().map(|v| Amount { hundredths: (v * 100.0).round() as i64 }).ok_or("a price has no value")
+    // An amount edited to a third decimal must not be rounded back to what was committed.
+    let amount = |money: &Value| -> Result<Amount, String> {
+        let value = money["value"].as_f64().ok_or("a price has no value")?;
+        let hundredths = (value * 100.0).round();
+        if (value * 100.0 - hundredths).abs() > 1e-6 {
+            return Err(format!("the amount {value} has more than two decimals"));
+        }
+        Ok(Amount { hundredths: hundredths as i64 })
     };
     let mut items: Vec<(u64, LineItem)> = Vec::new();
     for item in invoice["lineItem"].as_array().into_iter().flatten() {
@@ -266,6 +279,20 @@ mod tests {
         let paths: Vec<&str> = changed.iter().map(|(p, _, _)| p.as_str()).collect();
         assert_eq!(paths, ["items[0].amount", "readings.glucose"]);
         assert_eq!((changed[1].1.as_str(), changed[1].2.as_str()), ("148.0", "150.0"));
+    }
+
+    #[test]
+    fn fractions_are_not_rounded_back_to_the_committed_values() {
+        let invoice = serde_json::json!({
+            "date": "2026-11-02",
+            "lineItem": [{ "sequence": 1, "chargeItemCodeableConcept": { "text": "Consultation" },
+                           "priceComponent": [{ "type": "base", "amount": { "value": 120.004, "currency": "USD" } }] }],
+            "totalGross": { "value": 120.0, "currency": "USD" },
+        });
+        assert!(rebuild_bill(&invoice).unwrap_err().contains("more than two decimals"));
+        let mut fine = invoice.clone();
+        fine["lineItem"][0]["priceComponent"][0]["amount"]["value"] = serde_json::json!(45.5);
+        assert_eq!(rebuild_bill(&fine).unwrap().line_items[0].amount, Amount { hundredths: 4550 });
     }
 
     #[test]
