@@ -148,17 +148,15 @@ fn voting_hospitals(record: &ArchivedRecord, patient: Address) -> Result<Vec<Add
 fn record_entries(record: &ArchivedRecord, patient: Address, patient_ref: &str) -> Result<Vec<Value>, StoreError> {
     let submitter = organization_url(address_of(&record.submitter, &record.id)?);
     let entry_identifier = json!([{ "system": ENTRY_SYSTEM, "value": record.id }]);
-    let mut entries = Vec::new();
-    match record.details()? {
-        Record::Health(details) => {
-            entries.extend(health_entries(record, &details, patient_ref, &submitter, &entry_identifier))
-        }
-        Record::Bill(details) => entries.push(invoice(record, &details, patient_ref, &submitter, &entry_identifier)),
-    }
+    let details = record.details()?;
+    let mut entries = match &details {
+        Record::Health(health) => health_entries(record, health, patient_ref, &submitter, &entry_identifier),
+        Record::Bill(bill) => vec![invoice(record, bill, patient_ref, &submitter, &entry_identifier)],
+    };
     let targets: Vec<Value> =
         entries.iter().map(|e| reference(e["fullUrl"].as_str().expect("every entry has a URL"))).collect();
     let committed = resource_url(&format!("committed {}", record.id));
-    let canonical = record.details()?.canonical_json();
+    let canonical = details.canonical_json();
     entries.push(entry(
         &committed,
         json!({
