@@ -10,6 +10,10 @@ pragma solidity ^0.8.20;
 /// the record. Hospitals may submit many records in one transaction (`submit*Batch`).
 /// Every supporting hospital of the panel in force at submission, and the patient, must approve
 /// before the entry is approved (`dataMigrationAllow`); one rejection rejects it.
+///
+/// Patients decide which other hospitals may read their archived records (`grantAccess`,
+/// `revokeAccess`, `hasAccess`), and hospitals anchor the head of the off-chain access log
+/// (`anchorAccessLog`) so that a rewritten log shows.
 contract HealthRecords {
     /// @notice What an entry holds: a patient's health details or bill details.
     enum EntryKind {
@@ -87,6 +91,9 @@ contract HealthRecords {
 
     mapping(uint256 => Entry) private entries;
 
+    // patient => hospital => the grant's expiry (unix seconds; 0: never granted or revoked).
+    mapping(address => mapping(address => uint64)) private accessExpiry;
+
     event HospitalRegistered(address indexed hospital, string name);
     event KeyPublished(address indexed account, bytes publicKey);
     event SupportingHospitalsSet(address indexed primary, uint32 indexed panelId, address[] hospitals);
@@ -102,6 +109,9 @@ contract HealthRecords {
     event VoteCast(uint256 indexed id, address indexed voter, bool approve, uint8 approvals, uint8 requiredVotes);
     event EntryApproved(uint256 indexed id, address indexed patient, EntryKind kind);
     event EntryRejected(uint256 indexed id, address indexed patient, address indexed rejectedBy);
+    event AccessGranted(address indexed patient, address indexed hospital, uint64 expiresAt);
+    event AccessRevoked(address indexed patient, address indexed hospital);
+    event AccessLogAnchored(address indexed hospital, uint64 length, bytes32 head);
 
     error NotAdmin(address caller);
     error NotRegisteredHospital(address account);
@@ -129,6 +139,12 @@ contract HealthRecords {
     /// @notice Record `index` of a batch is invalid; `reason` is the custom error a single
     /// submission of it would have reverted with.
     error BatchRecordInvalid(uint256 index, bytes reason);
+    error NotPatient(address caller);
+    error GranteeNotHospital(address account);
+    error AccessAlreadyGranted(address hospital, uint64 expiresAt);
+    error AccessNotGranted(address hospital);
+    error ExpiryNotInFuture(uint64 expiresAt, uint256 blockTime);
+    error EmptyAccessLog();
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -452,5 +468,53 @@ contract HealthRecords {
         if (bit == 0) revert NotEntryVoter(id, msg.sender);
         if (entry.votedMask & bit != 0) revert AlreadyVoted(id, msg.sender);
         entry.votedMask |= bit;
+    }
+
+    // ---------------------------------------------------------------- sharing and the access log
+
+    /// @notice The calling patient lets `hospital` read their archived records until `expiresAt`
+    /// (unix seconds; `type(uint64).max` for until revoked). Only a patient (an account with a
+    /// published key that is neither a hospital nor the admin) grants, and only for their own
+    /// records: there is no patient parameter, so nobody can grant on a patient's behalf.
+    function grantAccess(address hospital, uint64 expiresAt) external {
+        requirePatient();
+        if (!isHospital(hospital)) revert GranteeNotHospital(hospital);
+        if (expiresAt <= block.timestamp) revert ExpiryNotInFuture(expiresAt, block.timestamp);
+        uint64 current = accessExpiry[msg.sender][hospital];
+        if (current > block.timestamp) revert AccessAlreadyGranted(hospital, current);
+        accessExpiry[msg.sender][hospital] = expiresAt;
+        emit AccessGranted(msg.sender, hospital, expiresAt);
+    }
+
+    /// @notice The calling patient withdraws `hospital`'s grant (also one that has expired).
+    function revokeAccess(address hospital) external {
+        requirePatient();
+        if (accessExpiry[msg.sender][hospital] == 0) revert AccessNotGranted(hospital);
+        delete accessExpiry[msg.sender][hospital];
+        emit AccessRevoked(msg.sender, hospital);
+    }
+
+    /// @notice Whether `hospital` holds an unexpired grant from `patient` at this block's time.
+    function hasAccess(address patient, address hospital) external view returns (bool) {
+        return accessExpiry[patient][hospital] > block.timestamp;
+    }
+
+    /// @notice When `hospital`'s grant from `patient` expires (0: none).
+    function accessExpiresAt(address patient, address hospital) external view returns (uint64) {
+        return accessExpiry[patient][hospital];
+    }
+
+    /// @notice Publishes the head of the off-chain access log: the hash of its entry number
+    /// `length` (entries are numbered from 1). Only the event is kept: verifiers read them all.
+    function anchorAccessLog(uint64 length, bytes32 head) external onlyHospital {
+        if (length == 0 || head == bytes32(0)) revert EmptyAccessLog();
+        emit AccessLogAnchored(msg.sender, length, head);
+    }
+
+    function requirePatient() private view {
+        uint8 flags = accountFlags[msg.sender];
+        if (flags & FLAG_HOSPITAL != 0 || flags & FLAG_KEY_PUBLISHED == 0 || msg.sender == admin) {
+            revert NotPatient(msg.sender);
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`, `src/cli/`) is a thin layer over this library; the library never
 //! prints.
 
+pub mod access;
 pub mod audit;
 pub mod bench;
 pub mod chain;

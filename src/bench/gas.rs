@@ -165,6 +165,11 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
     }
     let approving_vote = patient.vote(health_id, true).await?.gas_used;
     let rejection = panel[0].client.vote(bill_id, false).await?.gas_used;
+    // The patient's sharing, and a hospital anchoring the access log.
+    let outsider = panel[0].address();
+    let grant = patient.grant_access(outsider, crate::chain::sharing::UNTIL_REVOKED).await?.gas_used;
+    let revoke = patient.revoke_access(outsider).await?.gas_used;
+    let anchor = primary.anchor_access_log(1, alloy::primitives::B256::repeat_byte(1)).await?.gas_used;
     let mut batches = Vec::with_capacity(BATCH_SIZES.len());
     for size in BATCH_SIZES {
         batches.push((size, measure_batch(primary, patient.sender(), size).await?));
@@ -264,6 +269,9 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
         row("approvePendingEntries (a vote)", Some(first_vote), gas(&base_first_vote), false),
         row("approvePendingEntries (the approving vote)", Some(approving_vote), gas(&base_approving_vote), false),
         row("rejectPendingEntry", Some(rejection), None, false),
+        row("grantAccess", Some(grant), None, false),
+        row("revokeAccess", Some(revoke), None, false),
+        row("anchorAccessLog", Some(anchor), None, false),
         row("getHealthDetails", hrm_views[0], base_views[0], true),
         row("getBillDetails", hrm_views[1], base_views[1], true),
         row("getSupportingHospitals", hrm_views[2], base_views[2], true),

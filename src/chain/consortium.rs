@@ -295,6 +295,14 @@ impl Consortium {
         self.connection.wait(pending).await
     }
 
+    /// Sends a transaction and says what it did.
+    pub(super) async fn send<C: SolCall>(
+        &self,
+        call: SolCallBuilder<&DynProvider, C>,
+    ) -> Result<TxOutcome, ChainError> {
+        Ok(TxOutcome::from_receipt(&self.transact(call).await?))
+    }
+
     async fn view<C: SolCall>(&self, call: SolCallBuilder<&DynProvider, C>) -> Result<C::Return, ChainError> {
         call.call().await.map_err(|e| self.connection.classify(e))
     }

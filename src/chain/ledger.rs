@@ -15,6 +15,7 @@ use alloy::sol_types::SolEvent;
 
 use super::contract::HealthRecords;
 use super::events::decode;
+use super::sharing::{AccessChange, StandingGrant, standing_grants};
 use super::{ChainError, Consortium, EntryKind, EntryStatus};
 
 /// Blocks per `eth_getLogs` query (public nodes cap the range).
@@ -86,8 +87,12 @@ pub struct EntryLedger {
     entries: BTreeMap<u64, LedgerEntry>,
     panels: HashMap<u32, Vec<Address>>,
     hospitals: HashMap<Address, String>,
+    /// Patients' grants and revocations, in chain order.
+    access_changes: Vec<AccessChange>,
     /// The last block read and its hash, to notice when the chain reorganised under it.
     synced_to: Option<(u64, B256)>,
+    /// That block's timestamp: the time grants are judged at.
+    synced_time: u64,
 }
 
 impl EntryLedger {
@@ -133,6 +138,13 @@ impl EntryLedger {
     /// Registered hospitals' names, by address.
     pub fn hospital_names(&self) -> &HashMap<Address, String> {
         &self.hospitals
+    }
+
+    /// `patient`'s grants to hospitals as of the last block read (expired ones marked inactive).
+    pub fn grants_of(&self, patient: Address) -> Vec<StandingGrant> {
+        let changes: Vec<AccessChange> =
+            self.access_changes.iter().filter(|change| change.patient == patient).cloned().collect();
+        standing_grants(&changes, self.synced_time)
     }
 
     /// The last block read.
@@ -183,6 +195,24 @@ impl EntryLedger {
         } else if signature == HealthRecords::EntryRejected::SIGNATURE_HASH {
             let event = decode::<HealthRecords::EntryRejected>(log)?;
             self.decide(event.id.saturating_to(), EntryStatus::Rejected, at);
+        } else if signature == HealthRecords::AccessGranted::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::AccessGranted>(log)?;
+            self.access_changes.push(AccessChange {
+                patient: event.patient,
+                hospital: event.hospital,
+                expires_at: Some(event.expiresAt),
+                block: at.block,
+                tx_hash: at.tx_hash,
+            });
+        } else if signature == HealthRecords::AccessRevoked::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::AccessRevoked>(log)?;
+            self.access_changes.push(AccessChange {
+                patient: event.patient,
+                hospital: event.hospital,
+                expires_at: None,
+                block: at.block,
+                tx_hash: at.tx_hash,
+            });
         }
         Ok(())
     }
@@ -222,6 +252,8 @@ impl Consortium {
             HealthRecords::VoteCast::SIGNATURE_HASH,
             HealthRecords::EntryApproved::SIGNATURE_HASH,
             HealthRecords::EntryRejected::SIGNATURE_HASH,
+            HealthRecords::AccessGranted::SIGNATURE_HASH,
+            HealthRecords::AccessRevoked::SIGNATURE_HASH,
         ];
         while start <= head_number {
             let end = head_number.min(start + BLOCKS_PER_QUERY - 1);
@@ -236,6 +268,7 @@ impl Consortium {
             start = end + 1;
         }
         ledger.synced_to = Some((head_number, head_hash));
+        ledger.synced_time = head.header.timestamp;
         Ok(())
     }
 }

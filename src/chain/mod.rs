@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod provider;
 pub mod revert;
+pub mod sharing;
 
 pub use blocks::{ConfirmationRule, Confirmations, ConfirmedHead, DEFAULT_CONFIRMATION_DEPTH};
 pub use consortium::{

@@ -87,10 +87,41 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
             };
             format!("record {} of the batch (counting from 0) was refused: {reason}", e.index)
         }
+        E::NotPatient(e) => format!(
+            "{} is not a patient here (only an account that published its key and is neither a hospital nor the admin grants or revokes access, and only to its own records)",
+            e.caller
+        ),
+        E::GranteeNotHospital(e) => {
+            format!(
+                "{} is not a registered hospital: access can only be granted to one (see `hrm hospital list`)",
+                e.account
+            )
+        }
+        E::AccessAlreadyGranted(e) => format!(
+            "{} already holds access until {}; revoke it first to change the date",
+            e.hospital,
+            describe_expiry(e.expiresAt)
+        ),
+        E::AccessNotGranted(e) => format!("{} holds no grant from you, so there is nothing to revoke", e.hospital),
+        E::ExpiryNotInFuture(e) => format!(
+            "the grant would end at {}, which is not after the chain's current time {}",
+            describe_expiry(e.expiresAt),
+            describe_expiry(e.blockTime.saturating_to())
+        ),
+        E::EmptyAccessLog(_) => "an access-log anchor needs at least one entry and a non-zero head hash".to_string(),
     }
 }
 
 use alloy::sol_types::SolInterface as _;
+
+/// A grant's expiry for people: a UTC date and time, or "until revoked".
+pub fn describe_expiry(expires_at: u64) -> String {
+    if expires_at == u64::MAX {
+        return "revoked".to_string();
+    }
+    let millis = i64::try_from(expires_at).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+    mongodb::bson::DateTime::from_millis(millis).try_to_rfc3339_string().unwrap_or_else(|_| expires_at.to_string())
+}
 
 /// The custom error's name, as declared in the contract.
 pub fn contract_error_name(error: &HealthRecordsErrors) -> &'static str {

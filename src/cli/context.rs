@@ -8,6 +8,7 @@ use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest::Url;
 use eyre::{Context as _, eyre};
+use hrm::access::Reader;
 use hrm::chain::{Connection, Consortium, DeploymentStore};
 use hrm::config::{self, FileConfig, layered};
 use hrm::devnet::local::{DevnetHome, DevnetState};
@@ -105,6 +106,20 @@ impl Context {
     /// The deployed contract, read-only.
     pub async fn consortium(&self) -> eyre::Result<Consortium> {
         Ok(self.connect().await?.attach(&self.deployments()).await?)
+    }
+
+    /// The deployed contract and who is reading (the `--from` account, whose key proves it):
+    /// every read of patients' records is decided and logged under that account.
+    pub async fn reader(&self, action: &str) -> eyre::Result<(Consortium, Reader)> {
+        if self.global.from.is_none() {
+            return Err(eyre!(
+                "reading patients' records is decided and logged by who reads: name your account with --from (the patient's, or your hospital's)"
+            ));
+        }
+        let connection = self.connect().await?;
+        let signer = self.signer(&connection)?;
+        let consortium = connection.attach(&self.deployments()).await?;
+        Ok((consortium, Reader::account(signer.address(), action)))
     }
 
     /// The deployed contract, signing with `--from`.

@@ -156,6 +156,13 @@ async fn print_votes(scenario: &ConsortiumScenario, submitted: &[SubmittedExampl
 
 async fn archive_and_audit(scenario: &ConsortiumScenario, archive: &Archive) -> eyre::Result<()> {
     let (primary, signer) = (&scenario.primary().client, &scenario.primary().signer);
+    // On a multi-node network St Mary's node may be a block behind the nodes the last votes went
+    // through: migrate once it has every block any participant's node has.
+    let mut head = 0;
+    for participant in std::iter::once(&scenario.admin).chain(&scenario.hospitals).chain(&scenario.patients) {
+        head = head.max(participant.client.head_block().await?);
+    }
+    primary.connection().wait_for_block(head).await?;
     let options = demo_migration_options();
     let report = migrate(primary, archive, signer, &options, |_| {}).await?;
     let rerun = migrate(primary, archive, signer, &options, |_| {}).await?;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use eyre::{Context as _, eyre};
+use hrm::access::{AccessLog, read_patient_records};
 use hrm::fhir::{PatientExport, check_bundle, patient_bundle};
 
 use super::context::Context;
@@ -22,7 +23,8 @@ pub enum ExportCommand {
 
 #[derive(Debug, Args)]
 pub struct FhirArgs {
-    /// The patient: name, address or dev:N
+    /// The patient: name, address or dev:N. The records exported are those the --from account
+    /// may read (the patient's own account exports them all); the read is logged
     #[arg(long, required_unless_present = "verify", conflicts_with = "verify")]
     pub patient: Option<String>,
     /// Write the Bundle to this file instead of standard output
@@ -45,15 +47,24 @@ pub async fn run(context: &Context, command: ExportCommand) -> eyre::Result<Exit
 
 async fn export(context: &Context, patient: &str, out: Option<&PathBuf>) -> eyre::Result<()> {
     let patient = context.address(patient)?;
+    let (consortium, reader) = context.reader("hrm export fhir").await?;
     let archive = context.archive().await?;
-    let consortium = context.consortium().await?;
-    let hospital_names = consortium.hospitals().await?.into_iter().collect();
-    let export = PatientExport::read(&archive, patient, hospital_names).await?;
-    if export.records.is_empty() {
-        return Err(eyre!(
-            "the archive holds no records of {patient}: entries are archived once approved and migrated (`hrm migrate`)"
-        ));
+    let log = AccessLog::new(&archive);
+    let screened = read_patient_records(&archive, &consortium, &log, &reader, patient).await?;
+    if screened.allowed.is_empty() {
+        return Err(match screened.withheld.len() {
+            0 => eyre!(
+                "the archive holds no records of {patient}: entries are archived once approved and migrated (`hrm migrate`)"
+            ),
+            n => eyre!(
+                "none of the {n} archived record(s) of {patient} are {}'s to read: the patient can grant access with `hrm share grant`. The attempt was logged.",
+                reader.account
+            ),
+        });
     }
+    let hospital_names = consortium.hospitals().await?.into_iter().collect();
+    let records = screened.allowed.into_iter().map(|(record, _)| record).collect();
+    let export = PatientExport::read(&archive, patient, records, hospital_names).await?;
     let bundle = patient_bundle(&export)?;
     let text = serde_json::to_string_pretty(&bundle)?;
     let Some(out) = out else {

@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand, each with its arguments and a `run`.
 
+mod access_log;
 mod account;
 mod audit;
 mod bench;
@@ -19,6 +20,7 @@ mod output;
 mod predict;
 mod records;
 mod serve;
+mod share;
 mod show;
 mod status;
 mod submit;
@@ -46,7 +48,8 @@ const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  success
   1  the command found something: `hrm audit` found differences between the archive and the chain,
-     `hrm export fhir --verify` found a record that differs from its commitment
+     `hrm export fhir --verify` found a record that differs from its commitment,
+     `hrm access-log verify` found the log changed
   2  an error: bad input, a refused transaction, an unreachable node or database
   3  `hrm migrate` finished but some approved entries could not be migrated (they are retried)";
 
@@ -123,8 +126,14 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// Check that MongoDB still matches the chain: nothing missing, altered or unexpected
     Audit(audit::AuditArgs),
-    /// List a patient's archived records from MongoDB, newest first
+    /// List the patient's archived records the --from account may read, newest first (logged)
     Records(records::RecordsArgs),
+    /// A patient lets other hospitals read their archived records, or withdraws it; who holds access
+    #[command(subcommand)]
+    Share(share::ShareCommand),
+    /// The log of every read of patients' records: list it, anchor its head on chain, verify it
+    #[command(subcommand, name = "access-log")]
+    AccessLog(access_log::AccessLogCommand),
     /// Export a patient's archive as FHIR R4 with chain provenance; check such an export
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -154,7 +163,9 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Migrate(args) => return migrate::run(&context, args).await,
         Command::Audit(args) => return audit::run(&context, args).await,
         Command::Export(command) => return export::run(&context, command).await,
+        Command::AccessLog(command) => return access_log::run(&context, command).await,
         Command::Records(args) => records::run(&context, args).await,
+        Command::Share(command) => share::run(&context, command).await,
         Command::Bench(command) => bench::run(&context, command).await,
         Command::Model(command) => model::run(&context, command),
         Command::Demo(args) => demo::run(&context, args).await,

@@ -1,6 +1,9 @@
-//! `hrm show ID`.
+//! `hrm show ID`: an entry's on-chain state, and its record when the signer can open it (the
+//! opening is logged in the access log).
 
 use clap::Args;
+use hrm::access::{AccessLog, Reader, RecordParties, log_entry_read, read_rule};
+use hrm::store::archive::archive_id;
 use hrm::submission::open_submission;
 use serde_json::json;
 
@@ -28,6 +31,17 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
         Some(signer) => open_submission(&submission, signer)?,
         None => None,
     };
+    // Opening the envelope reads the record: logged (and a failed attempt too) before anything
+    // is printed, so that no read goes unrecorded.
+    if let Some(signer) = &signer {
+        let parties = RecordParties { patient: entry.patient, submitter: entry.submitter, panel: panel.clone() };
+        let rule = opened.as_ref().and_then(|_| read_rule(signer.address(), &parties, false));
+        let deployment = consortium.deployment();
+        let record = archive_id(deployment.chain_id, deployment.address, args.id);
+        let log = AccessLog::new(&context.archive().await?);
+        let reader = Reader::account(signer.address(), "hrm show");
+        log_entry_read(&log, &reader, &parties, record, args.id, rule).await?;
+    }
 
     if context.json() {
         return print_json(&json!({

@@ -30,15 +30,22 @@ pub struct PatientExport {
 }
 
 impl PatientExport {
-    /// Everything the archive holds about `patient`, to be exported now. `hospital_names` come
-    /// from the chain (the CLI asks the contract; the web app has them in its entry ledger).
+    /// `records` of `patient` (those the reader may see, from `hrm::access`), with the stored
+    /// predictions made for them, to be exported now. `hospital_names` come from the chain (the
+    /// CLI asks the contract; the web app has them in its entry ledger).
     pub async fn read(
         archive: &Archive,
         patient: Address,
+        records: Vec<ArchivedRecord>,
         hospital_names: HashMap<Address, String>,
     ) -> Result<Self, StoreError> {
-        let (records, predictions) =
-            tokio::try_join!(archive.records_of_patient(patient), archive.predictions_of_patient(patient))?;
+        let shown: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let predictions = archive
+            .predictions_of_patient(patient)
+            .await?
+            .into_iter()
+            .filter(|p| shown.contains(p.record_id.as_str()))
+            .collect();
         let exported_at = bson::DateTime::now().try_to_rfc3339_string().unwrap_or_default();
         Ok(Self { patient, records, predictions, hospital_names, exported_at })
     }

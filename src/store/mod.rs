@@ -21,6 +21,10 @@ use mongodb::bson::doc;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Database, IndexModel};
 
+/// The collection of the access log (`hrm::access::AccessLog`): one document per read of
+/// patients' records.
+pub const ACCESS_LOG_COLLECTION: &str = "access_log";
+
 /// How long to look for a reachable server before calling the database unreachable.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -99,6 +103,16 @@ impl Archive {
             let records = self.db.collection::<mongodb::bson::Document>(collection.name());
             records.create_indexes(indexes).await.map_err(StoreError::operation("creating indexes"))?;
         }
+        // A patient's access history, newest first.
+        let by_patient = IndexModel::builder()
+            .keys(doc! { "patient": 1, "_id": -1 })
+            .options(IndexOptions::builder().name("patient_newest".to_string()).build())
+            .build();
+        self.db
+            .collection::<mongodb::bson::Document>(ACCESS_LOG_COLLECTION)
+            .create_index(by_patient)
+            .await
+            .map_err(StoreError::operation("creating indexes"))?;
         Ok(())
     }
 }

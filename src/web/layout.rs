@@ -68,6 +68,7 @@ fn navigation(visit: &Visit) -> Markup {
                 Principal::Staff { username, roles } => {
                     @if roles.contains(&StaffRole::Clerk) { a href="/clerk" { "Submissions" } }
                     @if roles.contains(&StaffRole::Reviewer) { a href="/reviewer" { "Review" } }
+                    @if roles.contains(&StaffRole::Clerk) || roles.contains(&StaffRole::Reviewer) { a href="/patients" { "Patients" } }
                     @if roles.contains(&StaffRole::Admin) {
                         a href="/admin" { "Consortium" }
                         a href="/admin/staff" { "Staff" }

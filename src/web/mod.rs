@@ -11,8 +11,10 @@ mod assets;
 mod chart;
 mod clerk;
 mod entries;
+mod history_cache;
 mod layout;
 mod patient;
+mod patients;
 mod reviewer;
 mod session;
 mod signin;
@@ -33,6 +35,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use hrm::access::{AccessLog, Reader};
 use hrm::audit::AuditReport;
 use hrm::chain::Consortium;
 use hrm::chain::ledger::EntryLedger;
@@ -96,6 +99,10 @@ pub struct WebApp {
     /// The model file as last read, with its modification time.
     model: Mutex<Option<(SystemTime, Arc<ModelFile>)>>,
     pub admin_runs: Mutex<AdminRuns>,
+    /// Where every read of patients' records through these pages is logged.
+    pub access_log: AccessLog,
+    /// Patients' access histories, read again when someone else reads.
+    pub access_histories: history_cache::AccessHistories,
 }
 
 impl WebApp {
@@ -109,6 +116,7 @@ impl WebApp {
         let domain = domain_of(&settings.public_url);
         let uri = settings.public_url.as_str().trim_end_matches('/').to_string();
         let challenges = SignInChallenges::new(&uri, &domain, consortium.connection().chain_id());
+        let access_log = AccessLog::new(&archive);
         Self {
             consortium,
             hospital,
@@ -123,6 +131,8 @@ impl WebApp {
             patient_archives: archive_cache::PatientArchives::default(),
             model: Mutex::new(None),
             admin_runs: Mutex::new(AdminRuns::default()),
+            access_log,
+            access_histories: history_cache::AccessHistories::default(),
         }
     }
 
@@ -187,6 +197,11 @@ pub fn router(app: Arc<WebApp>) -> Router {
         .route("/clerk/health", get(clerk::health_form).post(clerk::submit_health))
         .route("/clerk/bill", get(clerk::bill_form).post(clerk::submit_bill))
         .route("/entries/{entry}", get(entries::entry))
+        .route("/patients", get(patients::find))
+        .route("/patients/{patient}", get(patients::records))
+        .route("/patients/{patient}/fhir", get(patients::fhir_bundle))
+        .route("/patient/sharing/transaction", get(patient::sharing_transaction))
+        .route("/patient/sharing/state", get(patient::sharing_state))
         .route("/reviewer", get(reviewer::queue))
         .route("/reviewer/entries/{entry}", get(reviewer::open))
         .route("/reviewer/entries/{entry}/confirm", post(reviewer::confirm))
@@ -244,6 +259,36 @@ impl Visit {
             Some(Principal::Staff { username, .. }) => Ok(username),
             Some(Principal::Patient(_)) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
             None => Err(PageError::SignedOut),
+        }
+    }
+
+    /// The signed-in member of the clinical staff (clerks and reviewers): the people who may look
+    /// a patient up. Admins alone manage the server, not patients' records.
+    pub fn clinical_staff(&self) -> Result<&str, PageError> {
+        match &self.session.principal {
+            Some(Principal::Staff { username, roles })
+                if roles.contains(&StaffRole::Clerk) || roles.contains(&StaffRole::Reviewer) =>
+            {
+                Ok(username)
+            }
+            Some(Principal::Staff { .. }) => Err(PageError::Forbidden(
+                "Patients' records are for clerks and reviewers; your account has neither role. Ask your hospital's admin if you need one."
+                    .into(),
+            )),
+            Some(Principal::Patient(_)) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
+            None => Err(PageError::SignedOut),
+        }
+    }
+
+    /// This visit as a reader of records, for the read rule and the access log: the patient, or
+    /// the server's hospital with the staff member's user name.
+    pub fn reader(&self, app: &WebApp, action: &str) -> Reader {
+        match &self.session.principal {
+            Some(Principal::Patient(address)) => Reader::account(*address, action),
+            Some(Principal::Staff { username, .. }) => {
+                Reader { account: app.hospital_address(), user: Some(username.clone()), action: action.to_string() }
+            }
+            None => Reader::account(Address::ZERO, action),
         }
     }
 

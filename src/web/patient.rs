@@ -1,6 +1,7 @@
 //! The patient's pages: their archived records and bills, predictions, the entries about them that
 //! wait for votes, and their own vote, which their wallet sends.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use alloy::primitives::Address;
@@ -9,9 +10,15 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use hrm::access::{
+    AccessLogEntry, AccessOutcome, ReadRule, Reader, RecordParties, RecordRead, read_archived_record,
+    read_patient_records, screen_records,
+};
 use hrm::chain::EntryStatus;
 use hrm::chain::HealthRecords;
 use hrm::chain::ledger::LedgerEntry;
+use hrm::chain::revert::describe_expiry;
+use hrm::chain::sharing::{StandingGrant, UNTIL_REVOKED, end_of_day};
 use hrm::fhir::{PatientExport, patient_bundle};
 use hrm::ml::dataset::FEATURES;
 use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
@@ -30,8 +37,21 @@ use super::{PageError, Visit, WebApp};
 /// writes), downloaded.
 pub async fn fhir_bundle(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Response, PageError> {
     let patient = visit.patient()?;
+    fhir_download(&app, &visit.reader(&app, "web: FHIR download"), patient).await
+}
+
+/// The FHIR Bundle of what `reader` may read of `patient`'s archive, as a download: the patient's
+/// own and the staff's download share it.
+pub async fn fhir_download(app: &WebApp, reader: &Reader, patient: Address) -> Result<Response, PageError> {
     let names = app.ledger().await?.hospital_names().clone();
-    let export = PatientExport::read(&app.archive, patient, names).await.map_err(PageError::failed)?;
+    let screened = read_patient_records(&app.archive, &app.consortium, &app.access_log, reader, patient)
+        .await
+        .map_err(PageError::failed)?;
+    if screened.allowed.is_empty() {
+        return Err(PageError::NotFound);
+    }
+    let records = screened.allowed.into_iter().map(|(record, _)| record).collect();
+    let export = PatientExport::read(&app.archive, patient, records, names).await.map_err(PageError::failed)?;
     let bundle = patient_bundle(&export).map_err(PageError::failed)?;
     let headers = [
         (header::CONTENT_TYPE, "application/fhir+json"),
@@ -51,6 +71,7 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
         .filter(|entry| entry.status == EntryStatus::Pending)
         .cloned()
         .collect();
+    let grants = ledger.grants_of(patient);
     drop(ledger);
     let model = app.model();
     let found = app
@@ -59,8 +80,14 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
         .await
         .map_err(PageError::failed)?;
     let PatientArchive { records, predictions } = found.as_ref();
+    let reader = visit.reader(&app, "web: patient page");
+    let screened = screen_records(&app.consortium, &app.access_log, &reader, patient, records.clone())
+        .await
+        .map_err(PageError::failed)?;
     let (health, bills): (Vec<&ArchivedRecord>, Vec<&ArchivedRecord>) =
-        records.iter().partition(|record| record.kind == EntryKind::Health);
+        screened.records().partition(|record| record.kind == EntryKind::Health);
+    let handled_by = hospitals_handling(screened.records());
+    let reads = app.access_histories.get(&app.access_log, patient).await.map_err(PageError::failed)?;
 
     Ok(page(
         &app,
@@ -68,7 +95,7 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
         "My records",
         html! {
             h1 { "My health records" }
-            p.hint { "Signed in as " code title=(patient) { (short_address(patient)) } ". Only you, the hospital that entered a record and its supporting hospitals can read it." }
+            p.hint { "Signed in as " code title=(patient) { (short_address(patient)) } ". Only you, the hospital that entered a record, its supporting hospitals and the hospitals you let in can read it; every look is listed below." }
             section.card #pending {
                 h2 { "Waiting for votes" }
                 @if open.is_empty() {
@@ -102,11 +129,168 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
                     (bills_table(&bills, &names))
                 }
             }
+            section.card #sharing {
+                h2 { "Who can see my records" }
+                (sharing_section(&grants, &handled_by, &names))
+            }
+            section.card #access-history {
+                h2 { "Who looked at my records" }
+                (access_history(&reads, &names))
+            }
         },
     ))
 }
 
-fn pending_entry(entry: &LedgerEntry, patient: Address, names: &std::collections::HashMap<Address, String>) -> Markup {
+/// The hospitals that may read some of these records without a grant: their submitters and
+/// approvers.
+fn hospitals_handling<'a>(records: impl Iterator<Item = &'a ArchivedRecord>) -> BTreeSet<Address> {
+    records
+        .map(RecordParties::of_archived)
+        .flat_map(|parties| std::iter::once(parties.submitter).chain(parties.panel))
+        .collect()
+}
+
+fn sharing_section(
+    grants: &[StandingGrant],
+    handled_by: &BTreeSet<Address>,
+    names: &HashMap<Address, String>,
+) -> Markup {
+    let active: Vec<&StandingGrant> = grants.iter().filter(|g| g.active).collect();
+    let grantable: Vec<(&Address, &String)> = {
+        let mut hospitals: Vec<(&Address, &String)> =
+            names.iter().filter(|(address, _)| !active.iter().any(|g| g.hospital == **address)).collect();
+        hospitals.sort_by(|a, b| a.1.cmp(b.1));
+        hospitals
+    };
+    html! {
+        p { "You can always see your records. Each record can also be read by the hospital that entered it and the hospitals that approved it:" }
+        @if handled_by.is_empty() {
+            p.empty { "None yet: you have no approved records." }
+        } @else {
+            ul.hospitals { @for hospital in handled_by { li { (hospital_label(names, *hospital)) } } }
+        }
+        h3 { "Other hospitals you let in" }
+        @if active.is_empty() {
+            p.empty { "None. No other hospital can see your records." }
+        } @else {
+            table #grants {
+                thead { tr { th { "Hospital" } th { "Until" } th {} } }
+                tbody {
+                    @for grant in &active {
+                        tr data-hospital=(grant.hospital) {
+                            td { (hospital_label(names, grant.hospital)) }
+                            td { @if grant.expires_at == UNTIL_REVOKED { "you revoke it" } @else { (describe_expiry(grant.expires_at)) } }
+                            td { button.danger.wallet-share type="button" data-action="revoke" data-hospital=(grant.hospital) { "Revoke" } }
+                        }
+                    }
+                }
+            }
+        }
+        @if !grantable.is_empty() {
+            div.grant-form {
+                label { "Hospital " select #grant-hospital name="hospital" {
+                    @for (address, name) in &grantable { option value=(address) { (name) } }
+                } }
+                label { " until " input #grant-until name="until" type="date"; }
+                button.primary.wallet-share type="button" data-action="grant" { "Let them see my records" }
+            }
+            p.hint { "Leave the date empty for no end date. Your wallet sends the change; it takes effect once mined, and a revocation stops the next page they load." }
+        }
+        p.hint.share-status role="status" {}
+    }
+}
+
+fn access_history(reads: &[AccessLogEntry], names: &HashMap<Address, String>) -> Markup {
+    if reads.is_empty() {
+        return html! { p.empty { "Nobody but you has looked at your records." } };
+    }
+    html! {
+        table #access-log {
+            thead { tr { th { "When (UTC)" } th { "Who" } th { "Records" } th { "Why" } } }
+            tbody {
+                @for read in reads {
+                    @let hospital = read.reader.parse::<Address>().unwrap_or_default();
+                    tr class=(if read.outcome == AccessOutcome::Denied { "denied" } else { "allowed" }) {
+                        td { (read.at.try_to_rfc3339_string().unwrap_or_default().replace('T', " ").trim_end_matches('Z').get(..16).unwrap_or_default()) }
+                        td { (hospital_label(names, hospital)) @if let Some(user) = &read.user { " · " (user) } span.muted { " (" (read.action) ")" } }
+                        td { (read.records.iter().map(|r| r.entry_id.to_string()).collect::<Vec<_>>().join(", ")) }
+                        td {
+                            @match read.outcome {
+                                AccessOutcome::Denied => span.vote-no { "refused: no permission" },
+                                AccessOutcome::Allowed => (read.records.first().and_then(|r| r.rule).map_or("", ReadRule::describe)),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SharingQuery {
+    action: Option<String>,
+    hospital: String,
+    #[serde(default)]
+    until: String,
+}
+
+/// `GET /patient/sharing/transaction?action=grant|revoke&hospital=0x…&until=YYYY-MM-DD`: the
+/// transaction the patient's wallet sends to grant or revoke access, after a dry run that tells
+/// any refusal first.
+pub async fn sharing_transaction(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Query(query): Query<SharingQuery>,
+) -> Result<Response, PageError> {
+    let patient = visit.patient()?;
+    let hospital: Address = query
+        .hospital
+        .parse()
+        .map_err(|_| PageError::BadRequest(format!("'{}' is not a hospital's address", query.hospital)))?;
+    let refused = |e: hrm::chain::ChainError| PageError::BadRequest(e.to_string());
+    let data = match query.action.as_deref() {
+        Some("grant") => {
+            let expires_at = match query.until.trim() {
+                "" => UNTIL_REVOKED,
+                day => end_of_day(day).map_err(|e| PageError::BadRequest(format!("The end date {e}")))?,
+            };
+            app.consortium.check_grant_access(patient, hospital, expires_at).await.map_err(refused)?;
+            HealthRecords::grantAccessCall { hospital, expiresAt: expires_at }.abi_encode()
+        }
+        Some("revoke") => {
+            app.consortium.check_revoke_access(patient, hospital).await.map_err(refused)?;
+            HealthRecords::revokeAccessCall { hospital }.abi_encode()
+        }
+        _ => return Err(PageError::BadRequest("action must be grant or revoke".into())),
+    };
+    Ok(Json(wallet_transaction(&app, patient, data)).into_response())
+}
+
+/// `GET /patient/sharing/state?hospital=0x…`: whether the hospital can read the patient's
+/// records now, for the page to refresh itself once a change is mined.
+pub async fn sharing_state(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Query(query): Query<SharingQuery>,
+) -> Result<Response, PageError> {
+    let patient = visit.patient()?;
+    let hospital: Address = query.hospital.parse().map_err(|_| PageError::BadRequest("not an address".into()))?;
+    let active = app.consortium.has_access(patient, hospital).await.map_err(PageError::failed)?;
+    Ok(Json(serde_json::json!({ "active": active })).into_response())
+}
+
+/// A transaction for the patient's wallet to send to the contract.
+fn wallet_transaction(app: &WebApp, patient: Address, data: Vec<u8>) -> serde_json::Value {
+    serde_json::json!({
+        "from": patient.to_checksum(None),
+        "to": app.consortium.deployment().address.to_checksum(None),
+        "data": alloy::hex::encode_prefixed(data),
+        "chainId": format!("0x{:x}", app.consortium.connection().chain_id()),
+    })
+}
+
+fn pending_entry(entry: &LedgerEntry, patient: Address, names: &HashMap<Address, String>) -> Markup {
     let mine = entry.vote_of(patient);
     html! {
         article.entry data-entry=(entry.id) {
@@ -144,7 +328,7 @@ fn charts(health: &[&ArchivedRecord]) -> Markup {
     }
 }
 
-fn bills_table(bills: &[&ArchivedRecord], names: &std::collections::HashMap<Address, String>) -> Markup {
+fn bills_table(bills: &[&ArchivedRecord], names: &HashMap<Address, String>) -> Markup {
     html! {
         table.sortable {
             thead { tr { th { "Issued" } th.num { "Total" } th.num { "Items" } th { "Hospital" } th {} } }
@@ -223,12 +407,15 @@ pub async fn record(
     Path(entry_id): Path<u64>,
 ) -> Result<Markup, PageError> {
     let patient = visit.patient()?;
-    let record = app
-        .archive
-        .record_of_patient(patient, entry_id)
+    let reader = visit.reader(&app, "web: patient record");
+    // Another patient's record is "not found", as one that does not exist; the attempt is logged.
+    let record = match read_archived_record(&app.archive, &app.consortium, &app.access_log, &reader, entry_id)
         .await
         .map_err(PageError::failed)?
-        .ok_or(PageError::NotFound)?;
+    {
+        RecordRead::Allowed(record, _) => *record,
+        RecordRead::Denied | RecordRead::NotArchived => return Err(PageError::NotFound),
+    };
     let details: Record = record.details().map_err(PageError::failed)?;
     let ledger = app.ledger().await?;
     let names = ledger.hospital_names().clone();
@@ -281,13 +468,7 @@ pub async fn vote_transaction(
         "reject" => HealthRecords::rejectPendingEntryCall { id: alloy::primitives::U256::from(entry_id) }.abi_encode(),
         _ => return Err(PageError::BadRequest("decision must be approve or reject".into())),
     };
-    Ok(Json(serde_json::json!({
-        "from": patient.to_checksum(None),
-        "to": app.consortium.deployment().address.to_checksum(None),
-        "data": alloy::hex::encode_prefixed(data),
-        "chainId": format!("0x{:x}", app.consortium.connection().chain_id()),
-    }))
-    .into_response())
+    Ok(Json(wallet_transaction(&app, patient, data)).into_response())
 }
 
 /// `GET /patient/entries/{entry}/state`: whether the patient's vote has been mined, for the page

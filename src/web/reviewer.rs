@@ -8,8 +8,10 @@ use alloy::primitives::Address;
 
 use axum::extract::{Form, Path, State};
 use axum::response::Redirect;
+use hrm::access::{RecordParties, log_entry_read, read_patient_records, read_rule};
 use hrm::chain::ledger::LedgerEntry;
 use hrm::records::{EntryKind, Record};
+use hrm::store::archive::archive_id;
 use hrm::store::{ArchivedRecord, StaffRole};
 use hrm::submission::open_submission;
 use maud::{Markup, html};
@@ -77,14 +79,23 @@ pub async fn open(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<u
     })?;
     let text = String::from_utf8_lossy(&opened.record_json);
     let record = Record::from_json(entry.kind, &text, &format!("entry {id}")).map_err(PageError::failed)?;
-    let earlier: Vec<ArchivedRecord> = app
-        .archive
-        .records_of_patient(entry.patient)
-        .await
-        .map_err(PageError::failed)?
-        .into_iter()
-        .filter(|r| r.kind == EntryKind::Health)
-        .collect();
+    // Opening the sealed entry is a read of the record (allowed: this hospital is on its panel),
+    // and the patient's earlier records are shown only as far as the read rule allows.
+    let reader = visit.reader(&app, "web: review entry");
+    let parties = RecordParties { patient: entry.patient, submitter: entry.submitter, panel: entry.panel.clone() };
+    let deployment = app.consortium.deployment();
+    let record_id = archive_id(deployment.chain_id, deployment.address, id);
+    let rule = read_rule(reader.account, &parties, false);
+    log_entry_read(&app.access_log, &reader, &parties, record_id, id, rule).await.map_err(PageError::failed)?;
+    let earlier: Vec<ArchivedRecord> =
+        read_patient_records(&app.archive, &app.consortium, &app.access_log, &reader, entry.patient)
+            .await
+            .map_err(PageError::failed)?
+            .allowed
+            .into_iter()
+            .map(|(record, _)| record)
+            .filter(|r| r.kind == EntryKind::Health)
+            .collect();
     let awaits_us = entry.awaits_vote_of(app.hospital_address());
     Ok(page(
         &app,
@@ -131,7 +142,7 @@ fn decision_form(visit: &Visit, id: u64, decision: &str, label: &str, class: &st
 
 fn earlier_readings(records: &[ArchivedRecord]) -> Markup {
     if records.is_empty() {
-        return html! { p.empty { "No archived health records of this patient yet." } };
+        return html! { p.empty { "No archived health records of this patient that this hospital may see." } };
     }
     readings_table(&records.iter().collect::<Vec<_>>(), None)
 }

@@ -78,25 +78,40 @@ async fn the_papers_story() {
     assert_eq!(bill_id, health_id + 1);
 
     // The patient and the panel open the records; an outsider sees only metadata.
-    let opened = serde_json::from_str::<serde_json::Value>(&as_alice(&[
-        "--json",
-        "--from",
-        "alice",
-        "show",
-        &health_id.to_string(),
-    ]))
+    let health = health_id.to_string();
+    let opened = serde_json::from_str::<serde_json::Value>(&as_alice(
+        &hrm.with_archive(&["--json", "--from", "alice", "show", &health]),
+    ))
     .unwrap();
     assert_eq!(opened["record"]["readings"]["glucose"], 148);
     assert_eq!(opened["record"]["notes"], "fasting sample");
     for member in ["dev:2", "dev:3", "dev:4", "dev:5", "dev:1"] {
-        let shown = hrm.json(&["--from", member, "show", &bill_id.to_string()]);
+        let bill = bill_id.to_string();
+        let shown = hrm.json(&hrm.with_archive(&["--from", member, "show", &bill]));
         assert_eq!(shown["record"]["total"], "195.75", "{member} could not open the bill");
     }
-    let outsider = hrm.json(&["--from", "dev:7", "show", &health_id.to_string()]);
+    let outsider = hrm.json(&hrm.with_archive(&["--from", "dev:7", "show", &health]));
     assert!(outsider["record"].is_null());
     assert_eq!(outsider["entry"]["status"], "pending");
-    let text = hrm.ok(&["--from", "dev:7", "show", &health_id.to_string()]);
+    let text = hrm.ok(&hrm.with_archive(&["--from", "dev:7", "show", &health]));
     assert!(text.contains("sealed") && !text.contains("fasting"), "{text}");
+    // Each opening is in the access log, with the rule that allowed it; the outsider's two
+    // attempts are logged as refusals.
+    let log = hrm.json(&hrm.with_archive(&["access-log", "list", "--patient", "alice"]));
+    let rules: Vec<String> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| format!("{} {}", e["outcome"].as_str().unwrap(), e["records"][0]["rule"].as_str().unwrap_or("-")))
+        .collect();
+    let panel = "allowed panel";
+    assert_eq!(
+        rules,
+        ["allowed own", panel, panel, panel, panel, "allowed submitter", "denied -", "denied -"],
+        "{log}"
+    );
+    assert_eq!(log[0]["reader"], format!("{:#x}", dev(7).address()));
 
     // Everyone required approves the health details: only then is migration allowed.
     for member in ["dev:2", "dev:3", "dev:4", "dev:5"] {

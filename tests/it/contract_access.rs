@@ -31,9 +31,12 @@ enum Function {
     SubmitBillDetailsBatch,
     ApprovePendingEntry,
     RejectPendingEntry,
+    GrantAccess,
+    RevokeAccess,
+    AnchorAccessLog,
 }
 
-const FUNCTIONS: [Function; 9] = [
+const FUNCTIONS: [Function; 12] = [
     Function::RegisterHospital,
     Function::PublishKey,
     Function::SetSupportingHospitals,
@@ -43,6 +46,9 @@ const FUNCTIONS: [Function; 9] = [
     Function::SubmitBillDetailsBatch,
     Function::ApprovePendingEntry,
     Function::RejectPendingEntry,
+    Function::GrantAccess,
+    Function::RevokeAccess,
+    Function::AnchorAccessLog,
 ];
 
 /// The entry every vote in the matrix is about: pending, submitted by the primary.
@@ -88,6 +94,13 @@ fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
         }
         (Function::ApprovePendingEntry | Function::RejectPendingEntry, Role::PanelMember | Role::Patient) => None,
         (Function::ApprovePendingEntry | Function::RejectPendingEntry, _) => Some(not_voter),
+        // Only patients share their own records: nobody grants or revokes for them, admin included.
+        (Function::GrantAccess | Function::RevokeAccess, Role::Patient) => None,
+        (Function::GrantAccess | Function::RevokeAccess, _) => {
+            Some(E::NotPatient(HealthRecords::NotPatient { caller: who }))
+        }
+        (Function::AnchorAccessLog, Role::Primary | Role::PanelMember | Role::Outsider) => None,
+        (Function::AnchorAccessLog, _) => Some(not_hospital),
     }
 }
 
@@ -141,7 +154,18 @@ async fn attempt(c: &Consortium, function: Function, role: Role, entry: u64, sen
         }
         Function::ApprovePendingEntry => run!(contract.approvePendingEntry(id)),
         Function::RejectPendingEntry => run!(contract.rejectPendingEntry(id)),
+        // The patient's grant to the outsider stands (see `grant_the_outsider`); this one is new.
+        Function::GrantAccess => run!(contract.grantAccess(c.panel[0].address(), u64::MAX)),
+        Function::RevokeAccess => run!(contract.revokeAccess(c.outsider.address())),
+        Function::AnchorAccessLog => {
+            run!(contract.anchorAccessLog(3, alloy::primitives::B256::repeat_byte(7)))
+        }
     }
+}
+
+/// The patient lets the outsider read their records, so that revoking has something to revoke.
+async fn grant_the_outsider(c: &Consortium) {
+    mined(c.as_(&c.patient).grantAccess(c.outsider.address(), u64::MAX).send().await).await;
 }
 
 /// A batch of two valid records about the patient.
@@ -154,6 +178,7 @@ async fn every_function_by_every_role() {
     let c = Consortium::deploy("access_matrix", 2).await;
     let (id, _) = c.submit_health().await;
     assert_eq!(id, PENDING_ENTRY);
+    grant_the_outsider(&c).await;
 
     let mut failures = Vec::new();
     for function in FUNCTIONS {
@@ -172,6 +197,7 @@ async fn every_function_by_every_role() {
 async fn allowed_calls_succeed_as_transactions() {
     let c = Consortium::deploy("access_allowed", 2).await;
     let (pending, _) = c.submit_health().await;
+    grant_the_outsider(&c).await;
     for function in FUNCTIONS {
         for role in ROLES {
             if expected(&c, function, role).is_some() {

@@ -429,3 +429,63 @@ async fn gas_per_function_stays_within_targets() {
     assert!(gas_of("approvePendingEntry") <= 35_000, "a vote over 35k gas");
     assert!(gas_of("rejectPendingEntry") <= 35_000, "a vote over 35k gas");
 }
+
+/// Moves the chain's clock forward and mines a block at the new time.
+async fn advance_clock(c: &Consortium, seconds: u64) {
+    use alloy::providers::Provider;
+    let provider = c.env.provider_for(&c.admin);
+    let _: serde_json::Value = provider.raw_request("evm_increaseTime".into(), (seconds,)).await.unwrap();
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+}
+
+#[tokio::test]
+async fn grants_follow_the_block_clock_and_refuse_what_makes_no_sense() {
+    use alloy::providers::Provider;
+    let c = Consortium::deploy("rules_grants", 1).await;
+    let (patient, hospital) = (c.as_(&c.patient), c.outsider.address());
+    let has_access = || async { c.as_(&c.admin).hasAccess(c.patient.address(), hospital).call().await.unwrap() };
+    let now =
+        c.env.provider_for(&c.admin).get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
+
+    // Refusals: a non-hospital, an expiry already past, revoking what was never granted.
+    let stranger = c.stranger.address();
+    assert_eq!(
+        expect_contract_error(patient.grantAccess(stranger, u64::MAX).call().await),
+        E::GranteeNotHospital(HealthRecords::GranteeNotHospital { account: stranger })
+    );
+    assert!(matches!(
+        expect_contract_error(patient.grantAccess(hospital, now - 1).call().await),
+        E::ExpiryNotInFuture(_)
+    ));
+    assert_eq!(
+        expect_contract_error(patient.revokeAccess(hospital).call().await),
+        E::AccessNotGranted(HealthRecords::AccessNotGranted { hospital })
+    );
+
+    // A grant for an hour: in force, refused a second time, then over when the clock passes it.
+    let receipt = mined(patient.grantAccess(hospital, now + 3600).send().await).await;
+    let granted = event::<HealthRecords::AccessGranted>(&receipt);
+    assert_eq!((granted.patient, granted.hospital, granted.expiresAt), (c.patient.address(), hospital, now + 3600));
+    assert!(has_access().await);
+    assert_eq!(
+        expect_contract_error(patient.grantAccess(hospital, u64::MAX).call().await),
+        E::AccessAlreadyGranted(HealthRecords::AccessAlreadyGranted { hospital, expiresAt: now + 3600 })
+    );
+    advance_clock(&c, 3601).await;
+    assert!(!has_access().await, "the grant expired with the block clock");
+
+    // An expired grant may be granted anew, and revoked; the revocation ends it at once.
+    mined(patient.grantAccess(hospital, u64::MAX).send().await).await;
+    assert!(has_access().await);
+    let receipt = mined(patient.revokeAccess(hospital).send().await).await;
+    let revoked = event::<HealthRecords::AccessRevoked>(&receipt);
+    assert_eq!((revoked.patient, revoked.hospital), (c.patient.address(), hospital));
+    assert!(!has_access().await);
+
+    // Anchors: an empty head is refused; a hospital's anchor is an event with what it covers.
+    let primary = c.as_(&c.primary);
+    assert!(matches!(expect_contract_error(primary.anchorAccessLog(0, B256::ZERO).call().await), E::EmptyAccessLog(_)));
+    let receipt = mined(primary.anchorAccessLog(5, B256::repeat_byte(9)).send().await).await;
+    let anchored = event::<HealthRecords::AccessLogAnchored>(&receipt);
+    assert_eq!((anchored.hospital, anchored.length, anchored.head), (c.primary.address(), 5, B256::repeat_byte(9)));
+}

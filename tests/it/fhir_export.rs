@@ -50,7 +50,8 @@ async fn a_patients_archive_exports_as_valid_fhir_and_verifies_against_the_chain
     assert!(run(&["predict", "--patient", "dev:4"]).status.success());
 
     let bundle_path = hrm.home().join("bundle.json");
-    let exported = run(&["export", "fhir", "--patient", "dev:4", "--out", bundle_path.to_str().unwrap()]);
+    let exported =
+        run(&["--from", "dev:4", "export", "fhir", "--patient", "dev:4", "--out", bundle_path.to_str().unwrap()]);
     assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
     let bundle: Value = serde_json::from_str(&std::fs::read_to_string(&bundle_path).unwrap()).unwrap();
     let resources: Vec<&Value> = bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).collect();

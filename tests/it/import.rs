@@ -104,7 +104,7 @@ async fn every_row_is_checked_before_anything_is_sent_then_sent_in_batches_once(
     let ids: Vec<String> =
         bills["rows"].as_array().unwrap().iter().map(|r| r["entry_id"].as_u64().unwrap().to_string()).collect();
     assert_eq!(ids, ["13", "14"]);
-    let shown = hrm.json(&["--from", "dev:1", "show", &ids[1]]);
+    let shown = hrm.json(&hrm.with_archive(&["--from", "dev:1", "show", &ids[1]]));
     assert_eq!((shown["entry"]["kind"].as_str(), shown["record"]["total"].as_str()), (Some("bill"), Some("120.00")));
     let refused = hrm.fails(&["--from", "dev:1", "import", "--csv", csv, "--kind", "bill"]);
     assert!(refused.contains("import bills from JSONL"), "{refused}");

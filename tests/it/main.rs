@@ -22,4 +22,5 @@ mod migration;
 mod model;
 mod privacy;
 mod reorg;
+mod sharing;
 mod web;

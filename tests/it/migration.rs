@@ -151,16 +151,15 @@ async fn migrates_approved_entries_once_with_provenance() {
     assert_eq!(report["migrated"].as_u64(), Some(1));
 
     // records --patient: newest first, both kinds.
-    let (code, records, _) = run_json(&hrm, &[], &["records", "--patient", "dev:3"]);
+    let (code, records, _) = run_json(&hrm, &[], &["--from", "dev:3", "records", "--patient", "dev:3"]);
     assert_eq!(code, 0);
-    let ids: Vec<u64> = records.as_array().unwrap().iter().map(|r| r["entry_id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> =
+        records["records"].as_array().unwrap().iter().map(|r| r["entry_id"].as_u64().unwrap()).collect();
+    assert!(records["records"].as_array().unwrap().iter().all(|r| r["read_rule"] == "own"), "{records}");
     let mut sorted = ids.clone();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!((ids.len(), ids.clone()), (6, sorted));
-    assert!(
-        hrm.ok(&["--mongodb-uri", &env.mongodb_uri, "--database", &env.database_name, "records", "--patient", "dev:3"])
-            .contains("glucose 100")
-    );
+    assert!(hrm.ok(&hrm.with_archive(&["--from", "dev:3", "records", "--patient", "dev:3"])).contains("glucose 100"));
 }
 
 #[tokio::test]

@@ -33,7 +33,7 @@ async fn no_plaintext_in_calldata_logs_or_storage() {
         hrm.ok(&["--from", voter, "vote", &id, "--approve"]);
     }
     // The record really is there for its recipients.
-    assert_eq!(hrm.json(&["--from", "dev:6", "show", &id])["record"]["notes"], notes.as_str());
+    assert_eq!(hrm.json(&hrm.with_archive(&["--from", "dev:6", "show", &id]))["record"]["notes"], notes.as_str());
 
     // Everything the chain holds: every transaction's calldata, every log, every storage slot
     // any transaction wrote.

@@ -209,6 +209,11 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
         "/entries/1",
         "/admin",
         "/admin/staff",
+        "/patients",
+        "/patients/0x0000000000000000000000000000000000000005",
+        "/patients/0x0000000000000000000000000000000000000005/fhir",
+        "/patient/sharing/transaction?action=revoke&hospital=0x0000000000000000000000000000000000000002",
+        "/patient/sharing/state?hospital=0x0000000000000000000000000000000000000002",
     ] {
         let reply = stranger.get(path).await;
         assert_eq!((reply.status, reply.header("location")), (303, "/sign-in".to_string()), "{path}");
@@ -269,8 +274,30 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     let vote = visitor.post_form("/reviewer/entries/1/vote", &[("_csrf", &csrf), ("decision", "approve")]).await;
     assert_eq!(vote.status, 403, "a clerk cannot vote");
     assert!(vote.body.contains("for the reviewer role"), "{}", vote.body);
-    for path in ["/reviewer", "/admin", "/admin/staff", "/patient", "/patient/fhir"] {
+    for path in [
+        "/reviewer",
+        "/admin",
+        "/admin/staff",
+        "/patient",
+        "/patient/fhir",
+        "/patient/sharing/state?hospital=0x0000000000000000000000000000000000000002",
+    ] {
         assert_eq!(visitor.get(path).await.status, 403, "clerk on {path}");
+    }
+    // Looking patients up is for clerks and reviewers, not for an admin alone.
+    let mut ada = HttpVisitor::new(&server);
+    ada.sign_in_staff("ada", STAFF_PASSWORD).await;
+    for path in [
+        "/patients",
+        &format!("/patients/{}", other_patient.address()),
+        &format!("/patients/{}/fhir", other_patient.address()),
+    ] {
+        let reply = ada.get(path).await;
+        assert!(
+            reply.status == 403 && reply.body.contains("for clerks and reviewers"),
+            "admin on {path}: {}",
+            reply.status
+        );
     }
     let mut reviewer = HttpVisitor::new(&server);
     reviewer.sign_in_staff("rita", STAFF_PASSWORD).await;
@@ -290,25 +317,36 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     assert_eq!(other.status, 404, "another patient's record");
     assert!(!other.body.contains("148"), "nothing of it leaks");
     assert_eq!(alice.get("/patient/entries/1/vote-transaction?decision=approve").await.status, 404);
-    for path in ["/clerk", "/entries/1", "/admin"] {
+    for path in ["/clerk", "/entries/1", "/admin", "/patients", &format!("/patients/{}", other_patient.address())] {
         assert_eq!(alice.get(path).await.status, 403, "patient on {path}");
     }
+    // A grant only to a registered hospital, refused before any wallet is asked.
+    let refused = alice
+        .get("/patient/sharing/transaction?action=grant&hospital=0x0000000000000000000000000000000000000007")
+        .await;
+    assert!(refused.status == 400 && refused.body.contains("not a registered hospital"), "{}", refused.body);
+    assert_eq!(
+        alice
+            .get("/patient/sharing/transaction?action=steal&hospital=0x0000000000000000000000000000000000000007")
+            .await
+            .status,
+        400
+    );
     let mut owner = HttpVisitor::new(&server);
     owner.sign_in_patient(&other_patient).await;
     let own = owner.get("/patient/records/1").await;
     assert!(own.status == 200 && own.body.contains("148 mg/dL"), "the owner sees it: {}", own.body);
+    // The owner's history shows the other patient's refused attempt.
+    let history = owner.get("/patient").await.body;
+    assert!(history.contains("refused: no permission"), "{history}");
     // The FHIR download holds the visitor's own archive only.
     let download = owner.get("/patient/fhir").await;
     assert_eq!((download.status, download.header("content-type")), (200, "application/fhir+json".to_string()));
     assert!(download.header("content-disposition").starts_with("attachment"));
     assert!(download.body.contains("\"1518-0\"") && download.body.contains("\"value\":148"), "{}", download.body);
     let empty = alice.get("/patient/fhir").await;
-    assert_eq!(empty.status, 200);
-    assert!(
-        !empty.body.contains("1518-0") && empty.body.contains(&patient.address().to_checksum(None)),
-        "{}",
-        empty.body
-    );
+    assert_eq!(empty.status, 404, "a patient with no archived records has nothing to download");
+    assert!(!empty.body.contains("1518-0"), "{}", empty.body);
 
     // SIWE: a nonce works once, for this server, for the key that holds the address.
     let mut wallet = HttpVisitor::new(&server);
@@ -395,6 +433,119 @@ async fn a_migration_run_elsewhere_shows_on_the_patients_page() {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "the migrated record never showed:\n{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn sign_in_patient(browser: &Browser, server: &Server, env: &TestEnv) {
+    browser.goto(&format!("{}/sign-in", server.url)).await;
+    browser.install_wallet().await;
+    browser.click("#wallet-sign-in").await;
+    browser.serve_wallet(env, &dev_account(4), 2).await;
+    browser.wait_for_text("My health records").await;
+}
+
+/// The story: the patient lets a third hospital in from the browser, its reviewer sees
+/// the records, the patient revokes and the next page load shows nothing; the patient sees each
+/// of those reads in their access history.
+#[tokio::test]
+async fn a_patient_lets_a_third_hospital_in_and_out_in_chromium() {
+    let env = TestEnv::start("web_sharing").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    hrm.ok(&["--from", "dev:0", "hospital", "register", "dev:3", "--name", "Lakeside"]);
+    let record = hrm.write_file("record.json", &health_json("148", "shared with care"));
+    hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:4", "--file", record.to_str().unwrap()]);
+    hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
+    hrm.ok(&["--from", "dev:4", "vote", "1", "--approve"]);
+    let mut migrate = hrm.command(&["--from", "dev:1", "--database", "consortium", "migrate"]);
+    assert!(migrate.env("HRM_MONGODB_URI", &env.mongodb_uri).output().unwrap().status.success());
+    // Lakeside (dev:3) entered and approved nothing of the patient's; it reads the same archive.
+    let lakeside = Server::start(&hrm, "dev:3", "consortium", &[("carl", "reviewer")], &[]);
+    let browser = Browser::start().await;
+    let patient_page = format!("{}/patients/{}", lakeside.url, dev_account(4).address());
+    let mut carl = HttpVisitor::new(&lakeside);
+    carl.sign_in_staff("carl", STAFF_PASSWORD).await;
+
+    // Before any grant, the reviewer sees nothing of the patient's records, and cannot download them.
+    sign_in(&browser, &lakeside, "carl").await;
+    browser.goto(&format!("{}/patients", lakeside.url)).await;
+    browser.fill("patient", &dev_account(4).address().to_string()).await;
+    browser.click_text("Show records").await;
+    browser.wait_for_text("holds no grant from the patient").await;
+    browser.screenshot("staff-patient-no-access").await;
+    let page = browser.text().await;
+    assert!(!page.contains("148") && !page.contains("glucose"), "{page}");
+    assert_eq!(carl.get(&format!("/patients/{}/fhir", dev_account(4).address())).await.status, 404);
+    sign_out(&browser).await;
+
+    // The patient lets Lakeside in from their page; the wallet sends the grant.
+    sign_in_patient(&browser, &lakeside, &env).await;
+    browser.wait_for_text("No other hospital can see your records").await;
+    browser.set_value("hospital", &dev_account(3).address().to_string()).await;
+    browser.install_wallet().await;
+    browser.click("button.wallet-share[data-action='grant']").await;
+    browser.serve_wallet(&env, &dev_account(4), 1).await;
+    browser.wait_for_text("Lakeside\tyou revoke it").await;
+    browser.scroll_to("#sharing").await;
+    browser.screenshot("patient-sharing").await;
+    sign_out(&browser).await;
+
+    // The reviewer now sees the record, and why.
+    sign_in(&browser, &lakeside, "carl").await;
+    browser.goto(&patient_page).await;
+    browser.wait_for_text("the patient granted this hospital access").await;
+    browser.wait_for_text("148").await;
+    browser.screenshot("staff-patient-records").await;
+    let download = carl.get(&format!("/patients/{}/fhir", dev_account(4).address())).await;
+    assert!(download.status == 200 && download.body.contains("\"value\":148"), "{}", download.status);
+    sign_out(&browser).await;
+
+    // The patient revokes; the very next page load shows the reviewer nothing.
+    sign_in_patient(&browser, &lakeside, &env).await;
+    browser.install_wallet().await;
+    browser.click("button.wallet-share[data-action='revoke']").await;
+    browser.serve_wallet(&env, &dev_account(4), 1).await;
+    browser.wait_for_text("No other hospital can see your records").await;
+    let after = carl.get(&format!("/patients/{}", dev_account(4).address())).await;
+    assert!(after.body.contains("holds no grant from the patient") && !after.body.contains("148"), "{}", after.body);
+
+    // Every one of the reviewer's reads is in the patient's history, newest first: the page after
+    // the revocation (refused), the download and the page under the grant, the download and the
+    // page before it (refused).
+    browser.goto(&format!("{}/patient", lakeside.url)).await;
+    browser.wait_for_text("Who looked at my records").await;
+    browser.scroll_to("#access-history").await;
+    browser.screenshot("patient-access-history").await;
+    let rows: Vec<String> = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('#access-log tbody tr')).map(r => r.className + ' ' + r.innerText);",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(rows.len(), 5, "{rows:#?}");
+    assert!(rows.iter().all(|r| r.contains("Lakeside") && r.contains("carl")), "{rows:#?}");
+    let outcomes: Vec<&str> = rows.iter().map(|r| r.split(' ').next().unwrap()).collect();
+    assert_eq!(outcomes, ["denied", "allowed", "allowed", "denied", "denied"], "{rows:#?}");
+    assert!(rows[1].contains("the patient granted their hospital access"), "{rows:#?}");
+
+    // A read by another process (the supporting hospital's `hrm records`) shows on the already
+    // loaded history within moments.
+    let mut patient = HttpVisitor::new(&lakeside);
+    patient.sign_in_patient(&dev_account(4)).await;
+    assert!(!patient.get("/patient").await.body.contains("hrm records"));
+    let mut records = hrm.command(&["--from", "dev:2", "--database", "consortium", "records", "--patient", "dev:4"]);
+    assert!(records.env("HRM_MONGODB_URI", &env.mongodb_uri).output().unwrap().status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !patient.get("/patient").await.body.contains("(hrm records)") {
+        assert!(std::time::Instant::now() < deadline, "the CLI's read never showed in the history");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -1,5 +1,6 @@
 // hrm's only script: table sorting, patient sign-in with a browser wallet (EIP-1193 + EIP-4361),
-// and the patient's vote, which the wallet sends. Served from this server; no inline script.
+// and the patient's votes and sharing changes, which the wallet sends. Served from this server; no
+// inline script.
 "use strict";
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
@@ -67,6 +68,43 @@ async function sendVote(button) {
   }
 }
 
+// Grants or revokes a hospital's access: the server prepares the transaction (after a dry run
+// that tells any refusal), the wallet sends it, and the page reloads once the chain shows it.
+async function sendSharingChange(button) {
+  const section = button.closest("section");
+  const status = section.querySelector(".share-status");
+  const action = button.dataset.action;
+  const hospital = action === "grant" ? section.querySelector("#grant-hospital").value : button.dataset.hospital;
+  const until = action === "grant" ? section.querySelector("#grant-until").value : "";
+  section.querySelectorAll("button.wallet-share").forEach((b) => (b.disabled = true));
+  try {
+    status.textContent = "Preparing the change…";
+    const query = new URLSearchParams({ action, hospital, until });
+    const response = await fetch(`/patient/sharing/transaction?${query}`, { credentials: "same-origin" });
+    if (!response.ok) {
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const reason = page.querySelector("p.error")?.textContent || `the server answered ${response.status}`;
+      throw new Error(reason);
+    }
+    const tx = await response.json();
+    status.textContent = "Please confirm the change in your wallet.";
+    const hash = await wallet().request({ method: "eth_sendTransaction", params: [{ from: tx.from, to: tx.to, data: tx.data }] });
+    status.textContent = `Sent (${hash.slice(0, 10)}…); waiting for it to be mined…`;
+    const wanted = action === "grant";
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const state = await (await fetch(`/patient/sharing/state?hospital=${hospital}`, { credentials: "same-origin" })).json();
+      if (state.active === wanted) {
+        window.location.reload();
+        return;
+      }
+    }
+  } catch (error) {
+    status.textContent = `Nothing was changed: ${error.message}`;
+    section.querySelectorAll("button.wallet-share").forEach((b) => (b.disabled = false));
+  }
+}
+
 function sortTable(header) {
   const table = header.closest("table");
   const column = Array.from(header.parentNode.children).indexOf(header);
@@ -97,6 +135,7 @@ document.addEventListener("DOMContentLoaded", () => {
     );
   }
   document.querySelectorAll("button.wallet-vote").forEach((button) => button.addEventListener("click", () => sendVote(button)));
+  document.querySelectorAll("button.wallet-share").forEach((button) => button.addEventListener("click", () => sendSharingChange(button)));
   document.querySelectorAll("table.sortable thead th").forEach((th) => {
     if (th.textContent.trim() === "") return;
     th.tabIndex = 0;

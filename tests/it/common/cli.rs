@@ -47,6 +47,17 @@ impl<'a> Hrm<'a> {
         command
     }
 
+    /// The flags that point hrm at the harness's database (commands that read records log each
+    /// read there).
+    pub fn archive_flags(&self) -> [&str; 4] {
+        ["--mongodb-uri", self.env.mongodb_uri.as_str(), "--database", self.env.database_name.as_str()]
+    }
+
+    /// `args` after the database flags.
+    pub fn with_archive<'s>(&'s self, args: &[&'s str]) -> Vec<&'s str> {
+        [&self.archive_flags()[..], args].concat()
+    }
+
     /// Runs `hrm ARGS`; returns the output whatever the exit status.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("running hrm")

@@ -276,6 +276,14 @@ impl Browser {
             .unwrap();
     }
 
+    /// Scrolls the element matching `css` to the top of the window (before a screenshot).
+    pub async fn scroll_to(&self, css: &str) {
+        self.client
+            .execute("document.querySelector(arguments[0]).scrollIntoView();", vec![json!(css)])
+            .await
+            .unwrap_or_else(|e| panic!("no {css} to scroll to: {e}"));
+    }
+
     pub async fn click(&self, css: &str) {
         self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
     }

@@ -1,0 +1,87 @@
+//! Patients' access histories (reads of their records by others) as last read, kept until
+//! someone other than a patient reads through this server or anyone appends elsewhere.
+//!
+//! Every patient page load appends an entry (the patient's own read), so the log's head moves
+//! all the time; what a history shows changes only with reads by others. This server knows its
+//! own (the log counts them); another process's appends show as the head moving further than this
+//! server moved it, checked at most every [`CHECK_EVERY`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use alloy::primitives::Address;
+use hrm::access::{AccessLog, AccessLogEntry};
+use hrm::store::StoreError;
+
+use super::archive_cache::{CHECK_EVERY, MAX_AGE};
+
+/// Rows of a history kept and shown.
+pub const HISTORY_ROWS: i64 = 50;
+/// Patients kept; past this all are forgotten.
+const CAPACITY: usize = 10_000;
+
+#[derive(Default)]
+struct LogVersion {
+    checked: Option<Instant>,
+    /// The head position and this server's append counts when last checked.
+    head: i64,
+    appended_here: (i64, i64),
+    generation: u64,
+}
+
+/// A patient's history, the generation it was read at, and when.
+struct CachedHistory {
+    generation: u64,
+    read: Instant,
+    history: Arc<Vec<AccessLogEntry>>,
+}
+
+/// The cache; one per server.
+#[derive(Default)]
+pub struct AccessHistories {
+    version: tokio::sync::Mutex<LogVersion>,
+    patients: Mutex<HashMap<Address, CachedHistory>>,
+}
+
+impl AccessHistories {
+    /// The newest reads of `patient`'s records by others, newest first.
+    pub async fn get(&self, log: &AccessLog, patient: Address) -> Result<Arc<Vec<AccessLogEntry>>, StoreError> {
+        let generation = self.generation(log).await?;
+        if let Some(hit) = self.patients.lock().expect("cache lock").get(&patient)
+            && hit.generation == generation
+            && hit.read.elapsed() < MAX_AGE
+        {
+            return Ok(hit.history.clone());
+        }
+        let history = Arc::new(log.reads_by_others(patient, HISTORY_ROWS).await?);
+        let mut patients = self.patients.lock().expect("cache lock");
+        if patients.len() >= CAPACITY {
+            patients.clear();
+        }
+        patients.insert(patient, CachedHistory { generation, read: Instant::now(), history: history.clone() });
+        Ok(history)
+    }
+
+    /// Moves on when this server logged a read by someone other than the patient, or when the
+    /// log grew by more than this server appended (another process wrote).
+    async fn generation(&self, log: &AccessLog) -> Result<u64, StoreError> {
+        let mut version = self.version.lock().await;
+        let (all, by_others) = log.appended_here();
+        if by_others != version.appended_here.1 {
+            version.generation += 1;
+            version.appended_here.1 = by_others;
+        }
+        if version.checked.is_none_or(|at| at.elapsed() >= CHECK_EVERY) {
+            let (head, _) = log.read_head().await?;
+            let grown_elsewhere = (head - version.head) - (all - version.appended_here.0);
+            if grown_elsewhere != 0 || version.checked.is_none() {
+                version.generation += 1;
+            }
+            version.head = head;
+            version.appended_here.0 = all;
+            version.checked = Some(Instant::now());
+        }
+        Ok(version.generation)
+    }
+}

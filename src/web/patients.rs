@@ -1,0 +1,123 @@
+//! Clinical staff look a patient up: the patient's archived records that this hospital may read
+//! under the read rule (it entered or approved them, or holds the patient's grant), each read
+//! logged with the staff member's name.
+
+use std::sync::Arc;
+
+use alloy::primitives::Address;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use hrm::access::read_patient_records;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{hospital_label, page, short_address};
+use super::patient::fhir_download;
+use super::{PageError, Visit, WebApp};
+
+#[derive(Deserialize)]
+pub struct FindQuery {
+    #[serde(default)]
+    patient: String,
+}
+
+/// `GET /patients[?patient=WHO]`: the look-up form; with a patient (address or address-book
+/// name), their page.
+pub async fn find(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Query(query): Query<FindQuery>,
+) -> Result<Response, PageError> {
+    visit.clinical_staff()?;
+    let wanted = query.patient.trim();
+    if !wanted.is_empty() {
+        let patient = app.identities.resolve_address(wanted).map_err(|_| {
+            PageError::BadRequest(format!(
+                "'{wanted}' is neither an address (0x…) nor a name in this hospital's address book."
+            ))
+        })?;
+        return Ok(Redirect::to(&format!("/patients/{patient}")).into_response());
+    }
+    Ok(page(
+        &app,
+        &visit,
+        "Patients",
+        html! {
+            h1 { "Look up a patient" }
+            section.card {
+                form.inline method="get" action="/patients" {
+                    label { "Patient (address or name) " input name="patient" required autofocus; }
+                    button.primary type="submit" { "Show records" }
+                }
+                p.hint { "You see the records this hospital entered or approved, and all of a patient's records once the patient has granted this hospital access. Every look is logged, with your name, in the patient's access history." }
+            }
+        },
+    )
+    .into_response())
+}
+
+fn patient_of(text: &str) -> Result<Address, PageError> {
+    text.parse().map_err(|_| PageError::NotFound)
+}
+
+/// `GET /patients/{address}`: the records this hospital may read.
+pub async fn records(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Path(patient): Path<String>,
+) -> Result<Markup, PageError> {
+    visit.clinical_staff()?;
+    let patient = patient_of(&patient)?;
+    let reader = visit.reader(&app, "web: staff patient page");
+    let screened = read_patient_records(&app.archive, &app.consortium, &app.access_log, &reader, patient)
+        .await
+        .map_err(PageError::failed)?;
+    let names = app.ledger().await?.hospital_names().clone();
+    Ok(page(
+        &app,
+        &visit,
+        &format!("Patient {}", short_address(patient)),
+        html! {
+            h1 { "Patient " code title=(patient) { (short_address(patient)) } }
+            section.card #patient-records {
+                h2 { "Records this hospital may see" }
+                @if screened.allowed.is_empty() {
+                    p.empty #no-access { "None. This hospital did not enter or approve any of this patient's records, and holds no grant from the patient. Only the patient can let it in." }
+                } @else {
+                    table.sortable {
+                        thead { tr { th.num { "Entry" } th { "Kind" } th { "Date" } th { "Summary" } th { "Entered by" } th { "Why you may see it" } } }
+                        tbody {
+                            @for (record, rule) in &screened.allowed {
+                                @if let Ok(details) = record.details() {
+                                    tr {
+                                        td.num data-sort=(record.entry_id) { (record.entry_id) }
+                                        td { (record.kind.describe()) }
+                                        td { (details.date()) }
+                                        td { (details.summary()) }
+                                        td { (hospital_label(&names, record.submitter.parse().unwrap_or_default())) }
+                                        td.rule { (rule.describe().replace("their hospital", "this hospital")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    p.actions { a.button href=(format!("/patients/{patient}/fhir")) download="patient-records.fhir.json" { "Download these records (FHIR)" } }
+                    @if !screened.withheld.is_empty() {
+                        p.hint { "The patient has other records this hospital may not see." }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// `GET /patients/{address}/fhir`: what this hospital may read of the patient, as FHIR R4.
+pub async fn fhir_bundle(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Path(patient): Path<String>,
+) -> Result<Response, PageError> {
+    visit.clinical_staff()?;
+    let patient = patient_of(&patient)?;
+    fhir_download(&app, &visit.reader(&app, "web: staff FHIR download"), patient).await
+}
