@@ -68,6 +68,48 @@ pub enum FollowEvent {
     Stopped { next_block: Option<u64> },
 }
 
+/// How far the archive is behind the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchiveLag {
+    /// The chain's latest block.
+    pub head_block: u64,
+    /// The last block migration has read (none before the first run).
+    pub checkpoint_block: Option<u64>,
+    /// Approvals mined after the checkpoint, waiting to be archived, plus entries that failed and
+    /// are retried.
+    pub waiting: usize,
+}
+
+impl ArchiveLag {
+    /// Blocks between the checkpoint and the head.
+    pub fn blocks_behind(&self) -> u64 {
+        let read = self.checkpoint_block.unwrap_or(0);
+        self.head_block.saturating_sub(read)
+    }
+}
+
+/// Reads how far the archive of `consortium`'s deployment is behind the chain: two reads of the
+/// chain (the head, the approvals since the checkpoint) and one of the checkpoint.
+pub async fn archive_lag(consortium: &Consortium, archive: &Archive) -> Result<ArchiveLag, MigrationError> {
+    let deployment = consortium.deployment();
+    let (head_block, checkpoint) =
+        tokio::try_join!(async { Ok::<_, MigrationError>(consortium.head_block().await?) }, async {
+            Ok(archive.checkpoint(deployment.chain_id, deployment.address).await?)
+        })?;
+    let next_block = checkpoint.as_ref().map_or(deployment.deploy_block, |c| c.next_block.max(0) as u64);
+    let approvals = if next_block <= head_block {
+        consortium.all_approvals_between(next_block, head_block).await?.len()
+    } else {
+        0
+    };
+    let failed = checkpoint.as_ref().map_or(0, |c| c.failed.len());
+    Ok(ArchiveLag {
+        head_block,
+        checkpoint_block: checkpoint.map(|c| (c.next_block.max(1) - 1) as u64),
+        waiting: approvals + failed,
+    })
+}
+
 /// Migrates new approvals as they reach the confirmation depth until `stop` completes. Returns an
 /// error only for what retrying cannot mend.
 pub async fn follow(

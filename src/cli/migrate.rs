@@ -146,11 +146,7 @@ async fn follow_chain(
     options: &MigrationOptions,
     poll_interval: f64,
 ) -> eyre::Result<ExitCode> {
-    if !(0.05..=3600.0).contains(&poll_interval) {
-        return Err(eyre::eyre!("--poll-interval must be between 0.05 and 3600 seconds, not {poll_interval}"));
-    }
-    let follow_options =
-        FollowOptions { poll_interval: std::time::Duration::from_secs_f64(poll_interval), ..Default::default() };
+    let follow_options = follow_options(poll_interval)?;
     let json = context.json();
     if !json {
         eprintln!("following the chain: new approvals are migrated as they are confirmed; Ctrl-C stops");
@@ -160,36 +156,49 @@ async fn follow_chain(
             println!("{}", serde_json::to_string(&event).expect("events serialize"));
             return;
         }
-        match event {
-            FollowEvent::Pass { report } => {
-                print_reorganisation(&report);
-                println!(
-                    "blocks {} to {}: {} migrated, {} already present, {} failed",
-                    report.from_block,
-                    report.to_block,
-                    report.migrated,
-                    report.already_present,
-                    report.failed.len()
-                );
-            }
-            FollowEvent::Outage { service, message } => {
-                println!("{service} is not answering ({message}); retrying with growing waits, up to 30 s")
-            }
-            FollowEvent::Recovered { service, after } => {
-                println!("{service} answers again after {:.0} s; migration resumed", after.as_secs_f64())
-            }
-            FollowEvent::Stopped { next_block } => match next_block {
-                Some(block) => println!("stopped; the checkpoint resumes at block {block}"),
-                None => println!("stopped; the checkpoint could not be read back (is the database down?)"),
-            },
+        if let FollowEvent::Pass { report } = &event {
+            print_reorganisation(report);
         }
+        println!("{}", describe_follow_event(&event));
     };
     follow(consortium, archive, signer, options, &follow_options, stop_requested(), on_event).await?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The follower's pace from `--poll-interval`.
+pub(super) fn follow_options(poll_interval: f64) -> eyre::Result<FollowOptions> {
+    if !(0.05..=3600.0).contains(&poll_interval) {
+        return Err(eyre::eyre!("--poll-interval must be between 0.05 and 3600 seconds, not {poll_interval}"));
+    }
+    Ok(FollowOptions { poll_interval: std::time::Duration::from_secs_f64(poll_interval), ..Default::default() })
+}
+
+/// One line for people about a follower event (counts and blocks, never a record).
+pub(super) fn describe_follow_event(event: &FollowEvent) -> String {
+    match event {
+        FollowEvent::Pass { report } => format!(
+            "blocks {} to {}: {} migrated, {} already present, {} failed",
+            report.from_block,
+            report.to_block,
+            report.migrated,
+            report.already_present,
+            report.failed.len()
+        ),
+        FollowEvent::Outage { service, message } => {
+            format!("{service} is not answering ({message}); retrying with growing waits, up to 30 s")
+        }
+        FollowEvent::Recovered { service, after } => {
+            format!("{service} answers again after {:.0} s; migration resumed", after.as_secs_f64())
+        }
+        FollowEvent::Stopped { next_block } => match next_block {
+            Some(block) => format!("stopped; the checkpoint resumes at block {block}"),
+            None => "stopped; the checkpoint could not be read back (is the database down?)".to_string(),
+        },
+    }
+}
+
 /// Completes at the first Ctrl-C (SIGINT) or SIGTERM.
-async fn stop_requested() {
+pub(super) async fn stop_requested() {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing a SIGTERM handler");
     tokio::select! {

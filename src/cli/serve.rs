@@ -8,13 +8,15 @@ use std::sync::Arc;
 use alloy::transports::http::reqwest::Url;
 use clap::{Args, Subcommand};
 use eyre::{Context as _, eyre};
+use hrm::follower::{FollowEvent, FollowOptions, follow};
 use hrm::migration::MigrationOptions;
 use hrm::store::{StaffError, StaffRole};
 
 use super::context::Context;
+use super::migrate::{describe_follow_event, follow_options, stop_requested};
 use super::model::default_model_path;
 use super::output::{print_json, table};
-use crate::web::{ServeSettings, WebApp};
+use crate::web::{FollowerStatus, ServeSettings, WebApp};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -34,6 +36,13 @@ pub struct ServeArgs {
     /// A block explorer for transaction links (`<URL>/tx/<hash>`)
     #[arg(long, value_name = "URL")]
     pub explorer_url: Option<String>,
+    /// Also run the migration follower in this process (as `hrm migrate --follow`): approvals are
+    /// archived as they are confirmed, through outages; the admin page shows its lag
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: seconds between passes
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS", requires = "follow")]
+    pub poll_interval: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +81,7 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
             hospital.address()
         ));
     }
+    let follow = if args.follow { Some(follow_options(args.poll_interval)?) } else { None };
     let archive = context.archive().await?;
     archive.ensure_indexes().await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -100,12 +110,48 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
         hospital.address()
     );
     eprintln!("Press Ctrl-C to stop.");
-    crate::web::serve(listener, app, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("serving the web app")?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let follower = follow.map(|options| tokio::spawn(run_follower(app.clone(), options, stopping.clone())));
+    let mut server_stopping = stopping.clone();
+    let mut server = tokio::spawn(crate::web::serve(listener, app, async move {
+        let _ = server_stopping.wait_for(|stop| *stop).await;
+    }));
+    // Ctrl-C or SIGTERM stops the server gracefully, then the follower, which saves where it is.
+    let served = tokio::select! {
+        joined = &mut server => joined,
+        () = stop_requested() => {
+            let _ = stop.send(true);
+            server.await
+        }
+    };
+    let _ = stop.send(true);
+    served.context("the server task")?.context("serving the web app")?;
+    if let Some(follower) = follower {
+        follower.await.context("the follower task")??;
+    }
     eprintln!("Stopped.");
+    Ok(())
+}
+
+/// `--follow`: the migration follower beside the server, until the server stops. Its events go
+/// to the admin page and, one line each, to stderr (counts and blocks only, never health data).
+async fn run_follower(
+    app: Arc<WebApp>,
+    options: FollowOptions,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> eyre::Result<()> {
+    *app.follower.lock().expect("follower lock") = Some(FollowerStatus::default());
+    eprintln!("following the chain: approvals are archived as they are confirmed");
+    let stop = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let on_event = |event: FollowEvent| {
+        eprintln!("follower: {}", describe_follow_event(&event));
+        if let Some(status) = app.follower.lock().expect("follower lock").as_mut() {
+            status.record(&event);
+        }
+    };
+    follow(&app.consortium, &app.archive, &app.hospital, &app.settings.migration, &options, stop, on_event).await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hrm::audit::audit as audit_archive;
+use hrm::follower::archive_lag;
 use hrm::migration::migrate as migrate_entries;
 use hrm::store::{StaffError, StaffRole};
 use maud::{Markup, html};
@@ -32,6 +33,8 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
         rows.push((*address, name.clone(), panel_names, !key.is_empty()));
     }
     let counts = app.ledger().await?.count_by_status();
+    let lag = archive_lag(&app.consortium, &app.archive).await.map_err(PageError::failed)?;
+    let follower = app.follower.lock().expect("follower lock").clone();
     let deployment = app.consortium.deployment();
     let runs = app.admin_runs.lock().expect("admin runs lock");
     let body = html! {
@@ -70,6 +73,30 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
                         (report.missing.len()) " missing, " (report.altered.len()) " altered, " (report.unexpected.len()) " unexpected."
                     },
                     Some(Err(message)) => p.error #last-audit { (message) },
+                }
+            }
+        }
+        section.card #archive-lag {
+            h2 { "Archive lag" }
+            table.details {
+                tr { th { "Chain head" } td.num #head-block { (lag.head_block) } }
+                tr { th { "Archived through block" } td.num #checkpoint-block { @match lag.checkpoint_block { Some(block) => (block), None => "not migrated yet" } } }
+                tr { th { "Approved entries waiting" } td.num #waiting { (lag.waiting) } }
+            }
+            @match &follower {
+                None => p.hint #follower { "Not following the chain: run migration above, or start the server with --follow to archive approvals as they are confirmed." },
+                Some(status) => {
+                    p #follower {
+                        @if status.stopped { "The follower has stopped." }
+                        @else if let Some((service, message, since)) = &status.outage {
+                            span.vote-no { "Waiting for " (service) } " since " (since.try_to_rfc3339_string().unwrap_or_default()) ": " (message) " (retrying)."
+                        } @else {
+                            span.vote-yes { "Following the chain" } ": " (status.migrated) " record(s) archived since the server started."
+                        }
+                    }
+                    @if let Some((at, summary)) = &status.last_pass {
+                        p.hint { "Last busy pass " (at.try_to_rfc3339_string().unwrap_or_default()) ": " (summary) "." }
+                    }
                 }
             }
         }

@@ -39,11 +39,13 @@ use hrm::access::{AccessLog, Reader};
 use hrm::audit::AuditReport;
 use hrm::chain::Consortium;
 use hrm::chain::ledger::EntryLedger;
+use hrm::follower::FollowEvent;
 use hrm::identity::Identities;
 use hrm::migration::{MigrationOptions, MigrationReport};
 use hrm::ml::ModelFile;
 use hrm::siwe::{SignInChallenges, domain_of};
 use hrm::store::{Archive, StaffRole};
+use mongodb::bson;
 
 pub use session::{Principal, Session};
 use session::{Sessions, SignInLinks, SignInThrottle};
@@ -81,6 +83,46 @@ pub struct AdminRuns {
     pub audit: Option<Result<AuditReport, String>>,
 }
 
+/// The in-process follower (`hrm serve --follow`), as its events tell it, for the admin page.
+#[derive(Debug, Clone, Default)]
+pub struct FollowerStatus {
+    /// Records archived by the follower since the server started.
+    pub migrated: usize,
+    /// Passes that archived, failed or repaired something.
+    pub busy_passes: usize,
+    /// The last such pass, with when it ended.
+    pub last_pass: Option<(bson::DateTime, String)>,
+    /// The service that is not answering, what it said, and since when.
+    pub outage: Option<(String, String, bson::DateTime)>,
+    /// The follower stopped (the server is shutting down).
+    pub stopped: bool,
+}
+
+impl FollowerStatus {
+    /// Takes in one of the follower's events.
+    pub fn record(&mut self, event: &FollowEvent) {
+        match event {
+            FollowEvent::Pass { report } => {
+                self.migrated += report.migrated;
+                self.busy_passes += 1;
+                let summary = format!(
+                    "{} archived, {} failed, blocks {}–{}",
+                    report.migrated,
+                    report.failed.len(),
+                    report.from_block,
+                    report.to_block
+                );
+                self.last_pass = Some((bson::DateTime::now(), summary));
+            }
+            FollowEvent::Outage { service, message } => {
+                self.outage = Some((service.to_string(), message.clone(), bson::DateTime::now()));
+            }
+            FollowEvent::Recovered { .. } => self.outage = None,
+            FollowEvent::Stopped { .. } => self.stopped = true,
+        }
+    }
+}
+
 /// Everything the handlers share.
 pub struct WebApp {
     /// The contract, signing as this server's hospital.
@@ -99,6 +141,8 @@ pub struct WebApp {
     /// The model file as last read, with its modification time.
     model: Mutex<Option<(SystemTime, Arc<ModelFile>)>>,
     pub admin_runs: Mutex<AdminRuns>,
+    /// The follower's state when the server follows the chain (`--follow`); `None` otherwise.
+    pub follower: Mutex<Option<FollowerStatus>>,
     /// Where every read of patients' records through these pages is logged.
     pub access_log: AccessLog,
     /// Patients' access histories, read again when someone else reads.
@@ -131,6 +175,7 @@ impl WebApp {
             patient_archives: archive_cache::PatientArchives::default(),
             model: Mutex::new(None),
             admin_runs: Mutex::new(AdminRuns::default()),
+            follower: Mutex::new(None),
             access_log,
             access_histories: history_cache::AccessHistories::default(),
         }

@@ -549,3 +549,55 @@ async fn a_patient_lets_a_third_hospital_in_and_out_in_chromium() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// The text of the element with `id` in `page`.
+fn cell<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in:\n{page}"));
+    let after = &page[start..];
+    let text = &after[after.find('>').unwrap() + 1..];
+    &text[..text.find('<').unwrap()]
+}
+
+/// `hrm serve --follow`: the server archives approvals as they are confirmed, its admin page
+/// shows how far the archive is behind, and SIGTERM stops it with the checkpoint saved. A server
+/// without --follow shows the same lag, waiting.
+#[tokio::test]
+async fn a_following_server_archives_approvals_and_shows_its_lag() {
+    let env = TestEnv::start("web_follow").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    let mut following =
+        Server::start(&hrm, "dev:1", "followed", &[("ada", "admin")], &["--follow", "--poll-interval", "0.2"]);
+    let idle = Server::start(&hrm, "dev:1", "idle", &[("ada", "admin")], &[]);
+    let (mut admin, mut idle_admin) = (HttpVisitor::new(&following), HttpVisitor::new(&idle));
+    admin.sign_in_staff("ada", STAFF_PASSWORD).await;
+    idle_admin.sign_in_staff("ada", STAFF_PASSWORD).await;
+    assert!(admin.get("/admin").await.body.contains("Following the chain"));
+    assert!(idle_admin.get("/admin").await.body.contains("Not following the chain"));
+
+    let record = hrm.write_file("record.json", &health_json("151", "followed"));
+    hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:4", "--file", record.to_str().unwrap()]);
+    hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
+    hrm.ok(&["--from", "dev:4", "vote", "1", "--approve"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page = admin.get("/admin").await.body;
+        if page.contains("1 record(s) archived since the server started") {
+            assert_eq!(cell(&page, "waiting"), "0", "nothing waits once the follower has archived it");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the follower never archived the approval:\n{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let records = env.mongo_client().await.database("followed").collection::<mongodb::bson::Document>("health_records");
+    assert_eq!(records.count_documents(mongodb::bson::doc! {}).await.unwrap(), 1);
+    let waiting = idle_admin.get("/admin").await.body;
+    assert_eq!(cell(&waiting, "waiting"), "1", "the idle server's archive waits for the approval");
+    assert!(waiting.contains("not migrated yet"), "{waiting}");
+
+    let status = following.terminate();
+    assert!(status.success(), "SIGTERM stops the server cleanly: {status:?}");
+    let log = following.log_text();
+    assert!(log.contains("follower: stopped; the checkpoint resumes at block"), "{log}");
+    assert!(!log.contains("151"), "health data in the log:\n{log}");
+}

@@ -63,6 +63,13 @@ impl Server {
         Self { url, log, child }
     }
 
+    /// Sends SIGTERM, as a service manager stopping the server does, and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) with the PID of a child this struct owns and has not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().expect("waiting for hrm serve")
+    }
+
     /// The request log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
