@@ -10,9 +10,11 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::http::reqwest::Url;
 use serde::Serialize;
 
 use crate::chain::Consortium;
+use crate::chain::provider::NewHeads;
 use crate::migration::{MigrationError, MigrationOptions, MigrationReport, migrate};
 use crate::store::Archive;
 
@@ -23,13 +25,19 @@ pub struct FollowOptions {
     pub poll_interval: Duration,
     /// The longest wait between attempts during an outage (the wait doubles up to it).
     pub max_backoff: Duration,
+    /// Where to subscribe to new blocks (WebSocket): each new block starts a pass at once, and
+    /// `poll_interval` remains the fallback. `None`, or a node that refuses, means polling only.
+    pub new_heads_url: Option<Url>,
 }
 
 impl Default for FollowOptions {
     fn default() -> Self {
-        Self { poll_interval: Duration::from_secs(2), max_backoff: Duration::from_secs(30) }
+        Self { poll_interval: Duration::from_secs(2), max_backoff: Duration::from_secs(30), new_heads_url: None }
     }
 }
+
+/// How long to wait for a WebSocket subscription before polling instead.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the follower depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,6 +74,42 @@ pub enum FollowEvent {
     },
     /// The follower stopped on request; `next_block` is where the saved checkpoint resumes.
     Stopped { next_block: Option<u64> },
+    /// How the follower learns of new blocks: `subscribed` to the node's new heads over
+    /// WebSocket (at `url`), or polling (with the reason when a subscription failed). Told at the
+    /// start and whenever it changes.
+    Watching {
+        subscribed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+/// Subscribes to new heads when the options name a WebSocket URL, telling how blocks will be
+/// learnt of either way.
+async fn watch_new_heads(options: &FollowOptions, on_event: &mut impl FnMut(FollowEvent)) -> Option<NewHeads> {
+    let Some(url) = &options.new_heads_url else {
+        on_event(FollowEvent::Watching { subscribed: false, url: None, reason: None });
+        return None;
+    };
+    match NewHeads::subscribe(url, SUBSCRIBE_TIMEOUT).await {
+        Ok(heads) => {
+            on_event(FollowEvent::Watching { subscribed: true, url: Some(url.to_string()), reason: None });
+            Some(heads)
+        }
+        Err(error) => {
+            on_event(FollowEvent::Watching { subscribed: false, url: None, reason: Some(error.to_string()) });
+            None
+        }
+    }
+}
+
+async fn next_head(heads: &mut Option<NewHeads>) -> Option<u64> {
+    match heads {
+        Some(heads) => heads.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How far the archive is behind the chain.
@@ -124,6 +168,7 @@ pub async fn follow(
     tokio::pin!(stop);
     let mut outage: Option<(Service, Instant)> = None;
     let mut backoff = options.poll_interval;
+    let mut heads = watch_new_heads(options, &mut on_event).await;
     loop {
         // Stopping in the middle of a pass is as safe as a crash there, which loses nothing.
         let result = tokio::select! {
@@ -134,6 +179,9 @@ pub async fn follow(
             Ok(report) => {
                 if let Some((service, since)) = outage.take() {
                     on_event(FollowEvent::Recovered { service, after: since.elapsed() });
+                    if heads.is_none() && options.new_heads_url.is_some() {
+                        heads = watch_new_heads(options, &mut on_event).await;
+                    }
                 }
                 backoff = options.poll_interval;
                 if report.migrated > 0 || !report.failed.is_empty() || report.reorganisation.is_some() {
@@ -154,8 +202,20 @@ pub async fn follow(
             }
         }
         let wait = if outage.is_some() { backoff } else { options.poll_interval };
+        let subscribed = heads.is_some() && outage.is_none();
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
+            announced = next_head(&mut heads), if subscribed => {
+                if announced.is_none() {
+                    // The connection dropped: poll until a pass succeeds after an outage.
+                    heads = None;
+                    on_event(FollowEvent::Watching {
+                        subscribed: false,
+                        url: None,
+                        reason: Some("the WebSocket connection closed".into()),
+                    });
+                }
+            }
             () = &mut stop => break,
         }
     }

@@ -14,3 +14,63 @@ pub fn signing_provider(rpc_url: Url, signer: PrivateKeySigner) -> DynProvider {
 pub fn read_provider(rpc_url: Url) -> DynProvider {
     ProviderBuilder::new().connect_http(rpc_url).erased()
 }
+
+/// New block numbers as the node announces them (`eth_subscribe("newHeads")` over WebSocket).
+pub struct NewHeads {
+    // Kept so that the connection lives as long as the subscription.
+    _provider: DynProvider,
+    stream: alloy::pubsub::SubscriptionStream<alloy::rpc::types::Header>,
+}
+
+impl NewHeads {
+    /// Subscribes at `ws_url`, giving up after `timeout` (a node without WebSocket may not
+    /// answer at all).
+    pub async fn subscribe(ws_url: &Url, timeout: std::time::Duration) -> Result<Self, super::ChainError> {
+        let unreachable = |reason: String| super::ChainError::Unreachable { url: ws_url.to_string(), reason };
+        let connect = async {
+            let provider = ProviderBuilder::new()
+                .connect_ws(alloy::providers::WsConnect::new(ws_url.as_str()))
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let subscription = provider.subscribe_blocks().await.map_err(|e| unreachable(e.to_string()))?;
+            Ok(Self { stream: subscription.into_stream(), _provider: provider.erased() })
+        };
+        tokio::time::timeout(timeout, connect)
+            .await
+            .unwrap_or_else(|_| Err(unreachable(format!("no answer within {} s", timeout.as_secs()))))
+    }
+
+    /// The next announced block's number; `None` once the connection is gone.
+    pub async fn next(&mut self) -> Option<u64> {
+        use futures_util::StreamExt;
+        self.stream.next().await.map(|header| header.number)
+    }
+}
+
+/// The WebSocket URL of the node at `rpc_url`: the same host, port and path (Anvil and Geth
+/// serve both on one port when WebSocket is on).
+pub fn websocket_url_of(rpc_url: &Url) -> Option<Url> {
+    let scheme = match rpc_url.scheme() {
+        "http" => "ws",
+        "https" => "wss",
+        "ws" | "wss" => return Some(rpc_url.clone()),
+        _ => return None,
+    };
+    let mut url = rpc_url.clone();
+    url.set_scheme(scheme).ok()?;
+    Some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_websocket_url_keeps_host_port_and_path() {
+        let url: Url = "https://node.example:8545/rpc".parse().unwrap();
+        assert_eq!(websocket_url_of(&url).unwrap().as_str(), "wss://node.example:8545/rpc");
+        let url: Url = "http://127.0.0.1:8545".parse().unwrap();
+        assert_eq!(websocket_url_of(&url).unwrap().as_str(), "ws://127.0.0.1:8545/");
+        assert!(websocket_url_of(&"ipc:///tmp/geth.ipc".parse().unwrap()).is_none());
+    }
+}

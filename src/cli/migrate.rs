@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
+use alloy::transports::http::reqwest::Url;
 use clap::Args;
+use hrm::chain::provider::websocket_url_of;
 use hrm::chain::{Confirmations, Consortium};
 use hrm::follower::{FollowEvent, FollowOptions, follow};
 use hrm::migration::{MigrationOptions, MigrationProgress, MigrationReport, migrate};
@@ -146,7 +148,7 @@ async fn follow_chain(
     options: &MigrationOptions,
     poll_interval: f64,
 ) -> eyre::Result<ExitCode> {
-    let follow_options = follow_options(poll_interval)?;
+    let follow_options = follow_options(poll_interval, consortium.connection().rpc_url())?;
     let json = context.json();
     if !json {
         eprintln!("following the chain: new approvals are migrated as they are confirmed; Ctrl-C stops");
@@ -165,12 +167,17 @@ async fn follow_chain(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The follower's pace from `--poll-interval`.
-pub(super) fn follow_options(poll_interval: f64) -> eyre::Result<FollowOptions> {
+/// The follower's pace from `--poll-interval`; it also subscribes to new blocks over WebSocket at
+/// the node's address (the same host and port), polling when the node offers none.
+pub(super) fn follow_options(poll_interval: f64, rpc_url: &Url) -> eyre::Result<FollowOptions> {
     if !(0.05..=3600.0).contains(&poll_interval) {
         return Err(eyre::eyre!("--poll-interval must be between 0.05 and 3600 seconds, not {poll_interval}"));
     }
-    Ok(FollowOptions { poll_interval: std::time::Duration::from_secs_f64(poll_interval), ..Default::default() })
+    Ok(FollowOptions {
+        poll_interval: std::time::Duration::from_secs_f64(poll_interval),
+        new_heads_url: websocket_url_of(rpc_url),
+        ..Default::default()
+    })
 }
 
 /// One line for people about a follower event (counts and blocks, never a record).
@@ -190,6 +197,13 @@ pub(super) fn describe_follow_event(event: &FollowEvent) -> String {
         FollowEvent::Recovered { service, after } => {
             format!("{service} answers again after {:.0} s; migration resumed", after.as_secs_f64())
         }
+        FollowEvent::Watching { subscribed: true, url, .. } => {
+            format!("subscribed to new blocks at {}: each one starts a pass", url.as_deref().unwrap_or("the node"))
+        }
+        FollowEvent::Watching { reason: Some(reason), .. } => {
+            format!("polling for new blocks (no WebSocket subscription: {reason})")
+        }
+        FollowEvent::Watching { .. } => "polling for new blocks".to_string(),
         FollowEvent::Stopped { next_block } => match next_block {
             Some(block) => format!("stopped; the checkpoint resumes at block {block}"),
             None => "stopped; the checkpoint could not be read back (is the database down?)".to_string(),

@@ -81,7 +81,7 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
             hospital.address()
         ));
     }
-    let follow = if args.follow { Some(follow_options(args.poll_interval)?) } else { None };
+    let follow = if args.follow { Some(follow_options(args.poll_interval, &context.rpc_url()?)?) } else { None };
     let archive = context.archive().await?;
     archive.ensure_indexes().await?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -91,7 +91,7 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
                         @else if let Some((service, message, since)) = &status.outage {
                             span.vote-no { "Waiting for " (service) } " since " (since.try_to_rfc3339_string().unwrap_or_default()) ": " (message) " (retrying)."
                         } @else {
-                            span.vote-yes { "Following the chain" } ": " (status.migrated) " record(s) archived since the server started."
+                            span.vote-yes { "Following the chain" } " (" (if status.subscribed { "new blocks by WebSocket subscription" } else { "polling" }) "): " (status.migrated) " record(s) archived since the server started."
                         }
                     }
                     @if let Some((at, summary)) = &status.last_pass {

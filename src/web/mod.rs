@@ -96,6 +96,8 @@ pub struct FollowerStatus {
     pub outage: Option<(String, String, bson::DateTime)>,
     /// The follower stopped (the server is shutting down).
     pub stopped: bool,
+    /// New blocks arrive by WebSocket subscription rather than polling.
+    pub subscribed: bool,
 }
 
 impl FollowerStatus {
@@ -119,6 +121,7 @@ impl FollowerStatus {
             }
             FollowEvent::Recovered { .. } => self.outage = None,
             FollowEvent::Stopped { .. } => self.stopped = true,
+            FollowEvent::Watching { subscribed, .. } => self.subscribed = *subscribed,
         }
     }
 }

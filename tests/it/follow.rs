@@ -23,9 +23,13 @@ struct Follower {
 
 impl Follower {
     fn spawn(hrm: &Hrm<'_>) -> Self {
+        Self::spawn_polling_every(hrm, "0.2")
+    }
+
+    fn spawn_polling_every(hrm: &Hrm<'_>, seconds: &str) -> Self {
         let mut args = vec!["--json"];
         args.extend_from_slice(&mongo_args(hrm.env));
-        args.extend_from_slice(&["--from", "dev:1", "migrate", "--follow", "--poll-interval", "0.2"]);
+        args.extend_from_slice(&["--from", "dev:1", "migrate", "--follow", "--poll-interval", seconds]);
         let mut child = hrm.command(&args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (sender, lines) = std::sync::mpsc::channel();
@@ -142,4 +146,22 @@ async fn the_follower_migrates_each_approval_through_outages_and_stops_on_sigter
     let (code, audit, _) = run_json(&hrm, &[], &["audit"]);
     assert_eq!(code, 0, "{audit}");
     drop((anvil, database));
+}
+
+/// On a node that offers WebSocket (Anvil does, on its HTTP port), each new block starts a pass:
+/// with polling ten minutes apart, an approval is still archived at once.
+#[tokio::test]
+async fn a_subscribed_follower_archives_without_waiting_for_its_poll() {
+    let env = TestEnv::start("follow_subscribed").await;
+    let hrm = Hrm::new(&env);
+    let parties = consortium(&hrm).await;
+    let mut follower = Follower::spawn_polling_every(&hrm, "600");
+    let watching = follower.wait_for("how it watches", |e| e["event"] == "watching");
+    assert_eq!(watching["subscribed"], true, "{watching}");
+    assert!(watching["url"].as_str().unwrap().starts_with("ws://"), "{watching}");
+    let started = Instant::now();
+    let id = entry(&parties, &health(100.0), Some(true)).await;
+    follower.wait_for("the approval", migrated_one);
+    assert!(started.elapsed() < Duration::from_secs(60), "archived long before the next poll");
+    assert_eq!(count(&env, "health_records", doc! { "entry_id": id as i64 }).await, 1);
 }
