@@ -53,13 +53,6 @@ pub struct ScreenedRecords {
     pub withheld: Vec<i64>,
 }
 
-impl ScreenedRecords {
-    /// The records the reader may see.
-    pub fn records(&self) -> impl Iterator<Item = &ArchivedRecord> {
-        self.allowed.iter().map(|(record, _)| record)
-    }
-}
-
 /// Reads `patient`'s archived records as `reader`: only those the rule allows, and the read (and
 /// any refusal) logged.
 pub async fn read_patient_records(
@@ -73,9 +66,8 @@ pub async fn read_patient_records(
     screen_records(consortium, log, reader, patient, records).await
 }
 
-/// Applies the rule to `records` (all `patient`'s, read already, e.g. from a cache) for `reader`,
-/// and logs one entry for what was shown and one for what was withheld. Nothing is logged when
-/// there are no records. The chain is asked about a grant only when another rule does not allow.
+/// Applies the rule to `records` (all `patient`'s, read already) for `reader`, and logs one entry
+/// for what was shown and one for what was withheld.
 pub async fn screen_records(
     consortium: &Consortium,
     log: &AccessLog,
@@ -83,25 +75,44 @@ pub async fn screen_records(
     patient: Address,
     records: Vec<ArchivedRecord>,
 ) -> Result<ScreenedRecords, AccessError> {
-    let parties: Vec<RecordParties> = records.iter().map(RecordParties::of_archived).collect();
-    let granted = needs_grant_check(reader.account, &parties) && consortium.has_access(patient, reader.account).await?;
+    let rules = decide_reads(consortium, log, reader, patient, &records).await?;
     let mut screened = ScreenedRecords::default();
-    let mut withheld = Vec::new();
-    for (record, parties) in records.into_iter().zip(&parties) {
-        match read_rule(reader.account, parties, granted) {
+    for (record, rule) in records.into_iter().zip(rules) {
+        match rule {
             Some(rule) => screened.allowed.push((record, rule)),
-            None => withheld.push(record),
+            None => screened.withheld.push(record.entry_id),
         }
     }
-    let shown: Vec<LoggedRecord> = screened.allowed.iter().map(|(record, rule)| logged(record, Some(*rule))).collect();
-    let refused: Vec<LoggedRecord> = withheld.iter().map(|record| logged(record, None)).collect();
+    Ok(screened)
+}
+
+/// The rule for each of `records` (all `patient`'s, borrowed, e.g. from a cache) for `reader`:
+/// `None` where it may not read. Logs one entry for what it may read and one for what it may
+/// not; nothing when there are no records. The chain is asked about a grant only when another
+/// rule does not allow.
+pub async fn decide_reads(
+    consortium: &Consortium,
+    log: &AccessLog,
+    reader: &Reader,
+    patient: Address,
+    records: &[ArchivedRecord],
+) -> Result<Vec<Option<ReadRule>>, AccessError> {
+    let parties: Vec<RecordParties> = records.iter().map(RecordParties::of_archived).collect();
+    let granted = needs_grant_check(reader.account, &parties) && consortium.has_access(patient, reader.account).await?;
+    let rules: Vec<Option<ReadRule>> = parties.iter().map(|p| read_rule(reader.account, p, granted)).collect();
+    let (mut shown, mut refused) = (Vec::new(), Vec::new());
+    for (record, rule) in records.iter().zip(&rules) {
+        match rule {
+            Some(rule) => shown.push(logged(record, Some(*rule))),
+            None => refused.push(logged(record, None)),
+        }
+    }
     for (outcome, records) in [(AccessOutcome::Allowed, shown), (AccessOutcome::Denied, refused)] {
         if !records.is_empty() {
             log.append(&event(reader, patient, outcome, records)).await?;
         }
     }
-    screened.withheld = withheld.iter().map(|record| record.entry_id).collect();
-    Ok(screened)
+    Ok(rules)
 }
 
 /// One archived record asked for by entry id.

@@ -11,8 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use hrm::access::{
-    AccessLogEntry, AccessOutcome, ReadRule, Reader, RecordParties, RecordRead, read_archived_record,
-    read_patient_records, screen_records,
+    AccessLogEntry, AccessOutcome, ReadRule, Reader, RecordParties, RecordRead, decide_reads, read_archived_record,
+    read_patient_records,
 };
 use hrm::chain::EntryStatus;
 use hrm::chain::HealthRecords;
@@ -81,12 +81,13 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
         .map_err(PageError::failed)?;
     let PatientArchive { records, predictions } = found.as_ref();
     let reader = visit.reader(&app, "web: patient page");
-    let screened = screen_records(&app.consortium, &app.access_log, &reader, patient, records.clone())
-        .await
-        .map_err(PageError::failed)?;
+    let rules =
+        decide_reads(&app.consortium, &app.access_log, &reader, patient, records).await.map_err(PageError::failed)?;
+    let shown: Vec<&ArchivedRecord> =
+        records.iter().zip(&rules).filter_map(|(record, rule)| rule.map(|_| record)).collect();
     let (health, bills): (Vec<&ArchivedRecord>, Vec<&ArchivedRecord>) =
-        screened.records().partition(|record| record.kind == EntryKind::Health);
-    let handled_by = hospitals_handling(screened.records());
+        shown.iter().partition(|record| record.kind == EntryKind::Health);
+    let handled_by = hospitals_handling(shown.iter().copied());
     let reads = app.access_histories.get(&app.access_log, patient).await.map_err(PageError::failed)?;
 
     Ok(page(
