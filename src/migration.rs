@@ -68,6 +68,9 @@ pub struct MigrationReport {
     /// First and last block read this run (`from > to` when there was nothing new).
     pub from_block: u64,
     pub to_block: u64,
+    /// No block was confirmed since the checkpoint, so none was read (failed entries may still
+    /// have been retried).
+    pub nothing_new: bool,
     /// The head and the rule that chose `to_block`.
     pub confirmed: Option<ConfirmedHead>,
     /// The reorganisation this run found and repaired, if any.
@@ -81,6 +84,19 @@ pub struct MigrationReport {
     /// From the first log query to the last write.
     #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
     pub elapsed: Duration,
+}
+
+impl MigrationReport {
+    /// The first and last block this run read; `None` when nothing new was confirmed since the
+    /// checkpoint.
+    pub fn blocks_read(&self) -> Option<(u64, u64)> {
+        (!self.nothing_new).then_some((self.from_block, self.to_block))
+    }
+
+    /// The last block an earlier run had read, for saying "nothing new since".
+    pub fn read_before(&self) -> u64 {
+        self.from_block.saturating_sub(1)
+    }
 }
 
 /// A reorganisation migration found: where the chain parted from what was read, and the records
@@ -150,6 +166,7 @@ pub async fn migrate(
         contract: deployment.address,
         from_block: from,
         to_block: target,
+        nothing_new: from > target,
         confirmed: Some(confirmed),
         reorganisation,
         ..Default::default()

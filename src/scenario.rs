@@ -285,7 +285,7 @@ pub fn example_health_record(patient: usize) -> Record {
         },
     ];
     Record::Health(HealthDetails {
-        recorded_at: format!("2026-11-{:02}", 2 + patient % 28),
+        recorded_at: format!("2026-10-{:02}", 2 + patient % 28),
         readings: readings[patient % 3].clone(),
         notes: Some("fasting sample".into()),
     })
@@ -301,7 +301,7 @@ pub fn example_bill(patient: usize) -> Record {
     ];
     let total = Amount { hundredths: items.iter().map(|i| i.amount.hundredths).sum() };
     Record::Bill(BillDetails {
-        issued_at: format!("2026-11-{:02}", 2 + patient % 28),
+        issued_at: format!("2026-10-{:02}", 2 + patient % 28),
         currency: "USD".into(),
         line_items: items,
         total,

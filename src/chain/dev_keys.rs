@@ -40,6 +40,12 @@ pub fn dev_account(index: usize) -> PrivateKeySigner {
     dev_signer(index).unwrap_or_else(|| panic!("there are {DEV_ACCOUNT_COUNT} development accounts, not {}", index + 1))
 }
 
+/// The development signer whose address is `address`, if any (a name labelled `dev:N` signs
+/// with it on local chains).
+pub fn dev_signer_of(address: alloy::primitives::Address) -> Option<PrivateKeySigner> {
+    (0..DEV_ACCOUNT_COUNT).filter_map(dev_signer).find(|signer| signer.address() == address)
+}
+
 /// Whether development keys may be used on a chain.
 pub fn is_dev_chain(chain_id: u64) -> bool {
     DEV_CHAIN_IDS.contains(&chain_id)

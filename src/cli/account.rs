@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use eyre::{Context as _, eyre};
+use hrm::identity::AccountSpec;
 use serde_json::json;
 
 use super::context::{Context, new_password_for};
@@ -27,8 +28,13 @@ pub enum AccountCommand {
     },
     /// List named accounts: keystores and labelled addresses
     List,
-    /// Name an address (a patient, another hospital) so commands accept the name
-    Label { name: String, address: String },
+    /// Name an address (a patient, another hospital) so commands accept the name. A name for a
+    /// development account (dev:N) also signs as it, on local chains only
+    Label {
+        name: String,
+        /// 0x… or dev:0..dev:9
+        address: String,
+    },
 }
 
 pub fn run(context: &Context, command: AccountCommand) -> eyre::Result<()> {
@@ -80,8 +86,10 @@ pub fn run(context: &Context, command: AccountCommand) -> eyre::Result<()> {
             Ok(())
         }
         AccountCommand::Label { name, address } => {
-            let address =
-                address.parse().map_err(|_| eyre!("'{address}' is not an address (0x followed by 40 hex digits)"))?;
+            let address = match AccountSpec::parse(&address) {
+                Ok(AccountSpec::Address(_) | AccountSpec::Dev(_)) => ids.resolve_address(&address)?,
+                _ => return Err(eyre!("'{address}' is not an address (0x followed by 40 hex digits) or dev:0..dev:9")),
+            };
             ids.book.insert(&name, address)?;
             report(context, "labelled", &name, address)
         }

@@ -22,7 +22,7 @@ use hrm::submission::open_submission;
 
 use super::choices::EngineChoice;
 use super::context::Context;
-use super::output::table;
+use super::output::{bold, table};
 use crate::web::{ServeSettings, WebApp};
 
 #[derive(Debug, Args)]
@@ -41,7 +41,7 @@ pub struct DemoArgs {
 }
 
 fn step(text: &str) {
-    println!("\n\x1b[1m== {text}\x1b[0m");
+    println!("\n{}", bold(&format!("== {text}")));
 }
 
 pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {

@@ -65,12 +65,7 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
     } else {
         print_reorganisation(&report);
         let mut summary = key_value_table();
-        let blocks = if report.from_block > report.to_block {
-            format!("none: nothing new since block {}", report.from_block.saturating_sub(1))
-        } else {
-            format!("{} to {}", report.from_block, report.to_block)
-        };
-        summary.add_row(vec!["blocks read".to_string(), blocks]);
+        summary.add_row(vec!["blocks read".to_string(), blocks_read(&report)]);
         if let Some(confirmed) = &report.confirmed {
             summary.add_row(vec![
                 "read up to".to_string(),
@@ -100,6 +95,14 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
             );
         }
         Ok(ExitCode::from(exit_code::PARTIAL))
+    }
+}
+
+/// "610 to 640", or "none: nothing new since block 609".
+fn blocks_read(report: &MigrationReport) -> String {
+    match report.blocks_read() {
+        Some((from, to)) => format!("{from} to {to}"),
+        None => format!("none: nothing new since block {}", report.read_before()),
     }
 }
 
@@ -184,9 +187,11 @@ pub(super) fn follow_options(poll_interval: f64, rpc_url: &Url) -> eyre::Result<
 pub(super) fn describe_follow_event(event: &FollowEvent) -> String {
     match event {
         FollowEvent::Pass { report } => format!(
-            "blocks {} to {}: {} migrated, {} already present, {} failed",
-            report.from_block,
-            report.to_block,
+            "{}: {} migrated, {} already present, {} failed",
+            match report.blocks_read() {
+                Some((from, to)) => format!("blocks {from} to {to}"),
+                None => format!("nothing new since block {} (failed entries retried)", report.read_before()),
+            },
             report.migrated,
             report.already_present,
             report.failed.len()

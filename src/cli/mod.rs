@@ -5,6 +5,7 @@ mod account;
 mod audit;
 mod bench;
 mod choices;
+mod completions;
 mod context;
 mod demo;
 mod deploy;
@@ -14,6 +15,7 @@ mod hospital;
 mod import;
 mod key;
 mod login;
+mod man;
 mod migrate;
 mod model;
 mod output;
@@ -74,7 +76,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "HRM_RPC_URL", value_name = "URL")]
     pub rpc_url: Option<String>,
     /// Account that signs: a keystore name, an address with a keystore, or dev:0..dev:9 (Anvil's
-    /// public development keys, local chains only)
+    /// public development keys, local chains only; also by a name labelled as one)
     #[arg(long, global = true, env = "HRM_FROM", value_name = "NAME|ADDRESS")]
     pub from: Option<String>,
     /// Config file [default: ./hrm.toml, else $HRM_HOME/hrm.toml]
@@ -154,12 +156,26 @@ pub enum Command {
     /// Benchmarks on local services it starts and stops itself (use a release build)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Print a shell completion script (bash, zsh or fish)
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page, or write one per subcommand into a folder
+    Man(man::ManArgs),
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
+    // These describe the command line itself, so no setting or config file may stop them.
+    let command = match cli.command {
+        Command::Completions(args) => {
+            completions::run(args);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man(args) => return man::run(cli.global.json, args).map(|()| ExitCode::SUCCESS),
+        command => command,
+    };
     let context = Context::new(cli.global)?;
-    match cli.command {
+    match command {
+        Command::Completions(_) | Command::Man(_) => unreachable!("answered before reading settings"),
         Command::Migrate(args) => return migrate::run(&context, args).await,
         Command::Audit(args) => return audit::run(&context, args).await,
         Command::Export(command) => return export::run(&context, command).await,

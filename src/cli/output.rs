@@ -21,6 +21,21 @@ pub fn progress_bar(json: bool, template: &str) -> ProgressBar {
     bar
 }
 
+/// Whether stdout may carry ANSI styling: only a terminal, and only while `NO_COLOR` is unset or
+/// empty (<https://no-color.org>), so that logs and pipes get plain text.
+pub fn stdout_is_styled() -> bool {
+    styling_allowed(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR"))
+}
+
+fn styling_allowed(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    is_terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+/// `text` in bold where stdout is styled, as it is otherwise.
+pub fn bold(text: &str) -> String {
+    if stdout_is_styled() { format!("\x1b[1m{text}\x1b[0m") } else { text.to_string() }
+}
+
 /// A table with the given header, laid out for the terminal.
 pub fn table<I: IntoIterator<Item = &'static str>>(header: I) -> Table {
     let mut table = Table::new();
@@ -54,4 +69,17 @@ pub fn print_tx(json: bool, summary: &str, outcome: &TxOutcome, extra: serde_jso
     rows.add_row(vec!["gas used".to_string(), outcome.gas_used.to_string()]);
     println!("{rows}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::styling_allowed;
+
+    #[test]
+    fn styling_needs_a_terminal_and_no_no_color() {
+        assert!(styling_allowed(true, None));
+        assert!(styling_allowed(true, Some("".into())), "an empty NO_COLOR does not count");
+        assert!(!styling_allowed(true, Some("1".into())));
+        assert!(!styling_allowed(false, None));
+    }
 }

@@ -117,25 +117,39 @@ impl Identities {
         chain_id: u64,
         password: impl FnOnce(&str) -> Result<String, IdentityError>,
     ) -> Result<PrivateKeySigner, IdentityError> {
-        let name = match AccountSpec::parse(spec)? {
-            AccountSpec::Dev(index) => {
-                if !dev_keys::is_dev_chain(chain_id) {
-                    return Err(IdentityError::DevKeyOnPublicChain { spec: spec.to_string(), chain_id });
-                }
-                return Ok(dev_keys::dev_signer(index).expect("index checked"));
+        let dev_key = |spec: &str, index: usize| {
+            if !dev_keys::is_dev_chain(chain_id) {
+                return Err(IdentityError::DevKeyOnPublicChain { spec: spec.to_string(), chain_id });
             }
-            AccountSpec::Address(address) => self
-                .book
-                .name_of(address)?
-                .filter(|name| self.keystores.contains(name))
-                .ok_or_else(|| IdentityError::NoKeystore(address.to_string()))?,
+            Ok(dev_keys::dev_signer(index).expect("index checked"))
+        };
+        // A name or address without a keystore may stand for a development account (`hrm account
+        // label st-mary dev:1`): it then signs with that public key, on local chains only.
+        let labelled_dev_key = |address: Address| {
+            let signer = dev_keys::dev_signer_of(address)?;
+            Some(if dev_keys::is_dev_chain(chain_id) {
+                Ok(signer)
+            } else {
+                Err(IdentityError::DevKeyOnPublicChain { spec: spec.to_string(), chain_id })
+            })
+        };
+        let name = match AccountSpec::parse(spec)? {
+            AccountSpec::Dev(index) => return dev_key(spec, index),
+            AccountSpec::Address(address) => {
+                match self.book.name_of(address)?.filter(|name| self.keystores.contains(name)) {
+                    Some(name) => name,
+                    None => {
+                        return labelled_dev_key(address)
+                            .unwrap_or(Err(IdentityError::NoKeystore(address.to_string())));
+                    }
+                }
+            }
             AccountSpec::Name(name) => {
                 if !self.keystores.contains(&name) {
-                    return Err(if self.book.get(&name)?.is_some() {
-                        IdentityError::NoKeystore(name)
-                    } else {
-                        self.unknown(&name)
-                    });
+                    return match self.book.get(&name)? {
+                        Some(address) => labelled_dev_key(address).unwrap_or(Err(IdentityError::NoKeystore(name))),
+                        None => Err(self.unknown(&name)),
+                    };
                 }
                 name
             }
@@ -180,10 +194,24 @@ mod tests {
     fn unknown_names_say_what_is_known() {
         let dir = tempfile::tempdir().unwrap();
         let ids = Identities::open(dir.path());
-        ids.book.insert("clinic", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".parse().unwrap()).unwrap();
+        // Not a development account: a name for one would sign (see below).
+        ids.book.insert("clinic", "0x1111111111111111111111111111111111111111".parse().unwrap()).unwrap();
         let err = ids.resolve_address("clinc").unwrap_err().to_string();
         assert!(err.contains("clinc") && err.contains("clinic"), "{err}");
         let err = ids.resolve_signer("clinic", 31337, |_| Ok(String::new())).unwrap_err();
         assert!(matches!(err, IdentityError::NoKeystore(_)));
+    }
+
+    #[test]
+    fn a_name_for_a_development_account_signs_only_on_local_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = Identities::open(dir.path());
+        let st_mary = dev_keys::dev_signer(1).unwrap().address();
+        ids.book.insert("st-mary", st_mary).unwrap();
+        let never = |_: &str| -> Result<String, IdentityError> { panic!("no password needed") };
+        assert_eq!(ids.resolve_signer("st-mary", 31337, never).unwrap().address(), st_mary);
+        assert_eq!(ids.resolve_signer(&st_mary.to_string(), 1337, never).unwrap().address(), st_mary);
+        let err = ids.resolve_signer("st-mary", 1, never).unwrap_err();
+        assert!(matches!(err, IdentityError::DevKeyOnPublicChain { chain_id: 1, .. }), "{err}");
     }
 }

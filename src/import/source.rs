@@ -92,13 +92,7 @@ fn problem(line: usize, column: impl Into<String>, problem: impl Into<String>) -
 
 /// The column a record error is about.
 fn record_problem(line: usize, error: &RecordError) -> RowProblem {
-    let column = match error {
-        RecordError::OutOfRange { field, .. }
-        | RecordError::TooLong { field, .. }
-        | RecordError::Invalid { field, .. } => field.to_string(),
-        RecordError::TotalMismatch { .. } => "total".to_string(),
-        RecordError::Malformed { .. } => "-".to_string(),
-    };
+    let column = error.field().unwrap_or("-");
     problem(line, column, error.to_string())
 }
 

@@ -53,6 +53,8 @@ impl EntryKind {
 pub enum RecordError {
     #[error("{field} {value} is outside the plausible range {range}")]
     OutOfRange { field: &'static str, value: String, range: String },
+    #[error("{field} {value} is in the future (today is {today} in UTC): give the day it happened")]
+    InFuture { field: &'static str, value: String, today: String },
     #[error("{field} is {chars} characters long; the most is {max}")]
     TooLong { field: &'static str, chars: usize, max: usize },
     #[error("{field}: {reason}")]
@@ -68,6 +70,7 @@ impl RecordError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             RecordError::OutOfRange { field, .. }
+            | RecordError::InFuture { field, .. }
             | RecordError::TooLong { field, .. }
             | RecordError::Invalid { field, .. } => Some(field),
             RecordError::TotalMismatch { .. } => Some("total"),
@@ -171,8 +174,43 @@ pub fn commitment(salt: &[u8; 32], canonical_json: &[u8]) -> B256 {
     keccak256(preimage)
 }
 
-/// Checks a `YYYY-MM-DD` date between 1900 and 2100.
+/// Checks a `YYYY-MM-DD` date from 1900 on and not in the future.
 pub fn validate_date(field: &'static str, text: &str) -> Result<(), RecordError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    validate_date_at(field, text, now)
+}
+
+/// The east-most time zone's lead on UTC: a date is in the future only once it is so everywhere,
+/// so a hospital ahead of UTC can enter its own today.
+const LATEST_UTC_OFFSET_SECS: u64 = 14 * 60 * 60;
+
+/// [`validate_date`] as of the unix time `now`.
+fn validate_date_at(field: &'static str, text: &str, now: u64) -> Result<(), RecordError> {
+    validate_date_format(field, text)?;
+    // Well-formed dates compare as text.
+    if text > utc_date(now + LATEST_UTC_OFFSET_SECS).as_str() {
+        return Err(RecordError::InFuture { field, value: text.to_string(), today: utc_date(now) });
+    }
+    Ok(())
+}
+
+/// The `YYYY-MM-DD` date in UTC at unix time `seconds` (the proleptic Gregorian calendar).
+pub fn utc_date(seconds: u64) -> String {
+    // Howard Hinnant's civil_from_days, on days since 1970-01-01 counted from 0000-03-01.
+    let days = seconds / 86_400 + 719_468;
+    let era = days / 146_097;
+    let day_of_era = days % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Checks that `text` is a real `YYYY-MM-DD` date between 1900 and 2100.
+fn validate_date_format(field: &'static str, text: &str) -> Result<(), RecordError> {
     let invalid =
         || RecordError::Invalid { field, reason: format!("'{text}' is not a date like 2026-03-14 (YYYY-MM-DD)") };
     let parts: Vec<&str> = text.split('-').collect();
@@ -222,6 +260,35 @@ mod tests {
         for bad in ["2026-3-14", "2025-02-29", "2026-13-01", "2026-00-10", "26-03-14", "2026-03-14T00", "+026-03-14"] {
             assert!(validate_date("d", bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn utc_dates_of_unix_times() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date(1_801_439_999), "2027-01-31");
+        assert_eq!(utc_date(1_801_440_000), "2027-02-01");
+        assert_eq!(utc_date(4_107_542_400), "2100-03-01");
+    }
+
+    #[test]
+    fn a_date_in_the_future_is_refused_once_it_is_tomorrow_everywhere() {
+        // 2026-11-25 10:00 UTC: the 26th has just begun in UTC+14; the 27th nowhere yet.
+        let now = 1_795_600_800;
+        assert_eq!(utc_date(now), "2026-11-25");
+        validate_date_at("recorded_at", "2026-11-25", now).unwrap();
+        validate_date_at("recorded_at", "2026-11-26", now).unwrap();
+        let refused = validate_date_at("recorded_at", "2026-11-27", now).unwrap_err();
+        assert_eq!(
+            refused,
+            RecordError::InFuture { field: "recorded_at", value: "2026-11-27".into(), today: "2026-11-25".into() }
+        );
+        assert_eq!(refused.field(), Some("recorded_at"));
+        assert_eq!(
+            refused.to_string(),
+            "recorded_at 2026-11-27 is in the future (today is 2026-11-25 in UTC): give the day it happened"
+        );
+        assert!(validate_date("issued_at", "2099-01-01").is_err(), "the clock of this machine is used");
     }
 
     #[test]

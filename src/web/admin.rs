@@ -60,7 +60,11 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
                     None => p.empty { "Not run since the server started." },
                     Some(Ok(report)) => p #last-migration {
                         (report.migrated) " record(s) archived, " (report.already_present) " already there, "
-                        (report.failed.len()) " failed; blocks " (report.from_block) "–" (report.to_block) "."
+                        (report.failed.len()) " failed; "
+                        @match report.blocks_read() {
+                            Some((from, to)) => { "blocks " (from) "–" (to) "." }
+                            None => { "nothing new since block " (report.read_before()) "." }
+                        }
                     },
                     Some(Err(message)) => p.error #last-migration { (message) },
                 }

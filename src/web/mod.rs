@@ -107,13 +107,11 @@ impl FollowerStatus {
             FollowEvent::Pass { report } => {
                 self.migrated += report.migrated;
                 self.busy_passes += 1;
-                let summary = format!(
-                    "{} archived, {} failed, blocks {}–{}",
-                    report.migrated,
-                    report.failed.len(),
-                    report.from_block,
-                    report.to_block
-                );
+                let blocks = match report.blocks_read() {
+                    Some((from, to)) => format!("blocks {from}–{to}"),
+                    None => format!("nothing new since block {}", report.read_before()),
+                };
+                let summary = format!("{} archived, {} failed, {blocks}", report.migrated, report.failed.len());
                 self.last_pass = Some((bson::DateTime::now(), summary));
             }
             FollowEvent::Outage { service, message } => {

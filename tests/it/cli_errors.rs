@@ -165,6 +165,20 @@ async fn records_that_do_not_validate() {
     .await;
     assert!(err.contains("bmi 95 is outside the plausible range 10 to 80"), "{err}");
 
+    // Next year is in the future on any day this test runs.
+    let next_year = hrm::records::utc_date(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 366 * 86_400,
+    );
+    let future = record_file(&hrm, "future.json", &health_json("120", "n").replace("2026-11-02", &next_year));
+    let err = refused(&hrm, &["--from", "dev:1", "submit-health", "--patient", "dev:6", "--file", &future]).await;
+    assert!(err.contains(&format!("recorded_at {next_year} is in the future (today is ")), "{err}");
+    let bill = format!(
+        r#"{{"issued_at":"{next_year}","currency":"USD","line_items":[{{"description":"X","amount":"10.00"}}],"total":"10.00"}}"#
+    );
+    let future = record_file(&hrm, "future-bill.json", &bill);
+    let err = refused(&hrm, &["--from", "dev:1", "submit-bill", "--patient", "dev:6", "--file", &future]).await;
+    assert!(err.contains(&format!("issued_at {next_year} is in the future")), "{err}");
+
     let broken = record_file(
         &hrm,
         "broken.json",

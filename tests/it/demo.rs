@@ -36,6 +36,7 @@ async fn the_demo_serves_its_data_until_ctrl_c_and_cleans_up() {
         assert!(out.contains(expected), "the demo did not show '{expected}':\n{out}");
     }
     assert!(out.contains("An outsider gets nothing"), "{out}");
+    assert!(!out.contains('\u{1b}'), "the demo wrote terminal escapes into a pipe:\n{out}");
 
     let bound = out
         .split("(listening on ")

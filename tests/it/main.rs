@@ -21,6 +21,7 @@ mod import;
 mod migration;
 mod model;
 mod privacy;
+mod readme;
 mod reorg;
 mod sharing;
 mod web;

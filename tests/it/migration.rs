@@ -138,7 +138,11 @@ async fn migrates_approved_entries_once_with_provenance() {
 
     // A rerun finds nothing new; without its checkpoint it finds everything already present.
     let (code, report, _) = run_json(&hrm, &[], &["--from", "dev:1", "migrate"]);
-    assert_eq!((code, report["migrated"].as_u64()), (0, Some(0)));
+    assert_eq!((code, report["migrated"].as_u64(), report["nothing_new"].as_bool()), (0, Some(0), Some(true)));
+    let said = String::from_utf8(hrm.run(&hrm.with_archive(&["--from", "dev:1", "migrate"])).stdout).unwrap();
+    let since = report["from_block"].as_u64().unwrap() - 1;
+    assert!(said.contains(&format!("none: nothing new since block {since}")), "{said}");
+    assert!(!said.contains(&format!("to {since}")), "an empty range is not told as blocks: {said}");
     env.database().await.collection::<Document>("migration_checkpoints").delete_many(doc! {}).await.unwrap();
     let (code, report, _) = run_json(&hrm, &[], &["--from", "dev:1", "migrate"]);
     assert_eq!((code, report["migrated"].as_u64(), report["already_present"].as_u64()), (0, Some(0), Some(5)));
