@@ -54,6 +54,21 @@ pub struct AccessEvent {
     pub records: Vec<LoggedRecord>,
 }
 
+impl AccessEvent {
+    /// The `i`-th of a run of allowed reads naming no record, one account reading another's: for
+    /// tests and examples of the log's mechanics.
+    pub fn example(i: usize) -> Self {
+        AccessEvent {
+            reader: Address::repeat_byte(2),
+            user: None,
+            action: format!("read {i}"),
+            patient: Address::repeat_byte(1),
+            outcome: AccessOutcome::Allowed,
+            records: Vec::new(),
+        }
+    }
+}
+
 /// A stored log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessLogEntry {

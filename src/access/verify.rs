@@ -143,14 +143,7 @@ mod tests {
         let mut entries: Vec<AccessLogEntry> = Vec::new();
         for i in 0..count {
             let prev = entries.last().map_or(B256::ZERO, |e| e.stored_hash());
-            let event = AccessEvent {
-                reader: Address::repeat_byte(2),
-                user: None,
-                action: format!("read {i}"),
-                patient: Address::repeat_byte(1),
-                outcome: AccessOutcome::Allowed,
-                records: Vec::new(),
-            };
+            let event = AccessEvent::example(i);
             entries.push(AccessLogEntry::seal(i as i64 + 1, prev, bson::DateTime::from_millis(0), &event));
         }
         entries

@@ -172,23 +172,14 @@ async fn a_patient_lets_a_third_hospital_in_and_out_and_every_read_is_logged() {
 /// position, and the log still links up.
 #[tokio::test]
 async fn concurrent_appends_from_two_processes_keep_one_chain() {
-    use alloy::primitives::Address;
-    use hrm::access::{AccessEvent, AccessLog, AccessOutcome, verify_log};
+    use hrm::access::{AccessEvent, AccessLog, verify_log};
 
     let env = TestEnv::start("sharing_concurrent").await;
     let archive = hrm::store::Archive::connect(&env.mongodb_uri, &env.database_name).await.unwrap();
     let (first, second) = (AccessLog::new(&archive), AccessLog::new(&archive));
-    let event = |i: usize| AccessEvent {
-        reader: Address::repeat_byte(2),
-        user: None,
-        action: format!("read {i}"),
-        patient: Address::repeat_byte(1),
-        outcome: AccessOutcome::Allowed,
-        records: Vec::new(),
-    };
     let appends = (0..40).map(|i| {
         let log = if i % 2 == 0 { &first } else { &second };
-        let event = event(i);
+        let event = AccessEvent::example(i);
         async move { log.append(&event).await.unwrap().position }
     });
     let mut positions = futures_util::future::join_all(appends).await;
