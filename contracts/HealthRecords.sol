@@ -4,16 +4,23 @@ pragma solidity ^0.8.20;
 /// @title HealthRecords
 /// @notice Consortium approval of patients' health details and bill details.
 ///
-/// A primary hospital submits a salted commitment to a record plus the record sealed (encrypted)
-/// to the patient, itself and its supporting hospitals. The sealed envelope is only emitted in
-/// `EntrySubmitted`, with the commitment; storage keeps one slot of approval state per entry, never
-/// the record. Hospitals may submit many records in one transaction (`submit*Batch`).
+/// A primary hospital submits a salted commitment to a record and the digest (keccak256) of the
+/// record sealed (encrypted) to the patient, itself and its supporting hospitals. The sealed
+/// envelope itself never reaches the chain: it stays in the databases of the hospitals that may read
+/// it, which exchange it between their servers (`setEndpoint` publishes where each one answers).
+/// `EntrySubmitted` carries the commitment and the digest; storage keeps one slot of approval state
+/// per entry, never the record. Hospitals may submit many records in one transaction
+/// (`submit*Batch`).
 /// Every supporting hospital of the panel in force at submission, and the patient, must approve
 /// before the entry is approved (`dataMigrationAllow`); one rejection rejects it.
 ///
 /// Patients decide which other hospitals may read their archived records (`grantAccess`,
 /// `revokeAccess`, `hasAccess`), and hospitals anchor the head of the off-chain access log
 /// (`anchorAccessLog`) so that a rewritten log shows.
+///
+/// A patient asks for their entries' erasure on chain (`requestErasure`); each hospital that holds
+/// the record answers on chain: erased (`confirmErasure`) or kept until a date for a legal reason
+/// (`deferErasure`, GDPR art. 17(3)). The commitment, the digest and the votes stay as evidence.
 contract HealthRecords {
     /// @notice What an entry holds: a patient's health details or bill details.
     enum EntryKind {
@@ -62,9 +69,49 @@ contract HealthRecords {
     /// @notice Length of an uncompressed secp256k1 public key without its 0x04 prefix.
     uint256 public constant PUBLIC_KEY_LENGTH = 64;
 
-    // Bits of `accountFlags`: one slot answers both questions a submission asks of a patient.
+    // Bits of `Account.flags`: one slot answers both questions a submission asks of a patient.
     uint8 private constant FLAG_HOSPITAL = 1;
     uint8 private constant FLAG_KEY_PUBLISHED = 2;
+
+    /// @notice Longest endpoint URL a hospital may publish, in bytes.
+    uint256 public constant MAX_ENDPOINT_LENGTH = 256;
+
+    /// @notice Why a hospital keeps a record whose erasure was requested (GDPR art. 17(3)).
+    enum DeferralReason {
+        None,
+        // (b) a legal obligation to keep it, e.g. medical-records or tax retention laws
+        LegalObligation,
+        // (c) public health
+        PublicHealth,
+        // (d) archiving in the public interest, research or statistics
+        Research,
+        // (e) establishing, exercising or defending legal claims
+        LegalClaims
+    }
+
+    /// @notice A holding hospital's answer to an erasure request.
+    enum ErasureState {
+        None,
+        Confirmed,
+        Deferred
+    }
+
+    /// One account's state, packed in one slot so that a submission reads the submitter's role,
+    /// panel and panel size with one storage read.
+    struct Account {
+        uint8 flags;
+        // The panel id the account submits under now, as a primary hospital (0: no panel yet).
+        uint32 currentPanel;
+        // The number of hospitals in that panel.
+        uint8 panelSize;
+    }
+
+    struct ErasureAnswer {
+        ErasureState state;
+        DeferralReason reason;
+        // Deferred until (unix seconds).
+        uint64 until;
+    }
 
     /// @notice The consortium admin, who registers hospitals.
     address public immutable admin;
@@ -77,13 +124,12 @@ contract HealthRecords {
     uint32 private panelCount;
 
     mapping(address => string) private hospitalNames;
-    mapping(address => uint8) private accountFlags;
+    mapping(address => Account) private accounts;
     address[] private hospitalList;
+    mapping(address => string) private endpoints;
 
     mapping(address => bytes) private publicKeys;
 
-    /// @notice The panel id each primary hospital submits under now (0: no panel yet).
-    mapping(address => uint32) public currentPanelOf;
     mapping(uint32 => address[]) private panelMembers;
     mapping(uint32 => address) private panelOwner;
     // Position (1-based) of each member in a panel; 0 means not a member.
@@ -93,6 +139,11 @@ contract HealthRecords {
 
     // patient => hospital => the grant's expiry (unix seconds; 0: never granted or revoked).
     mapping(address => mapping(address => uint64)) private accessExpiry;
+
+    // entry => when its patient asked for its erasure (unix seconds; 0: not asked).
+    mapping(uint256 => uint64) private erasureRequests;
+    // entry => holding hospital => its answer.
+    mapping(uint256 => mapping(address => ErasureAnswer)) private erasureAnswers;
 
     event HospitalRegistered(address indexed hospital, string name);
     event KeyPublished(address indexed account, bytes publicKey);
@@ -104,7 +155,7 @@ contract HealthRecords {
         EntryKind kind,
         bytes32 commitment,
         uint32 panelId,
-        bytes envelope
+        bytes32 envelopeDigest
     );
     event VoteCast(uint256 indexed id, address indexed voter, bool approve, uint8 approvals, uint8 requiredVotes);
     event EntryApproved(uint256 indexed id, address indexed patient, EntryKind kind);
@@ -112,6 +163,10 @@ contract HealthRecords {
     event AccessGranted(address indexed patient, address indexed hospital, uint64 expiresAt);
     event AccessRevoked(address indexed patient, address indexed hospital);
     event AccessLogAnchored(address indexed hospital, uint64 length, bytes32 head);
+    event EndpointSet(address indexed hospital, string url);
+    event ErasureRequested(uint256 indexed id, address indexed patient);
+    event ErasureConfirmed(uint256 indexed id, address indexed hospital);
+    event ErasureDeferred(uint256 indexed id, address indexed hospital, uint64 until, DeferralReason reason);
 
     error NotAdmin(address caller);
     error NotRegisteredHospital(address account);
@@ -128,14 +183,14 @@ contract HealthRecords {
     error PatientKeyNotPublished(address patient);
     error PatientIsParticipant(address patient);
     error ZeroCommitment();
-    error EmptyEnvelope();
+    error ZeroEnvelopeDigest();
     error UnknownEntry(uint256 id);
     error WrongEntryKind(uint256 id, EntryKind actual);
     error NotEntryVoter(uint256 id, address account);
     error AlreadyVoted(uint256 id, address voter);
     error EntryNotPending(uint256 id, EntryStatus status);
     error EmptyBatch();
-    error BatchLengthMismatch(uint256 patients, uint256 commitments, uint256 envelopes);
+    error BatchLengthMismatch(uint256 patients, uint256 commitments, uint256 envelopeDigests);
     /// @notice Record `index` of a batch is invalid; `reason` is the custom error a single
     /// submission of it would have reverted with.
     error BatchRecordInvalid(uint256 index, bytes reason);
@@ -145,6 +200,14 @@ contract HealthRecords {
     error AccessNotGranted(address hospital);
     error ExpiryNotInFuture(uint64 expiresAt, uint256 blockTime);
     error EmptyAccessLog();
+    error InvalidEndpointLength(uint256 length, uint256 max);
+    error NotEntryPatient(uint256 id, address caller);
+    error ErasureAlreadyRequested(uint256 id);
+    error ErasureNotRequested(uint256 id);
+    error NotRecordHolder(uint256 id, address account);
+    error ErasureAlreadyConfirmed(uint256 id, address hospital);
+    error NoDeferralReason();
+    error DeferralNotInFuture(uint64 until, uint256 blockTime);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -152,7 +215,7 @@ contract HealthRecords {
     }
 
     modifier onlyHospital() {
-        if (accountFlags[msg.sender] & FLAG_HOSPITAL == 0) revert NotRegisteredHospital(msg.sender);
+        if (accounts[msg.sender].flags & FLAG_HOSPITAL == 0) revert NotRegisteredHospital(msg.sender);
         _;
     }
 
@@ -166,9 +229,10 @@ contract HealthRecords {
     function registerHospital(address hospital, string calldata name) external onlyAdmin {
         if (hospital == address(0)) revert ZeroAddress();
         if (bytes(name).length == 0) revert EmptyHospitalName();
-        uint8 flags = accountFlags[hospital];
+        Account storage account = accounts[hospital];
+        uint8 flags = account.flags;
         if (flags & FLAG_HOSPITAL != 0) revert HospitalAlreadyRegistered(hospital);
-        accountFlags[hospital] = flags | FLAG_HOSPITAL;
+        account.flags = flags | FLAG_HOSPITAL;
         hospitalNames[hospital] = name;
         hospitalList.push(hospital);
         emit HospitalRegistered(hospital, name);
@@ -176,7 +240,7 @@ contract HealthRecords {
 
     /// @notice Whether `account` is a registered hospital.
     function isHospital(address account) public view returns (bool) {
-        return accountFlags[account] & FLAG_HOSPITAL != 0;
+        return accounts[account].flags & FLAG_HOSPITAL != 0;
     }
 
     /// @notice Every registered hospital, in registration order.
@@ -189,6 +253,19 @@ contract HealthRecords {
         return hospitalNames[hospital];
     }
 
+    /// @notice Publishes the base URL of the caller's server (`https://…`), where the other
+    /// hospitals push and pull the envelopes it is owed or holds. An empty URL withdraws it.
+    function setEndpoint(string calldata url) external onlyHospital {
+        if (bytes(url).length > MAX_ENDPOINT_LENGTH) revert InvalidEndpointLength(bytes(url).length, MAX_ENDPOINT_LENGTH);
+        endpoints[msg.sender] = url;
+        emit EndpointSet(msg.sender, url);
+    }
+
+    /// @notice A hospital's published endpoint ("" when none).
+    function endpointOf(address hospital) external view returns (string memory) {
+        return endpoints[hospital];
+    }
+
     /// @notice Publishes the caller's secp256k1 public key (64 bytes, x ‖ y) so records can be
     /// sealed to it. The key must hash to the caller's address: nobody can publish a key for
     /// someone else and so read records meant for them.
@@ -197,7 +274,7 @@ contract HealthRecords {
         address owner = address(uint160(uint256(keccak256(publicKey))));
         if (owner != msg.sender) revert KeyNotOwnedByCaller(msg.sender, owner);
         publicKeys[msg.sender] = publicKey;
-        accountFlags[msg.sender] |= FLAG_KEY_PUBLISHED;
+        accounts[msg.sender].flags |= FLAG_KEY_PUBLISHED;
         emit KeyPublished(msg.sender, publicKey);
     }
 
@@ -226,13 +303,20 @@ contract HealthRecords {
         panelMembers[panelId] = hospitals;
         panelOwner[panelId] = msg.sender;
         panelCount = panelId;
-        currentPanelOf[msg.sender] = panelId;
+        Account storage account = accounts[msg.sender];
+        account.currentPanel = panelId;
+        account.panelSize = uint8(count);
         emit SupportingHospitalsSet(msg.sender, panelId, hospitals);
     }
 
     /// @notice A primary hospital's current supporting hospitals.
     function getSupportingHospitals(address primary) external view returns (address[] memory) {
-        return panelMembers[currentPanelOf[primary]];
+        return panelMembers[accounts[primary].currentPanel];
+    }
+
+    /// @notice The panel id a primary hospital submits under now (0: no panel yet).
+    function currentPanelOf(address primary) external view returns (uint32) {
+        return accounts[primary].currentPanel;
     }
 
     /// @notice The supporting hospitals snapshotted for one entry: the ones whose votes it needs.
@@ -242,52 +326,53 @@ contract HealthRecords {
 
     // ---------------------------------------------------------------- submissions
 
-    /// @notice Submits a patient's health details: a commitment and the sealed envelope.
-    function submitHealthDetails(address patient, bytes32 commitment, bytes calldata envelope)
+    /// @notice Submits a patient's health details: a commitment to the record and the digest
+    /// (keccak256) of its sealed envelope, which the recipients exchange off chain.
+    function submitHealthDetails(address patient, bytes32 commitment, bytes32 envelopeDigest)
         external
         returns (uint256 id)
     {
-        return submitOne(EntryKind.Health, patient, commitment, envelope);
+        return submitOne(EntryKind.Health, patient, commitment, envelopeDigest);
     }
 
-    /// @notice Submits a patient's bill details: a commitment and the sealed envelope.
-    function submitBillDetails(address patient, bytes32 commitment, bytes calldata envelope)
+    /// @notice Submits a patient's bill details: a commitment and its envelope's digest.
+    function submitBillDetails(address patient, bytes32 commitment, bytes32 envelopeDigest)
         external
         returns (uint256 id)
     {
-        return submitOne(EntryKind.Bill, patient, commitment, envelope);
+        return submitOne(EntryKind.Bill, patient, commitment, envelopeDigest);
     }
 
     /// @notice Submits several patients' health details in one transaction: record `i` is
-    /// `(patients[i], commitments[i], envelopes[i])` and becomes entry `firstId + i`, with its own
-    /// event, panel snapshot and votes. One invalid record reverts the whole batch with
+    /// `(patients[i], commitments[i], envelopeDigests[i])` and becomes entry `firstId + i`, with its
+    /// own event, panel snapshot and votes. One invalid record reverts the whole batch with
     /// `BatchRecordInvalid(i, reason)`.
     function submitHealthDetailsBatch(
         address[] calldata patients,
         bytes32[] calldata commitments,
-        bytes[] calldata envelopes
+        bytes32[] calldata envelopeDigests
     ) external returns (uint256 firstId) {
-        return submitBatch(EntryKind.Health, patients, commitments, envelopes);
+        return submitBatch(EntryKind.Health, patients, commitments, envelopeDigests);
     }
 
     /// @notice Submits several bill details in one transaction, as `submitHealthDetailsBatch`.
     function submitBillDetailsBatch(
         address[] calldata patients,
         bytes32[] calldata commitments,
-        bytes[] calldata envelopes
+        bytes32[] calldata envelopeDigests
     ) external returns (uint256 firstId) {
-        return submitBatch(EntryKind.Bill, patients, commitments, envelopes);
+        return submitBatch(EntryKind.Bill, patients, commitments, envelopeDigests);
     }
 
-    function submitOne(EntryKind kind, address patient, bytes32 commitment, bytes calldata envelope)
+    function submitOne(EntryKind kind, address patient, bytes32 commitment, bytes32 envelopeDigest)
         private
         returns (uint256 id)
     {
         (uint32 panelId, uint8 requiredVotes) = submitterPanel();
-        bytes memory problem = recordProblem(patient, commitment, envelope.length);
+        bytes memory problem = recordProblem(patient, commitment, envelopeDigest);
         if (problem.length != 0) revertWith(problem);
         id = nextEntryId;
-        storeEntry(id, kind, patient, commitment, envelope, panelId, requiredVotes);
+        storeEntry(id, kind, patient, commitment, envelopeDigest, panelId, requiredVotes);
         nextEntryId = id + 1;
     }
 
@@ -295,44 +380,45 @@ contract HealthRecords {
         EntryKind kind,
         address[] calldata patients,
         bytes32[] calldata commitments,
-        bytes[] calldata envelopes
+        bytes32[] calldata envelopeDigests
     ) private returns (uint256 firstId) {
         (uint32 panelId, uint8 requiredVotes) = submitterPanel();
         uint256 count = patients.length;
         if (count == 0) revert EmptyBatch();
-        if (commitments.length != count || envelopes.length != count) {
-            revert BatchLengthMismatch(count, commitments.length, envelopes.length);
+        if (commitments.length != count || envelopeDigests.length != count) {
+            revert BatchLengthMismatch(count, commitments.length, envelopeDigests.length);
         }
         firstId = nextEntryId;
         for (uint256 i = 0; i < count; ++i) {
-            bytes memory problem = recordProblem(patients[i], commitments[i], envelopes[i].length);
+            bytes memory problem = recordProblem(patients[i], commitments[i], envelopeDigests[i]);
             if (problem.length != 0) revert BatchRecordInvalid(i, problem);
-            storeEntry(firstId + i, kind, patients[i], commitments[i], envelopes[i], panelId, requiredVotes);
+            storeEntry(firstId + i, kind, patients[i], commitments[i], envelopeDigests[i], panelId, requiredVotes);
         }
         // Written once per batch: the counter's write is shared by every record in it.
         nextEntryId = firstId + count;
     }
 
     /// The caller's current panel and the votes its entries need; the caller must be a hospital
-    /// with a panel.
+    /// with a panel. One storage read: role, panel and its size share the account's slot.
     function submitterPanel() private view returns (uint32 panelId, uint8 requiredVotes) {
-        if (accountFlags[msg.sender] & FLAG_HOSPITAL == 0) revert NotRegisteredHospital(msg.sender);
-        panelId = currentPanelOf[msg.sender];
+        Account memory account = accounts[msg.sender];
+        if (account.flags & FLAG_HOSPITAL == 0) revert NotRegisteredHospital(msg.sender);
+        panelId = account.currentPanel;
         if (panelId == 0) revert NoSupportingHospitals(msg.sender);
-        requiredVotes = uint8(panelMembers[panelId].length + 1);
+        requiredVotes = account.panelSize + 1;
     }
 
     /// What is wrong with one record of a submission, ABI-encoded as the custom error a single
     /// submission reverts with; empty when nothing is. Returned rather than reverted so that a
     /// batch can name the record's index around it.
-    function recordProblem(address patient, bytes32 commitment, uint256 envelopeLength)
+    function recordProblem(address patient, bytes32 commitment, bytes32 envelopeDigest)
         private
         view
         returns (bytes memory)
     {
         if (commitment == bytes32(0)) return abi.encodeWithSelector(ZeroCommitment.selector);
-        if (envelopeLength == 0) return abi.encodeWithSelector(EmptyEnvelope.selector);
-        uint8 flags = accountFlags[patient];
+        if (envelopeDigest == bytes32(0)) return abi.encodeWithSelector(ZeroEnvelopeDigest.selector);
+        uint8 flags = accounts[patient].flags;
         if (patient == msg.sender || flags & FLAG_HOSPITAL != 0) {
             return abi.encodeWithSelector(PatientIsParticipant.selector, patient);
         }
@@ -345,7 +431,7 @@ contract HealthRecords {
         EntryKind kind,
         address patient,
         bytes32 commitment,
-        bytes calldata envelope,
+        bytes32 envelopeDigest,
         uint32 panelId,
         uint8 requiredVotes
     ) private {
@@ -358,7 +444,7 @@ contract HealthRecords {
             approvals: 0,
             requiredVotes: requiredVotes
         });
-        emit EntrySubmitted(id, patient, msg.sender, kind, commitment, panelId, envelope);
+        emit EntrySubmitted(id, patient, msg.sender, kind, commitment, panelId, envelopeDigest);
     }
 
     function revertWith(bytes memory encodedError) private pure {
@@ -428,7 +514,21 @@ contract HealthRecords {
         return bit != 0 && entry.votedMask & bit != 0;
     }
 
+    /// @notice Whether `account` may hold the entry's sealed envelope: its patient, its submitter
+    /// or a supporting hospital of its panel. Hospitals' servers ask this before they hand an
+    /// envelope over or accept one.
+    function isRecipient(uint256 id, address account) external view returns (bool) {
+        Entry storage entry = existingEntry(id);
+        return account == entry.patient || isHolder(entry, account);
+    }
+
     // ---------------------------------------------------------------- internals
+
+    /// Whether `hospital` is the entry's submitter or a member of its panel: a hospital that
+    /// holds the record and must answer an erasure request.
+    function isHolder(Entry storage entry, address hospital) private view returns (bool) {
+        return hospital == panelOwner[entry.panelId] || panelPositions[entry.panelId][hospital] != 0;
+    }
 
     function existingEntry(uint256 id) private view returns (Entry storage entry) {
         entry = entries[id];
@@ -511,8 +611,75 @@ contract HealthRecords {
         emit AccessLogAnchored(msg.sender, length, head);
     }
 
+    // ---------------------------------------------------------------- erasure
+
+    /// @notice The calling patient asks every hospital holding these entries to erase them.
+    /// Each holder answers with `confirmErasure` or `deferErasure`; the chain keeps the entries'
+    /// commitments, digests and votes as evidence.
+    function requestErasure(uint256[] calldata ids) external {
+        if (ids.length == 0) revert EmptyBatch();
+        for (uint256 i = 0; i < ids.length; ++i) {
+            uint256 id = ids[i];
+            Entry storage entry = existingEntry(id);
+            if (entry.patient != msg.sender) revert NotEntryPatient(id, msg.sender);
+            if (erasureRequests[id] != 0) revert ErasureAlreadyRequested(id);
+            erasureRequests[id] = uint64(block.timestamp);
+            emit ErasureRequested(id, msg.sender);
+        }
+    }
+
+    /// @notice The calling hospital, a holder of the entry, says it erased the record: its
+    /// envelope, its archived copy, its predictions and every cached copy. Also after a deferral.
+    function confirmErasure(uint256 id) external {
+        ErasureAnswer storage answer = answerOfHolder(id);
+        answer.state = ErasureState.Confirmed;
+        answer.reason = DeferralReason.None;
+        answer.until = 0;
+        emit ErasureConfirmed(id, msg.sender);
+    }
+
+    /// @notice The calling hospital, a holder of the entry, keeps the record until `until` (unix
+    /// seconds) because the law obliges or allows it to (`reason`, GDPR art. 17(3)). It may defer
+    /// again, or confirm, later.
+    function deferErasure(uint256 id, uint64 until, DeferralReason reason) external {
+        if (reason == DeferralReason.None) revert NoDeferralReason();
+        if (until <= block.timestamp) revert DeferralNotInFuture(until, block.timestamp);
+        ErasureAnswer storage answer = answerOfHolder(id);
+        answer.state = ErasureState.Deferred;
+        answer.reason = reason;
+        answer.until = until;
+        emit ErasureDeferred(id, msg.sender, until, reason);
+    }
+
+    /// @notice When the entry's erasure was requested (unix seconds; 0: not requested).
+    function erasureRequestedAt(uint256 id) external view returns (uint64) {
+        existingEntry(id);
+        return erasureRequests[id];
+    }
+
+    /// @notice A hospital's answer to the entry's erasure request.
+    function erasureAnswerOf(uint256 id, address hospital)
+        external
+        view
+        returns (ErasureState state, uint64 until, DeferralReason reason)
+    {
+        existingEntry(id);
+        ErasureAnswer storage answer = erasureAnswers[id][hospital];
+        return (answer.state, answer.until, answer.reason);
+    }
+
+    /// The caller's answer slot for a requested erasure; the caller must hold the entry and not
+    /// have confirmed already.
+    function answerOfHolder(uint256 id) private view returns (ErasureAnswer storage answer) {
+        Entry storage entry = existingEntry(id);
+        if (erasureRequests[id] == 0) revert ErasureNotRequested(id);
+        if (!isHolder(entry, msg.sender)) revert NotRecordHolder(id, msg.sender);
+        answer = erasureAnswers[id][msg.sender];
+        if (answer.state == ErasureState.Confirmed) revert ErasureAlreadyConfirmed(id, msg.sender);
+    }
+
     function requirePatient() private view {
-        uint8 flags = accountFlags[msg.sender];
+        uint8 flags = accounts[msg.sender].flags;
         if (flags & FLAG_HOSPITAL != 0 || flags & FLAG_KEY_PUBLISHED == 0 || msg.sender == admin) {
             revert NotPatient(msg.sender);
         }

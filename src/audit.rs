@@ -1,8 +1,11 @@
 //! The audit: the archive still matches the chain.
 //!
-//! Every approved entry on chain must be archived, in the collection of its kind, and its stored
-//! record must recompute (salt + canonical JSON) to the commitment on chain; every archived record
-//! of the deployment must belong to an approved entry.
+//! Every approved entry on chain must be archived, in the collection of its kind, its stored
+//! record must recompute (salt + canonical JSON) to the commitment on chain, and its sealed
+//! envelope must still be held and hash to the digest on chain; every archived record of the
+//! deployment must belong to an approved entry. An entry whose patient asked for its erasure is
+//! expected to be absent; one still archived after this hospital confirmed its erasure is
+//! reported.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -44,6 +47,15 @@ pub struct AuditReport {
     pub orphaned: Vec<Finding>,
     /// Records already moved to `orphaned_records`, kept there for the record.
     pub orphaned_records_kept: usize,
+    /// Approved entries whose patient asked for their erasure: expected to be absent.
+    pub erasure_requested: usize,
+    /// Records still archived although this hospital confirmed their erasure on chain.
+    pub kept_after_erasure: Vec<Finding>,
+    /// Records still archived while their erasure waits for this hospital's answer (or was
+    /// deferred): `hrm erase apply` or the follower acts on them.
+    pub awaiting_erasure: Vec<u64>,
+    /// Archived entries whose sealed envelope this database no longer holds.
+    pub envelopes_missing: Vec<u64>,
 }
 
 /// One archived document that is wrong, and why.
@@ -59,12 +71,20 @@ pub struct Finding {
 impl AuditReport {
     /// True when nothing is missing, altered, unexpected or orphaned in the archive.
     pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.altered.is_empty() && self.unexpected.is_empty() && self.orphaned.is_empty()
+        self.missing.is_empty()
+            && self.altered.is_empty()
+            && self.unexpected.is_empty()
+            && self.orphaned.is_empty()
+            && self.kept_after_erasure.is_empty()
+            && self.envelopes_missing.is_empty()
     }
 }
 
-/// Audits the archive of `consortium`'s deployment.
+/// Audits the archive of `consortium`'s deployment; when `consortium` signs as a hospital, its
+/// confirmed erasures are held against the archive too.
 pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditReport, AuditError> {
+    let hospital = consortium.connection().sender();
+    let erasures = consortium.erasure_ledger(None).await?;
     let deployment = consortium.deployment();
     let head = consortium.head_block().await?;
     let approvals = consortium.all_approvals_between(deployment.deploy_block, head).await?;
@@ -72,15 +92,17 @@ pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditRe
     let approved_in: HashMap<u64, (String, u64)> =
         approvals.iter().map(|a| (a.id, (a.tx_hash.to_string(), a.block))).collect();
     let submissions = consortium.submissions_of(&ids, head).await?;
-    // What the chain says each approved entry must be.
+    // What the chain says each approved entry must be; an entry to erase must be nothing here.
     let expected: BTreeMap<u64, (EntryKind, B256)> =
-        submissions.values().map(|s| (s.id, (s.kind, s.commitment))).collect();
+        submissions.values().filter(|s| !erasures.requested(s.id)).map(|s| (s.id, (s.kind, s.commitment))).collect();
+    let erasure_requested = ids.iter().filter(|id| erasures.requested(**id)).count();
 
     let mut report = AuditReport {
         chain_id: deployment.chain_id,
         contract: deployment.address,
         approved_on_chain: approvals.len(),
         head_block: head,
+        erasure_requested,
         ..Default::default()
     };
     let mut seen = HashSet::new();
@@ -103,6 +125,22 @@ pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditRe
                 continue;
             };
             let archived_approval = approval_of(&document);
+            if erasures.requested(entry_id) {
+                let confirmed = hospital
+                    .and_then(|h| erasures.answer(entry_id, h))
+                    .is_some_and(|a| matches!(a, crate::chain::ErasureAnswer::Erased { .. }));
+                if confirmed {
+                    report.kept_after_erasure.push(finding(
+                        Some(entry_id),
+                        format!(
+                            "this hospital confirmed on chain that it erased entry {entry_id}, yet it is still archived"
+                        ),
+                    ));
+                } else {
+                    report.awaiting_erasure.push(entry_id);
+                }
+                continue;
+            }
             let Some((kind, on_chain)) = expected.get(&entry_id) else {
                 match archived_approval {
                     Some((tx, block)) if !is_mined_in(consortium, &tx, block).await? => {
@@ -139,9 +177,17 @@ pub async fn audit(consortium: &Consortium, archive: &Archive) -> Result<AuditRe
         }
     }
     report.orphaned_records_kept = archive.orphaned_records(deployment.chain_id, deployment.address).await?.len();
+    // Every archived entry was opened from its envelope here, so the envelope must still be here,
+    // hashing to its digest (a stored envelope that does not is reported as damaged).
+    let archived: Vec<&crate::chain::Submission> =
+        submissions.values().filter(|s| seen.contains(&s.id) && expected.contains_key(&s.id)).collect();
+    let held = archive.envelopes(&archived.iter().map(|s| s.envelope_digest).collect::<Vec<_>>()).await?;
+    report.envelopes_missing =
+        archived.iter().filter(|s| !held.contains_key(&s.envelope_digest)).map(|s| s.id).collect();
+    report.envelopes_missing.sort_unstable();
     report.missing = expected.keys().copied().filter(|id| !seen.contains(id)).collect();
     // An approval whose submission event is gone cannot be checked; count it as missing too.
-    report.missing.extend(ids.iter().copied().filter(|id| !expected.contains_key(id)));
+    report.missing.extend(ids.iter().copied().filter(|id| !expected.contains_key(id) && !erasures.requested(*id)));
     Ok(report)
 }
 

@@ -15,6 +15,8 @@ use serde::Serialize;
 
 use crate::chain::Consortium;
 use crate::chain::provider::NewHeads;
+use crate::erasure::{ErasureError, apply_erasures};
+use crate::exchange::retry_deliveries;
 use crate::migration::{MigrationError, MigrationOptions, MigrationReport, migrate};
 use crate::store::Archive;
 
@@ -72,6 +74,9 @@ pub enum FollowEvent {
         #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
         after: Duration,
     },
+    /// A pass erased records at their patients' request and confirmed it on chain, or pushed
+    /// queued envelopes to the hospitals that missed them.
+    Exchanged { erased: Vec<u64>, pushed: usize, still_queued: usize },
     /// The follower stopped on request; `next_block` is where the saved checkpoint resumes.
     Stopped { next_block: Option<u64> },
     /// How the follower learns of new blocks: `subscribed` to the node's new heads over
@@ -154,6 +159,29 @@ pub async fn archive_lag(consortium: &Consortium, archive: &Archive) -> Result<A
     })
 }
 
+/// One pass: migrate what is new, erase what patients asked to erase (and confirm it), and try
+/// again the envelope pushes that failed before.
+async fn follow_pass(
+    consortium: &Consortium,
+    archive: &Archive,
+    signer: &PrivateKeySigner,
+    migration: &MigrationOptions,
+    on_event: &mut impl FnMut(FollowEvent),
+) -> Result<crate::migration::MigrationReport, MigrationError> {
+    let report = migrate(consortium, archive, signer, migration, |_| {}).await?;
+    let erased = match apply_erasures(consortium, archive, signer).await {
+        Ok(pass) => pass.erased.iter().map(|e| e.entry_id).collect::<Vec<_>>(),
+        Err(ErasureError::Store(e)) => return Err(MigrationError::Store(e)),
+        Err(ErasureError::Chain(e)) => return Err(MigrationError::Chain(e)),
+        Err(ErasureError::NothingToErase { .. }) => Vec::new(),
+    };
+    let pushes = retry_deliveries(consortium, archive, signer).await?;
+    if !erased.is_empty() || !pushes.delivered.is_empty() || !pushes.queued.is_empty() {
+        on_event(FollowEvent::Exchanged { erased, pushed: pushes.delivered.len(), still_queued: pushes.queued.len() });
+    }
+    Ok(report)
+}
+
 /// Migrates new approvals as they reach the confirmation depth until `stop` completes. Returns an
 /// error only for what retrying cannot mend.
 pub async fn follow(
@@ -172,7 +200,7 @@ pub async fn follow(
     loop {
         // Stopping in the middle of a pass is as safe as a crash there, which loses nothing.
         let result = tokio::select! {
-            result = migrate(consortium, archive, signer, migration, |_| {}) => result,
+            result = follow_pass(consortium, archive, signer, migration, &mut on_event) => result,
             () = &mut stop => break,
         };
         match result {

@@ -9,6 +9,8 @@ pub mod bench;
 pub mod chain;
 pub mod config;
 pub mod devnet;
+pub mod erasure;
+pub mod exchange;
 pub mod fhir;
 pub mod follower;
 pub mod fsutil;

@@ -1,9 +1,11 @@
 //! Migration of approved entries into the archive: idempotent and resumable.
 //!
 //! Migration reads `EntryApproved` events from the saved checkpoint up to the head (less
-//! `confirmations`), in block batches. For each approved entry it fetches the envelope from the
-//! submission event, opens it with the migrating account's key, checks the plaintext against the
-//! on-chain commitment, and inserts the record unless it is already archived. The checkpoint
+//! `confirmations`), in block batches. For each approved entry it finds the envelope named by the
+//! submission event's digest (in this hospital's database, else pulled from the submitter's
+//! server), opens it with the migrating account's key, checks the plaintext against the on-chain
+//! commitment, and inserts the record unless it is already archived. Entries whose patient asked
+//! for their erasure are never archived (again). The checkpoint
 //! moves past a batch only after the batch's records are durably written, so a crash loses
 //! nothing and a rerun duplicates nothing (the unique index and `$setOnInsert` see to that).
 //! Entries that cannot be migrated are reported with the reason and kept in the checkpoint, to
@@ -25,6 +27,7 @@ use mongodb::bson::{self, Bson};
 use serde::Serialize;
 
 use crate::chain::{Approval, ChainError, Confirmations, ConfirmedHead, Consortium, Submission};
+use crate::exchange::{EnvelopeFinder, ExchangeError};
 use crate::store::archive::{archive_id, hex_address};
 use crate::store::checkpoint::{FailedEntry, common_ancestor};
 use crate::store::{Archive, ArchivedRecord, MigrationCheckpoint, Provenance, RecordCollection, StoreError};
@@ -56,6 +59,8 @@ pub enum MigrationError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
     #[error("stopped on purpose after {0} writes (HRM_TEST_ABORT_AFTER_WRITES); the checkpoint was not advanced")]
     AbortedForTest(usize),
 }
@@ -79,6 +84,8 @@ pub struct MigrationReport {
     pub migrated: usize,
     /// Approved entries found already archived.
     pub already_present: usize,
+    /// Approved entries passed over because their patient asked for their erasure.
+    pub erasure_requested: usize,
     /// Entries that could not be migrated, with the reason.
     pub failed: Vec<FailedMigration>,
     /// From the first log query to the last write.
@@ -156,6 +163,7 @@ pub async fn migrate(
         .unwrap_or_else(|| MigrationCheckpoint::new(deployment.chain_id, deployment.address, deployment.deploy_block));
 
     let reorganisation = rewind_after_reorganisation(consortium, archive, &mut checkpoint).await?;
+    let erasures = consortium.erasure_ledger(None).await?;
     let confirmed = consortium.confirmed_head(options.confirmations).await?;
     // The figure the benchmark reports: from the first log query to the last write.
     let started = Instant::now();
@@ -191,6 +199,9 @@ pub async fn migrate(
         if in_range {
             approvals.extend(consortium.approvals_between(batch_from, batch_to).await?);
         }
+        let before = approvals.len();
+        approvals.retain(|a| !erasures.requested(a.id));
+        report.erasure_requested += before - approvals.len();
         // Everything an approval up to `target` refers to was mined by `target`.
         let outcome = archive_batch(consortium, archive, signer, &approvals, target, options, &mut writes).await?;
         report.migrated += outcome.migrated;
@@ -300,10 +311,15 @@ async fn archive_batch(
     let ids: Vec<u64> = approvals.iter().map(|a| a.id).collect();
     let submissions = consortium.submissions_of(&ids, up_to_block).await?;
     let voters = consortium.approvers_of(&ids, up_to_block).await?;
+    let finder = EnvelopeFinder { consortium, archive: Some(archive), signer: Some(signer) };
+    let listed: Vec<Submission> = submissions.values().cloned().collect();
+    let mut envelopes = finder.envelopes_of(&listed).await?;
 
     let mut by_collection: HashMap<&'static str, (RecordCollection, Vec<ArchivedRecord>)> = HashMap::new();
     for approval in approvals {
-        match build_record(consortium, signer, approval, submissions.get(&approval.id), voters.get(&approval.id)) {
+        let envelope = envelopes.remove(&approval.id);
+        let found = (submissions.get(&approval.id), envelope);
+        match build_record(consortium, signer, approval, found, voters.get(&approval.id)) {
             Ok(record) => {
                 let collection = RecordCollection::for_kind(record.kind);
                 by_collection.entry(collection.name()).or_insert_with(|| (collection, Vec::new())).1.push(record);
@@ -334,11 +350,12 @@ fn build_record(
     consortium: &Consortium,
     signer: &PrivateKeySigner,
     approval: &Approval,
-    submission: Option<&Submission>,
+    (submission, envelope): (Option<&Submission>, Option<Result<Vec<u8>, ExchangeError>>),
     voters: Option<&Vec<Address>>,
 ) -> Result<ArchivedRecord, String> {
     let submission = submission.ok_or("its submission event was not found")?;
-    let opened = match open_submission(submission, signer) {
+    let envelope = envelope.ok_or("its envelope was not looked for")?.map_err(|e| e.to_string())?;
+    let opened = match open_submission(submission, &envelope, signer) {
         Ok(Some(opened)) => opened,
         Ok(None) => {
             return Err(format!("it is not sealed to the migrating account {}", signer.address()));
@@ -363,6 +380,7 @@ fn build_record(
         record,
         commitment: submission.commitment.to_string(),
         salt: format!("0x{}", alloy::primitives::hex::encode(opened.salt)),
+        envelope_digest: Some(submission.envelope_digest.to_string()),
         submission: Provenance { tx_hash: submission.tx_hash.to_string(), block: submission.block as i64 },
         approval: Provenance { tx_hash: approval.tx_hash.to_string(), block: approval.block as i64 },
         voters: voters.map(|v| v.iter().map(|a| hex_address(*a)).collect()).unwrap_or_default(),

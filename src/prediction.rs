@@ -126,6 +126,7 @@ mod tests {
             record: doc! { "recorded_at": recorded_at },
             commitment: String::new(),
             salt: String::new(),
+            envelope_digest: None,
             submission: at.clone(),
             approval: at,
             voters: Vec::new(),

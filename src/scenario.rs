@@ -15,6 +15,7 @@ use crate::chain::dev_keys::{DEV_ACCOUNT_COUNT, dev_account};
 use crate::chain::{ChainError, Connection, Consortium, DeploymentRecord, DeploymentStore};
 use crate::records::keys::public_key_bytes;
 use crate::records::{Amount, BillDetails, EntryKind, HealthDetails, LineItem, Readings, Record};
+use crate::store::Archive;
 use crate::submission::{SubmissionError, submit_record};
 
 /// Why the scenario could not be played.
@@ -207,27 +208,28 @@ impl ConsortiumScenario {
         &self.hospitals[1 + self.panel_size..]
     }
 
-    /// The primary submits each patient's example health record and bill, and every
-    /// participant's node is waited for until it has them.
-    pub async fn submit_example_records(&self) -> Result<Vec<SubmittedExample>, ScenarioError> {
-        let primary = &self.primary().client;
+    /// The primary submits each patient's example health record and bill (their envelopes kept
+    /// in `archive`, which every participant of a local story shares), and every participant's
+    /// node is waited for until it has them.
+    pub async fn submit_example_records(&self, archive: &Archive) -> Result<Vec<SubmittedExample>, ScenarioError> {
+        let primary = self.primary();
         let mut submitted = Vec::new();
         for (i, patient) in self.patients.iter().enumerate() {
             for record in [example_health_record(i), example_bill(i)] {
-                let outcome = submit_record(primary, patient.address(), &record).await?;
-                let id = outcome.entry_id.expect("a submission creates an entry");
-                let envelope_bytes = primary.submission(id).await?.envelope.len();
+                let done = submit_record(&primary.client, archive, &primary.signer, patient.address(), &record).await?;
+                let id = done.outcome.entry_id.expect("a submission creates an entry");
+                let envelope_bytes = archive.envelope(done.envelope_digest).await.ok().flatten().map_or(0, |e| e.len());
                 submitted.push(SubmittedExample {
                     id,
                     patient: i,
                     kind: record.kind(),
-                    gas_used: outcome.gas_used,
+                    gas_used: done.outcome.gas_used,
                     envelope_bytes,
                 });
             }
         }
         if let Some(last) = submitted.last() {
-            let block = primary.submission(last.id).await?.block;
+            let block = primary.client.submission(last.id).await?.block;
             for party in self.hospitals.iter().chain(&self.patients) {
                 party.client.connection().wait_for_block(block).await?;
             }

@@ -1,12 +1,15 @@
 //! Sealing a record for its recipients and submitting it; opening a submitted entry again.
 
-use alloy::primitives::{Address, B256, Bytes};
+use alloy::primitives::{Address, B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use rand::RngCore;
+use serde::Serialize;
 
 use crate::chain::{ChainError, Consortium, Submission, TxOutcome};
+use crate::exchange::{DeliveryReport, ExchangeError, deliver};
 use crate::records::envelope::{EnvelopeRecipient, envelope_recipients};
 use crate::records::{EnvelopeError, Record, commitment, open_envelope, seal_record};
+use crate::store::{Archive, EnvelopeSource, StoreError};
 
 /// Why a record could not be submitted or opened.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +18,12 @@ pub enum SubmissionError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    #[error("entry {id}: the envelope at hand does not hash to the digest the chain holds")]
+    EnvelopeDigestMismatch { id: u64 },
     #[error(
         "{role} {address} has not published a public key, so the record cannot be sealed to them; they must run `hrm key publish` first"
     )]
@@ -29,7 +38,9 @@ pub enum SubmissionError {
 #[derive(Debug, Clone)]
 pub struct SealedRecord {
     pub commitment: B256,
-    pub envelope: Bytes,
+    pub envelope: Vec<u8>,
+    /// keccak256 of the envelope: what the chain keeps of it.
+    pub envelope_digest: B256,
     pub recipients: Vec<Address>,
 }
 
@@ -61,21 +72,49 @@ pub fn seal(record: &Record, recipients: &[EnvelopeRecipient]) -> Result<SealedR
     let envelope = seal_record(record.kind(), &salt, &canonical, recipients)?;
     Ok(SealedRecord {
         commitment: commitment(&salt, &canonical),
-        envelope: envelope.into(),
+        envelope_digest: keccak256(&envelope),
+        envelope,
         recipients: recipients.iter().map(|r| r.address).collect(),
     })
 }
 
-/// Seals a record for the patient, the signer and its panel, and submits it.
-pub async fn submit_record(
+/// Checks that the signer may submit for `patient` (the contract's own checks, dry-run), and
+/// seals `record` for the patient, the signer and its panel.
+pub async fn seal_for_submission(
     consortium: &Consortium,
     patient: Address,
     record: &Record,
-) -> Result<TxOutcome, SubmissionError> {
+) -> Result<SealedRecord, SubmissionError> {
     consortium.check_submission(record.kind(), patient).await?;
     let recipients = gather_recipients(consortium, patient).await?;
-    let sealed = seal(record, &recipients)?;
-    Ok(consortium.submit(record.kind(), patient, sealed.commitment, sealed.envelope).await?)
+    seal(record, &recipients)
+}
+
+/// What submitting one record did: the transaction, and the envelope's pushes to the panel.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmittedRecord {
+    #[serde(flatten)]
+    pub outcome: TxOutcome,
+    pub envelope_digest: B256,
+    pub deliveries: DeliveryReport,
+}
+
+/// Seals a record for the patient, the signer and its panel, stores the envelope in `archive`,
+/// submits its commitment and digest, and pushes the envelope to the panel's servers.
+pub async fn submit_record(
+    consortium: &Consortium,
+    archive: &Archive,
+    signer: &PrivateKeySigner,
+    patient: Address,
+    record: &Record,
+) -> Result<SubmittedRecord, SubmissionError> {
+    let sealed = seal_for_submission(consortium, patient, record).await?;
+    // Stored first: a crash after the transaction must not leave an entry nobody can open.
+    archive.store_envelope(&sealed.envelope, &EnvelopeSource::SealedHere).await?;
+    let outcome = consortium.submit(record.kind(), patient, sealed.commitment, sealed.envelope_digest).await?;
+    let entry_id = outcome.entry_id.expect("a submission's outcome names its entry");
+    let deliveries = deliver(consortium, archive, signer, &[(entry_id, sealed.envelope_digest)]).await?;
+    Ok(SubmittedRecord { outcome, envelope_digest: sealed.envelope_digest, deliveries })
 }
 
 /// A submitted entry, opened by one of its recipients.
@@ -88,19 +127,24 @@ pub struct OpenedEntry {
     pub recipients: Vec<Address>,
 }
 
-/// Opens a submission's envelope with `signer`'s key and checks the record against the
-/// commitment and kind the chain holds. `Ok(None)` when the signer is not a recipient.
+/// Opens a submission's envelope with `signer`'s key and checks the envelope against the digest,
+/// and the record against the commitment and kind, that the chain holds. `Ok(None)` when the
+/// signer is not a recipient.
 pub fn open_submission(
     submission: &Submission,
+    envelope: &[u8],
     signer: &PrivateKeySigner,
 ) -> Result<Option<OpenedEntry>, SubmissionError> {
+    let id = submission.id;
+    if keccak256(envelope) != submission.envelope_digest {
+        return Err(SubmissionError::EnvelopeDigestMismatch { id });
+    }
     let address = signer.address();
-    if !envelope_recipients(&submission.envelope)?.contains(&address) {
+    if !envelope_recipients(envelope)?.contains(&address) {
         return Ok(None);
     }
     let secret = k256::SecretKey::from_slice(&signer.to_bytes()[..]).expect("a signer's key is a valid secret key");
-    let opened = open_envelope(&submission.envelope, address, &secret)?;
-    let id = submission.id;
+    let opened = open_envelope(envelope, address, &secret)?;
     if commitment(&opened.salt, &opened.record_json) != submission.commitment || opened.kind != submission.kind {
         return Err(SubmissionError::CommitmentMismatch { id });
     }

@@ -18,8 +18,6 @@ use crate::store::{ACCESS_LOG_COLLECTION, Archive, StoreError};
 
 /// Appends retried after another process took the position this one wanted.
 const APPEND_ATTEMPTS: usize = 20;
-/// MongoDB's duplicate-key error code.
-const DUPLICATE_KEY: i32 = 11000;
 
 /// Whether a read was allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,7 +235,7 @@ impl AccessLog {
                     }
                     return;
                 }
-                Err(error) if is_duplicate_key(&error) => {
+                Err(error) if crate::store::is_duplicate_key(&error) => {
                     // Another writer took a position: those of ours already written (an ordered
                     // insert stops at the first failure) are done; the rest go after the new head.
                     *head = None;
@@ -344,18 +342,6 @@ fn fail_all(batch: Vec<WaitingAppend>, error: &StoreError) {
         let _ = waiting
             .done
             .send(Err(StoreError::Operation { operation: "appending to the access log", message: error.to_string() }));
-    }
-}
-
-fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
-    use mongodb::error::{ErrorKind, WriteFailure};
-    match error.kind.as_ref() {
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
-        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
-        ErrorKind::InsertMany(e) => {
-            e.write_errors.as_ref().is_some_and(|errors| errors.iter().any(|w| w.code == DUPLICATE_KEY))
-        }
-        _ => error.to_string().contains("E11000") || error.to_string().contains("duplicate key"),
     }
 }
 

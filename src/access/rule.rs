@@ -130,6 +130,7 @@ mod tests {
             record: Default::default(),
             commitment: String::new(),
             salt: String::new(),
+            envelope_digest: None,
             submission: crate::store::Provenance { tx_hash: String::new(), block: 1 },
             approval: crate::store::Provenance { tx_hash: String::new(), block: 2 },
             voters: vec![format!("{:#x}", Address::repeat_byte(3)), format!("{:#x}", Address::repeat_byte(1))],

@@ -9,11 +9,11 @@ use alloy::sol_types::SolCall;
 use serde::Serialize;
 
 use super::BenchError;
+use super::seed::submit_sealed;
 use crate::chain::{DeploymentStore, HealthRecords};
 use crate::devnet::{Engine, LocalNetwork, NetworkSpec};
 use crate::records::{BillDetails, Record};
 use crate::scenario::{ConsortiumScenario, ScenarioPlan, sample_record, set_up_consortium};
-use crate::submission::submit_record;
 use crate::tools::{self, Tool};
 
 /// Percentiles of one function's latency, in milliseconds.
@@ -123,15 +123,17 @@ pub async fn bench_latency(
         let health = timed(
             &mut samples[0],
             "submitting health details",
-            submit_record(primary, patient.sender(), &sample_record(i)),
+            submit_sealed(primary, patient.sender(), &sample_record(i)),
         )
-        .await?;
+        .await?
+        .0;
         let bill = timed(
             &mut samples[1],
             "submitting bill details",
-            submit_record(primary, patient.sender(), &Record::Bill(BillDetails::example())),
+            submit_sealed(primary, patient.sender(), &Record::Bill(BillDetails::example())),
         )
-        .await?;
+        .await?
+        .0;
         let (h, b) = (health.entry_id.unwrap_or_default(), bill.entry_id.unwrap_or_default());
         timed(&mut samples[2], "approving", member.vote(h, true)).await?;
         timed(&mut samples[3], "rejecting", member.vote(b, false)).await?;
@@ -193,7 +195,7 @@ async fn compare_with_cast(
         // Two fresh entries per round: one voted on by cast, one by hrm (setup, not timed).
         let mut ids = Vec::new();
         for _ in 0..2 {
-            let outcome = submit_record(primary, patient.address(), &sample_record(i)).await?;
+            let (outcome, _) = submit_sealed(primary, patient.address(), &sample_record(i)).await?;
             ids.push(outcome.entry_id.unwrap_or_default().to_string());
         }
         cast_votes.push(run(std::process::Command::new(cast).args([

@@ -36,11 +36,11 @@ pub async fn bench_migration(entries: usize, workdir: &std::path::Path) -> Resul
     let mongodb_uri = network.mongodb_uri().ok_or(BenchError::MissingService("document database"))?;
     let store = DeploymentStore::new(workdir.join("deployments"));
     let scenario = set_up_consortium(&network.rpc_urls(), &store, &ScenarioPlan::minimal()).await?;
+    let archive = Archive::connect(&mongodb_uri, "hrm_bench").await?;
     let seeding_started = Instant::now();
-    seed_approved_entries(&scenario, entries).await?;
+    seed_approved_entries(&scenario, &archive, entries).await?;
     let seeding = seeding_started.elapsed();
 
-    let archive = Archive::connect(&mongodb_uri, "hrm_bench").await?;
     let options = MigrationOptions::default();
     let (primary, signer) = (&scenario.primary().client, &scenario.primary().signer);
     let report = migrate(primary, &archive, signer, &options, |_| {}).await?;

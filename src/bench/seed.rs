@@ -1,7 +1,7 @@
 //! Filling a fresh chain with approved entries quickly, for benchmarks.
 
 use alloy::network::EthereumWallet;
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest::Url;
@@ -9,7 +9,8 @@ use alloy::transports::http::reqwest::Url;
 use super::BenchError;
 use crate::chain::HealthRecords;
 use crate::scenario::{ConsortiumScenario, sample_record};
-use crate::submission::{gather_recipients, seal};
+use crate::store::{Archive, EnvelopeSource};
+use crate::submission::{gather_recipients, seal, seal_for_submission};
 
 /// Gas limit given to seeded transactions, so that no estimate is needed per transaction.
 pub(super) const SEED_GAS: u64 = 400_000;
@@ -28,9 +29,13 @@ pub(super) fn pipelined_provider(rpc_url: &Url, signer: PrivateKeySigner) -> Dyn
 }
 
 /// Submits `count` health records for the scenario's first patient and has the primary's panel
-/// and the patient approve each; returns the ids.
-pub async fn seed_approved_entries(scenario: &ConsortiumScenario, count: usize) -> Result<Vec<u64>, BenchError> {
-    let ids = seed_pending_entries(scenario, count).await?;
+/// and the patient approve each; returns the ids. The envelopes are kept in `archive`.
+pub async fn seed_approved_entries(
+    scenario: &ConsortiumScenario,
+    archive: &Archive,
+    count: usize,
+) -> Result<Vec<u64>, BenchError> {
+    let ids = seed_pending_entries(scenario, archive, count).await?;
     let primary = &scenario.primary().client;
     let patient = &scenario.patients[0];
     let rpc_url = primary.connection().rpc_url();
@@ -67,8 +72,13 @@ pub async fn seed_approved_entries(scenario: &ConsortiumScenario, count: usize) 
 }
 
 /// Submits `count` health records from the primary about the scenario's first patient, sealed and
-/// left waiting for votes; returns the ids.
-pub async fn seed_pending_entries(scenario: &ConsortiumScenario, count: usize) -> Result<Vec<u64>, BenchError> {
+/// left waiting for votes; returns the ids. The envelopes are kept in `archive`, as a submitting
+/// hospital keeps them.
+pub async fn seed_pending_entries(
+    scenario: &ConsortiumScenario,
+    archive: &Archive,
+    count: usize,
+) -> Result<Vec<u64>, BenchError> {
     let primary = &scenario.primary().client;
     let patient = &scenario.patients[0];
     let rpc_url = primary.connection().rpc_url();
@@ -82,8 +92,9 @@ pub async fn seed_pending_entries(scenario: &ConsortiumScenario, count: usize) -
     let mut last = None;
     for i in 0..count {
         let sealed = seal(&sample_record(i), &recipients)?;
+        archive.store_envelope(&sealed.envelope, &EnvelopeSource::SealedHere).await?;
         let pending = contract
-            .submitHealthDetails(patient.address(), sealed.commitment, sealed.envelope)
+            .submitHealthDetails(patient.address(), sealed.commitment, sealed.envelope_digest)
             .gas(SEED_GAS)
             .max_fee_per_gas(max_fee)
             .max_priority_fee_per_gas(1)
@@ -111,4 +122,16 @@ pub(super) async fn wait_for(
         }
     }
     Ok(())
+}
+
+/// Seals and submits one record without an archive (what the chain sees is all the benchmarks measure); returns the
+/// outcome and the envelope's size.
+pub async fn submit_sealed(
+    primary: &crate::chain::Consortium,
+    patient: Address,
+    record: &crate::records::Record,
+) -> Result<(crate::chain::TxOutcome, usize), BenchError> {
+    let sealed = seal_for_submission(primary, patient, record).await?;
+    let outcome = primary.submit(record.kind(), patient, sealed.commitment, sealed.envelope_digest).await?;
+    Ok((outcome, sealed.envelope.len()))
 }

@@ -121,10 +121,9 @@ pub async fn prepare_serve_bench(plan: &ServeBenchPlan, workdir: &Path) -> Resul
     let mongodb_uri = network.mongodb_uri().ok_or(BenchError::MissingService("document database"))?;
     let store = DeploymentStore::new(workdir.join("deployments"));
     let scenario = set_up_consortium(&network.rpc_urls(), &store, &ScenarioPlan::minimal()).await?;
-    seed_pending_entries(&scenario, plan.pending).await?;
-
     let archive = Archive::connect(&mongodb_uri, "hrm_bench_serve").await?;
     archive.ensure_indexes().await?;
+    seed_pending_entries(&scenario, &archive, plan.pending).await?;
     let patients: Vec<PrivateKeySigner> = (0..plan.patients.max(1)).map(bench_patient).collect();
     let deployment = &scenario.deployment;
     let submitter = scenario.primary().address();
@@ -203,6 +202,7 @@ fn archived_record(
         commitment: commitment(&salt, &canonical_record_json(&document)).to_string(),
         record: document,
         salt: alloy::primitives::hex::encode_prefixed(salt),
+        envelope_digest: None,
         submission: Provenance { tx_hash: fake_tx("submission"), block: entry_id as i64 },
         approval: Provenance { tx_hash: fake_tx("approval"), block: entry_id as i64 + 1 },
         voters: voters.to_vec(),

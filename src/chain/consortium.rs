@@ -80,12 +80,13 @@ pub struct BatchOutcome {
     pub entry_ids: Vec<u64>,
 }
 
-/// One record of a submission as the contract takes it: whose, its commitment and its envelope.
+/// One record of a submission as the contract takes it: whose, its commitment and its envelope's
+/// digest (the envelope itself stays off chain).
 #[derive(Debug, Clone)]
 pub struct SealedSubmission {
     pub patient: Address,
     pub commitment: B256,
-    pub envelope: Bytes,
+    pub envelope_digest: B256,
 }
 
 /// The ids of the entries a mined submission created, in the order of its records.
@@ -98,14 +99,15 @@ pub fn submitted_entry_ids(receipt: &TransactionReceipt) -> Vec<u64> {
         .collect()
 }
 
-/// An entry's submission event: where its sealed envelope is.
+/// An entry's submission event: what the chain keeps of a record.
 #[derive(Debug, Clone)]
 pub struct Submission {
     pub id: u64,
     pub kind: EntryKind,
     pub patient: Address,
     pub submitter: Address,
-    pub envelope: Bytes,
+    /// keccak256 of the sealed envelope, which the recipients hold off chain.
+    pub envelope_digest: B256,
     pub commitment: B256,
     pub tx_hash: B256,
     pub block: u64,
@@ -356,30 +358,33 @@ impl Consortium {
         self.view(self.contract.getSupportingHospitals(primary)).await
     }
 
-    /// Dry-runs a submission by the signer (with a placeholder commitment and envelope), so the
+    /// Dry-runs a submission by the signer (with a placeholder commitment and digest), so the
     /// contract's own checks (registered hospital, panel, patient's key) speak before any sealing.
     pub async fn check_submission(&self, kind: EntryKind, patient: Address) -> Result<(), ChainError> {
-        let (commitment, envelope) = (B256::repeat_byte(1), Bytes::from_static(&[1]));
+        let (commitment, digest) = (B256::repeat_byte(1), B256::repeat_byte(1));
         match kind {
-            EntryKind::Health => self.view(self.contract.submitHealthDetails(patient, commitment, envelope)).await?,
-            EntryKind::Bill => self.view(self.contract.submitBillDetails(patient, commitment, envelope)).await?,
+            EntryKind::Health => self.view(self.contract.submitHealthDetails(patient, commitment, digest)).await?,
+            EntryKind::Bill => self.view(self.contract.submitBillDetails(patient, commitment, digest)).await?,
         };
         Ok(())
     }
 
-    /// Submits a sealed record; returns the outcome with the new entry's id.
+    /// Submits a sealed record's commitment and envelope digest; returns the outcome with the new
+    /// entry's id.
     pub async fn submit(
         &self,
         kind: EntryKind,
         patient: Address,
         commitment: B256,
-        envelope: Bytes,
+        envelope_digest: B256,
     ) -> Result<TxOutcome, ChainError> {
         let receipt = match kind {
             EntryKind::Health => {
-                self.transact(self.contract.submitHealthDetails(patient, commitment, envelope)).await?
+                self.transact(self.contract.submitHealthDetails(patient, commitment, envelope_digest)).await?
             }
-            EntryKind::Bill => self.transact(self.contract.submitBillDetails(patient, commitment, envelope)).await?,
+            EntryKind::Bill => {
+                self.transact(self.contract.submitBillDetails(patient, commitment, envelope_digest)).await?
+            }
         };
         let event = receipt
             .decoded_log::<HealthRecords::EntrySubmitted>()
@@ -397,13 +402,13 @@ impl Consortium {
     ) -> Result<BatchOutcome, ChainError> {
         let patients = records.iter().map(|r| r.patient).collect();
         let commitments = records.iter().map(|r| r.commitment).collect();
-        let envelopes = records.iter().map(|r| r.envelope.clone()).collect();
+        let digests = records.iter().map(|r| r.envelope_digest).collect();
         let receipt = match kind {
             EntryKind::Health => {
-                self.transact(self.contract.submitHealthDetailsBatch(patients, commitments, envelopes)).await?
+                self.transact(self.contract.submitHealthDetailsBatch(patients, commitments, digests)).await?
             }
             EntryKind::Bill => {
-                self.transact(self.contract.submitBillDetailsBatch(patients, commitments, envelopes)).await?
+                self.transact(self.contract.submitBillDetailsBatch(patients, commitments, digests)).await?
             }
         };
         Ok(BatchOutcome {
@@ -469,7 +474,13 @@ impl Consortium {
         self.view(self.contract.hasVoted(U256::from(id), voter)).await
     }
 
-    /// An entry's submission event, with its sealed envelope.
+    /// Whether `account` is a recipient of an entry: its patient, its submitter or a member of
+    /// its panel.
+    pub async fn is_recipient(&self, id: u64, account: Address) -> Result<bool, ChainError> {
+        self.view(self.contract.isRecipient(U256::from(id), account)).await
+    }
+
+    /// An entry's submission event: its commitment and envelope digest.
     pub async fn submission(&self, id: u64) -> Result<Submission, ChainError> {
         let head = self.head_block().await?;
         self.submissions_of(&[id], head).await?.remove(&id).ok_or(ChainError::MissingSubmission { id })

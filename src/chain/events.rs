@@ -95,7 +95,7 @@ impl Consortium {
                         kind,
                         patient: event.patient,
                         submitter: event.submitter,
-                        envelope: event.envelope,
+                        envelope_digest: event.envelopeDigest,
                         commitment: event.commitment,
                         tx_hash: log.transaction_hash.unwrap_or_default(),
                         block: log.block_number.unwrap_or_default(),

@@ -6,6 +6,7 @@ pub mod consortium;
 pub mod contract;
 pub mod deployment;
 pub mod dev_keys;
+pub mod erasure;
 mod error;
 pub mod events;
 pub mod ledger;
@@ -20,5 +21,6 @@ pub use consortium::{
 };
 pub use contract::{EntryKind, EntryStatus, HealthRecords};
 pub use deployment::{DeploymentRecord, DeploymentStore};
+pub use erasure::{DeferralReason, ErasureAnswer, ErasureLedger, ErasureRequest};
 pub use error::ChainError;
 pub use events::Approval;

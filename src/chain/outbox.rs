@@ -162,13 +162,13 @@ impl Consortium {
     fn batch_request(&self, kind: EntryKind, records: &[SealedSubmission]) -> TransactionRequest {
         let patients = records.iter().map(|r| r.patient).collect();
         let commitments = records.iter().map(|r| r.commitment).collect();
-        let envelopes = records.iter().map(|r| r.envelope.clone()).collect();
+        let digests = records.iter().map(|r| r.envelope_digest).collect();
         let input = match kind {
             EntryKind::Health => {
-                self.contract().submitHealthDetailsBatch(patients, commitments, envelopes).calldata().clone()
+                self.contract().submitHealthDetailsBatch(patients, commitments, digests).calldata().clone()
             }
             EntryKind::Bill => {
-                self.contract().submitBillDetailsBatch(patients, commitments, envelopes).calldata().clone()
+                self.contract().submitBillDetailsBatch(patients, commitments, digests).calldata().clone()
             }
         };
         TransactionRequest::default().with_from(self.sender()).with_to(self.deployment().address).with_input(input)

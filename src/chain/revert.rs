@@ -58,7 +58,7 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
             format!("{} cannot be the patient: it is the submitting hospital or a registered hospital", e.patient)
         }
         E::ZeroCommitment(_) => "the record commitment is zero".to_string(),
-        E::EmptyEnvelope(_) => "the sealed envelope is empty".to_string(),
+        E::ZeroEnvelopeDigest(_) => "the sealed envelope's digest is zero".to_string(),
         E::UnknownEntry(e) => format!("there is no entry {}", e.id),
         E::WrongEntryKind(e) => format!(
             "entry {} holds {}",
@@ -77,8 +77,8 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
         ),
         E::EmptyBatch(_) => "the batch holds no records".to_string(),
         E::BatchLengthMismatch(e) => format!(
-            "the batch's lists differ in length: {} patients, {} commitments, {} envelopes",
-            e.patients, e.commitments, e.envelopes
+            "the batch's lists differ in length: {} patients, {} commitments, {} envelope digests",
+            e.patients, e.commitments, e.envelopeDigests
         ),
         E::BatchRecordInvalid(e) => {
             let reason = match HealthRecordsErrors::abi_decode(&e.reason) {
@@ -109,6 +109,34 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
             describe_expiry(e.blockTime.saturating_to())
         ),
         E::EmptyAccessLog(_) => "an access-log anchor needs at least one entry and a non-zero head hash".to_string(),
+        E::InvalidEndpointLength(e) => {
+            format!("the endpoint URL is {} bytes long; the most is {}", e.length, e.max)
+        }
+        E::NotEntryPatient(e) => format!(
+            "{} is not the patient of entry {}: only a record's patient may ask for its erasure",
+            e.caller, e.id
+        ),
+        E::ErasureAlreadyRequested(e) => {
+            format!("the erasure of entry {} was already requested; see `hrm erase status`", e.id)
+        }
+        E::ErasureNotRequested(e) => {
+            format!("nobody asked for the erasure of entry {}, so there is nothing to confirm or defer", e.id)
+        }
+        E::NotRecordHolder(e) => format!(
+            "{} does not hold entry {}: only its submitter and the supporting hospitals of its panel answer its erasure request",
+            e.account, e.id
+        ),
+        E::ErasureAlreadyConfirmed(e) => {
+            format!("{} has already confirmed the erasure of entry {}", e.hospital, e.id)
+        }
+        E::NoDeferralReason(_) => {
+            "a deferral needs a reason: legal-obligation, public-health, research or legal-claims".to_string()
+        }
+        E::DeferralNotInFuture(e) => format!(
+            "the record would be kept until {}, which is not after the chain's current time {}",
+            describe_expiry(e.until),
+            describe_expiry(e.blockTime.saturating_to())
+        ),
     }
 }
 

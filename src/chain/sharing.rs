@@ -211,7 +211,10 @@ impl Consortium {
     }
 
     /// The contract's logs matching `filter` from its deployment to the head, in chain order.
-    async fn logs_since_deployment(&self, filter: Filter) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
+    pub(super) async fn logs_since_deployment(
+        &self,
+        filter: Filter,
+    ) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
         let provider = self.connection().provider();
         let rpc_error = |e| ChainError::from_transport(e, self.connection().rpc_url().as_str(), None);
         let head = provider.get_block_number().await.map_err(rpc_error)?;

@@ -18,7 +18,11 @@ pub struct AuditArgs {}
 /// altered or unexpected.
 pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> {
     let archive = context.archive().await?;
-    let consortium = context.consortium().await?;
+    // With --from, the hospital's confirmed erasures are checked against its archive too.
+    let consortium = match context.global.from {
+        Some(_) => context.consortium_signed().await?.0,
+        None => context.consortium().await?,
+    };
     let report = hrm::audit::audit(&consortium, &archive).await?;
     if context.json() {
         print_json(&report)?;
@@ -37,6 +41,10 @@ pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> 
             report.orphaned.len().to_string(),
         ]);
         summary.add_row(vec!["kept in orphaned_records".to_string(), report.orphaned_records_kept.to_string()]);
+        summary.add_row(vec!["erasure requested (expected absent)".to_string(), report.erasure_requested.to_string()]);
+        if !report.awaiting_erasure.is_empty() {
+            summary.add_row(vec!["still to erase here".to_string(), report.awaiting_erasure.len().to_string()]);
+        }
         println!("{summary}");
         if !report.is_clean() {
             let mut findings = table(["problem", "entry", "document", "detail"]);
@@ -48,9 +56,20 @@ pub async fn run(context: &Context, _args: AuditArgs) -> eyre::Result<ExitCode> 
                     "approved on chain, not in the archive".into(),
                 ]);
             }
-            for (problem, list) in
-                [("altered", &report.altered), ("unexpected", &report.unexpected), ("orphaned", &report.orphaned)]
-            {
+            for id in &report.envelopes_missing {
+                findings.add_row(vec![
+                    "envelope missing".into(),
+                    id.to_string(),
+                    String::new(),
+                    "archived, but its sealed envelope is no longer in this database".into(),
+                ]);
+            }
+            for (problem, list) in [
+                ("altered", &report.altered),
+                ("unexpected", &report.unexpected),
+                ("orphaned", &report.orphaned),
+                ("kept after erasure", &report.kept_after_erasure),
+            ] {
                 for f in list {
                     let entry = f.entry_id.map(|id| id.to_string()).unwrap_or_default();
                     findings.add_row(vec![

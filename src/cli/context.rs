@@ -65,6 +65,16 @@ impl Context {
         Ok(Archive::connect(&self.mongodb_uri(), &self.database_name()).await?)
     }
 
+    /// The archive when one was named (flag, environment, config file or a running devnet), for
+    /// commands a patient without a database also runs; `None` otherwise.
+    pub async fn configured_archive(&self) -> eyre::Result<Option<Archive>> {
+        let named = self.global.mongodb_uri.is_some()
+            || std::env::var_os("MONGODB_URI").is_some()
+            || self.file.mongodb_uri.is_some()
+            || self.devnet.is_some();
+        Ok(if named { Some(self.archive().await?) } else { None })
+    }
+
     pub fn receipt_timeout(&self) -> Duration {
         let secs = layered(
             self.global.receipt_timeout,

@@ -11,6 +11,7 @@ use eyre::{Context as _, eyre};
 use hrm::chain::dev_keys::dev_account;
 use hrm::chain::{Confirmations, DeploymentStore};
 use hrm::devnet::{Engine, LocalNetwork, NetworkSpec};
+use hrm::exchange::EnvelopeFinder;
 use hrm::identity::Identities;
 use hrm::migration::{MigrationOptions, migrate};
 use hrm::ml::{Dataset, Imputation, ModelFile, cross_validate};
@@ -66,10 +67,14 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
     step("Five hospitals join and publish their keys; so do three patients");
     print_roster(&scenario);
 
+    // On a local network every participant shares this one database, so each finds there the
+    // envelopes it may open; a real consortium's hospitals exchange them between their servers.
+    let archive = Archive::connect(&mongodb_uri, "hrm_demo").await?;
     step("St Mary submits each patient's health details and bill, sealed to the patient and the panel");
-    let submitted = scenario.submit_example_records().await?;
+    println!("Only each envelope's digest goes on chain; the envelopes stay in the hospitals' databases.");
+    let submitted = scenario.submit_example_records(&archive).await?;
     print_submissions(&scenario, &submitted);
-    tell_who_can_open(&scenario, &submitted[0]).await?;
+    tell_who_can_open(&scenario, &archive, &submitted[0]).await?;
 
     step("The panel and each patient vote; Lakeside rejects Ben's bill");
     let bens_bill = submitted.iter().find(|e| e.patient == 1 && e.kind == EntryKind::Bill).expect("Ben has a bill");
@@ -77,7 +82,6 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
     print_votes(&scenario, &submitted).await?;
 
     step("St Mary migrates approved entries into MongoDB, then the archive is audited");
-    let archive = Archive::connect(&mongodb_uri, "hrm_demo").await?;
     archive_and_audit(&scenario, &archive).await?;
 
     step("The diabetes model is trained on the Pima data and scores each patient's latest record");
@@ -122,12 +126,18 @@ fn print_submissions(scenario: &ConsortiumScenario, submitted: &[SubmittedExampl
 }
 
 /// The first patient opens their record; an account it was not sealed to cannot.
-async fn tell_who_can_open(scenario: &ConsortiumScenario, entry: &SubmittedExample) -> eyre::Result<()> {
+async fn tell_who_can_open(
+    scenario: &ConsortiumScenario,
+    archive: &Archive,
+    entry: &SubmittedExample,
+) -> eyre::Result<()> {
     let submission = scenario.primary().client.submission(entry.id).await?;
     let patient = &scenario.patients[entry.patient];
-    let opened = open_submission(&submission, &patient.signer)?
+    let finder = EnvelopeFinder { consortium: &patient.client, archive: Some(archive), signer: Some(&patient.signer) };
+    let envelope = finder.envelope_of(&submission).await?;
+    let opened = open_submission(&submission, &envelope, &patient.signer)?
         .ok_or_else(|| eyre!("the patient could not open their record"))?;
-    let outsider = open_submission(&submission, &dev_account(9))?;
+    let outsider = open_submission(&submission, &envelope, &dev_account(9))?;
     println!(
         "{} opens entry {}: glucose {}. An outsider gets {}.",
         patient.name,

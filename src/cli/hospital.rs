@@ -1,6 +1,7 @@
 //! `hrm hospital register|list|supporting`.
 
 use clap::{Args, Subcommand};
+use hrm::exchange::check_endpoint;
 use serde_json::json;
 
 use super::context::Context;
@@ -16,11 +17,26 @@ pub enum HospitalCommand {
         #[arg(long)]
         name: String,
     },
-    /// List registered hospitals
+    /// List registered hospitals with their endpoints
     List,
+    /// Publish or withdraw the signer's server endpoint, where other hospitals push and pull
+    /// sealed envelopes (`hrm serve` answers under /api/v1/)
+    #[command(subcommand)]
+    Endpoint(EndpointCommand),
     /// Set or show a hospital's supporting hospitals (its approval panel)
     #[command(subcommand)]
     Supporting(SupportingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// Publish the signer's base URL: https://… (plain http:// only on loopback)
+    Set {
+        /// The base URL other hospitals reach this hospital's `hrm serve` at
+        url: String,
+    },
+    /// Withdraw the signer's endpoint (other hospitals then cannot push to it)
+    Clear,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,18 +71,38 @@ pub async fn run(context: &Context, command: HospitalCommand) -> eyre::Result<()
             )
         }
         HospitalCommand::List => {
-            let hospitals = context.consortium().await?.hospitals().await?;
+            let consortium = context.consortium().await?;
+            let mut hospitals = Vec::new();
+            for (address, name) in consortium.hospitals().await? {
+                hospitals.push((address, name, consortium.endpoint_of(address).await?));
+            }
             if context.json() {
-                let rows: Vec<_> =
-                    hospitals.iter().map(|(address, name)| json!({ "address": address, "name": name })).collect();
+                let rows: Vec<_> = hospitals
+                    .iter()
+                    .map(|(address, name, endpoint)| json!({ "address": address, "name": name, "endpoint": endpoint }))
+                    .collect();
                 return print_json(&rows);
             }
-            let mut rows = table(["hospital", "address"]);
-            for (address, name) in hospitals {
-                rows.add_row(vec![name, address.to_string()]);
+            let mut rows = table(["hospital", "address", "endpoint"]);
+            for (address, name, endpoint) in hospitals {
+                rows.add_row(vec![name, address.to_string(), endpoint.unwrap_or_else(|| "-".into())]);
             }
             println!("{rows}");
             Ok(())
+        }
+        HospitalCommand::Endpoint(command) => {
+            let url = match command {
+                EndpointCommand::Set { url } => check_endpoint(&url).map_err(|e| eyre::eyre!(e))?,
+                EndpointCommand::Clear => String::new(),
+            };
+            let (consortium, signer) = context.consortium_signed().await?;
+            let outcome = consortium.set_endpoint(&url).await?;
+            let summary = if url.is_empty() {
+                format!("{} no longer publishes an endpoint", signer.address())
+            } else {
+                format!("{} now answers at {url}", signer.address())
+            };
+            print_tx(context.json(), &summary, &outcome, json!({ "hospital": signer.address(), "endpoint": url }))
         }
         HospitalCommand::Supporting(SupportingCommand::Set(args)) => {
             let members = args.hospitals.iter().map(|h| context.address(h)).collect::<eyre::Result<Vec<_>>>()?;

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use eyre::{WrapErr, bail};
 use hrm::chain::EntryKind;
 use hrm::import::{
-    ImportIdentity, ImportJournal, ImportProgress, ImportReport, ImportSettings, ParsedSource, RowProblem,
+    ImportIdentity, ImportJournal, ImportParty, ImportProgress, ImportReport, ImportSettings, ParsedSource, RowProblem,
     SourceFormat, describe_lines, import_rows, journal_path, read_and_check,
 };
 use serde_json::json;
@@ -81,7 +81,7 @@ pub async fn run(context: &Context, args: ImportArgs) -> eyre::Result<()> {
     let bytes = std::fs::read(&path).wrap_err_with(|| format!("reading {}", path.display()))?;
     let text = String::from_utf8(bytes.clone())
         .map_err(|e| eyre::eyre!("{} is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to()))?;
-    let (consortium, _signer) = context.consortium_signed().await?;
+    let (consortium, signer) = context.consortium_signed().await?;
 
     let resolve = |cell: &str| context.address(cell).map_err(|e| e.to_string());
     let ParsedSource { rows, problems } = read_and_check(&consortium, &text, format, kind, &resolve).await?;
@@ -106,6 +106,8 @@ pub async fn run(context: &Context, args: ImportArgs) -> eyre::Result<()> {
     let mut journal = ImportJournal::open(&journal_file, &identity)?;
     let settings = ImportSettings { batch_size: usize::from(args.batch_size), in_flight: usize::from(args.in_flight) };
 
+    let archive = context.archive().await?;
+    let party = ImportParty { archive: &archive, signer: &signer };
     let bar = progress_bar(context.json(), "{spinner} rows {pos}/{len} [{bar:30}] {msg}");
     let (mut sent_batches, mut confirmed_batches, mut gas) = (0, 0, 0);
     let mut on_progress = |progress: ImportProgress| match progress {
@@ -128,7 +130,7 @@ pub async fn run(context: &Context, args: ImportArgs) -> eyre::Result<()> {
         tokio::signal::ctrl_c().await.ok();
     };
     let report = tokio::select! {
-        report = import_rows(&consortium, kind, &rows, &mut journal, settings, &mut on_progress) => report,
+        report = import_rows(&consortium, &party, kind, &rows, &mut journal, settings, &mut on_progress) => report,
         () = interrupted => {
             bar.finish_and_clear();
             bail!("interrupted; run the same command again to send the remaining rows (journal {})", journal_file.display());

@@ -74,6 +74,9 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
         }
         summary.add_row(vec!["migrated".to_string(), report.migrated.to_string()]);
         summary.add_row(vec!["already present".to_string(), report.already_present.to_string()]);
+        if report.erasure_requested > 0 {
+            summary.add_row(vec!["not archived: erasure requested".to_string(), report.erasure_requested.to_string()]);
+        }
         summary.add_row(vec!["failed".to_string(), report.failed.len().to_string()]);
         summary.add_row(vec!["database".to_string(), format!("{} / {}", archive.hosts(), context.database_name())]);
         println!("{summary}");
@@ -209,6 +212,11 @@ pub(super) fn describe_follow_event(event: &FollowEvent) -> String {
             format!("polling for new blocks (no WebSocket subscription: {reason})")
         }
         FollowEvent::Watching { .. } => "polling for new blocks".to_string(),
+        FollowEvent::Exchanged { erased, pushed, still_queued } => {
+            let erased: Vec<String> = erased.iter().map(ToString::to_string).collect();
+            let erased = if erased.is_empty() { "none".to_string() } else { erased.join(", ") };
+            format!("erased at patients' request: {erased}; envelopes pushed: {pushed}, still queued: {still_queued}")
+        }
         FollowEvent::Stopped { next_block } => match next_block {
             Some(block) => format!("stopped; the checkpoint resumes at block {block}"),
             None => "stopped; the checkpoint could not be read back (is the database down?)".to_string(),

@@ -10,6 +10,7 @@ mod context;
 mod demo;
 mod deploy;
 mod devnet;
+mod erase;
 mod export;
 mod hospital;
 mod import;
@@ -59,7 +60,8 @@ Exit status:
 ///
 /// A primary hospital submits a patient's health or bill details sealed to the patient, itself
 /// and its supporting hospitals; they and the patient vote; an entry is approved only when all
-/// agree. Only a commitment and the sealed envelope ever reach the chain.
+/// agree. Only a commitment and the sealed envelope's digest ever reach the chain; the envelope
+/// stays with the hospitals that may read it.
 #[derive(Debug, Parser)]
 #[command(name = "hrm", version, propagate_version = true, max_term_width = 100, after_help = EXIT_STATUS_HELP)]
 pub struct Cli {
@@ -133,6 +135,9 @@ pub enum Command {
     /// A patient lets other hospitals read their archived records, or withdraws it; who holds access
     #[command(subcommand)]
     Share(share::ShareCommand),
+    /// A patient asks hospitals to erase records; hospitals erase and confirm, or defer, on chain
+    #[command(subcommand)]
+    Erase(erase::EraseCommand),
     /// The log of every read of patients' records: list it, anchor its head on chain, verify it
     #[command(subcommand, name = "access-log")]
     AccessLog(access_log::AccessLogCommand),
@@ -182,6 +187,7 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::AccessLog(command) => return access_log::run(&context, command).await,
         Command::Records(args) => records::run(&context, args).await,
         Command::Share(command) => share::run(&context, command).await,
+        Command::Erase(command) => erase::run(&context, command).await,
         Command::Bench(command) => bench::run(&context, command).await,
         Command::Model(command) => model::run(&context, command),
         Command::Demo(args) => demo::run(&context, args).await,

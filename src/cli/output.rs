@@ -71,6 +71,20 @@ pub fn print_tx(json: bool, summary: &str, outcome: &TxOutcome, extra: serde_jso
     Ok(())
 }
 
+/// What became of a new entry's envelope pushes, one line each; nothing when there were none.
+pub fn print_deliveries(report: &hrm::exchange::DeliveryReport) {
+    for push in &report.delivered {
+        println!("Envelope of entry {} delivered to {}.", push.entry_id, push.hospital);
+    }
+    for push in &report.queued {
+        let reason = push.reason.as_deref().unwrap_or("unknown");
+        println!(
+            "Envelope of entry {} not delivered to {} ({reason}); the follower tries again.",
+            push.entry_id, push.hospital
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::styling_allowed;

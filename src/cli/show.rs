@@ -3,6 +3,7 @@
 
 use clap::Args;
 use hrm::access::{AccessLog, Reader, RecordParties, log_entry_read, read_rule};
+use hrm::exchange::EnvelopeFinder;
 use hrm::store::archive::archive_id;
 use hrm::submission::open_submission;
 use serde_json::json;
@@ -27,9 +28,18 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
     let entry = consortium.entry(args.id).await?;
     let submission = consortium.submission(args.id).await?;
     let panel = consortium.entry_panel(args.id).await?;
-    let opened = match &signer {
-        Some(signer) => open_submission(&submission, signer)?,
+    // A recipient finds the envelope in its database, or pulls it from the submitter's server.
+    let archive = match &signer {
+        Some(_) => Some(context.archive().await?),
         None => None,
+    };
+    let opened = match &signer {
+        Some(signer) if consortium.is_recipient(args.id, signer.address()).await? => {
+            let finder = EnvelopeFinder { consortium: &consortium, archive: archive.as_ref(), signer: Some(signer) };
+            let envelope = finder.envelope_of(&submission).await?;
+            open_submission(&submission, &envelope, signer)?
+        }
+        _ => None,
     };
     // Opening the envelope reads the record: logged (and a failed attempt too) before anything
     // is printed, so that no read goes unrecorded.
@@ -38,7 +48,7 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
         let rule = opened.as_ref().and_then(|_| read_rule(signer.address(), &parties, false));
         let deployment = consortium.deployment();
         let record = archive_id(deployment.chain_id, deployment.address, args.id);
-        let log = AccessLog::new(&context.archive().await?);
+        let log = AccessLog::new(archive.as_ref().expect("opened with a signer"));
         let reader = Reader::account(signer.address(), "hrm show");
         log_entry_read(&log, &reader, &parties, record, args.id, rule).await?;
     }
@@ -50,7 +60,7 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
             "commitment": submission.commitment,
             "submitted_block": submission.block,
             "submission_tx": submission.tx_hash,
-            "envelope_bytes": submission.envelope.len(),
+            "envelope_digest": submission.envelope_digest,
             "record": opened.as_ref().map(|o| &o.record),
         }));
     }
@@ -65,13 +75,13 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
     let panel_text: Vec<String> = panel.iter().map(ToString::to_string).collect();
     rows.add_row(vec!["supporting hospitals".into(), panel_text.join("\n")]);
     rows.add_row(vec!["commitment".into(), submission.commitment.to_string()]);
+    rows.add_row(vec!["envelope digest".into(), submission.envelope_digest.to_string()]);
     rows.add_row(vec!["submitted in".into(), format!("block {}, tx {}", submission.block, submission.tx_hash)]);
     println!("{rows}");
     match opened {
         Some(opened) => println!("{}", serde_json::to_string_pretty(&opened.record)?),
         None => println!(
-            "(sealed: {} bytes; only the patient, the submitter and the supporting hospitals can open it)",
-            submission.envelope.len()
+            "(sealed: only the patient, the submitter and the supporting hospitals hold and open its envelope)"
         ),
     }
     Ok(())

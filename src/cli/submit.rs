@@ -130,8 +130,19 @@ fn parse_item(item: &str) -> eyre::Result<LineItem> {
 async fn submit(context: &Context, patient: &str, record: Record) -> eyre::Result<()> {
     let patient = context.address(patient)?;
     let (consortium, signer) = context.consortium_signed().await?;
-    let outcome = submit_record(&consortium, patient, &record).await?;
+    let archive = context.archive().await?;
+    let done = submit_record(&consortium, &archive, &signer, patient, &record).await?;
     let summary =
         format!("Submitted {} for patient {patient} by {}; awaiting votes", record.kind().describe(), signer.address());
-    print_tx(context.json(), &summary, &outcome, json!({ "kind": record.kind(), "patient": patient }))
+    let extra = json!({
+        "kind": record.kind(),
+        "patient": patient,
+        "envelope_digest": done.envelope_digest,
+        "deliveries": done.deliveries,
+    });
+    print_tx(context.json(), &summary, &done.outcome, extra)?;
+    if !context.json() {
+        super::output::print_deliveries(&done.deliveries);
+    }
+    Ok(())
 }

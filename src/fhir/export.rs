@@ -7,8 +7,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::{
-    ACCOUNT_SYSTEM, COMMITMENT_SYSTEM, ENTRY_SYSTEM, LOCAL_CODES, PANEL_CODE, READING_CODES, SALT_SYSTEM,
-    TRANSACTION_SYSTEM, UCUM,
+    ACCOUNT_SYSTEM, COMMITMENT_SYSTEM, ENTRY_SYSTEM, ENVELOPE_DIGEST_SYSTEM, LOCAL_CODES, PANEL_CODE, READING_CODES,
+    SALT_SYSTEM, TRANSACTION_SYSTEM, UCUM,
 };
 use crate::records::health::READING_RANGES;
 use crate::records::{BillDetails, HealthDetails, Record};
@@ -181,6 +181,29 @@ fn record_entries(record: &ArchivedRecord, patient: Address, patient_ref: &str) 
     }
     let source = |system: &str, value: &str, display: String| json!({ "role": "source", "what": { "identifier": { "system": system, "value": value }, "display": display } });
     let recorded = record.migrated_at.try_to_rfc3339_string().unwrap_or_else(|_| "1970-01-01T00:00:00Z".into());
+    let mut entities = vec![
+        source(
+            ENTRY_SYSTEM,
+            &record.id,
+            format!(
+                "HealthRecords entry {} on chain {}, contract {}",
+                record.entry_id, record.chain_id, record.contract
+            ),
+        ),
+        source(
+            TRANSACTION_SYSTEM,
+            &record.submission.tx_hash,
+            format!("submission, block {}", record.submission.block),
+        ),
+        source(TRANSACTION_SYSTEM, &record.approval.tx_hash, format!("approval, block {}", record.approval.block)),
+        source(COMMITMENT_SYSTEM, &record.commitment, "keccak256(salt ‖ canonical record JSON), as on chain".into()),
+        source(SALT_SYSTEM, &record.salt, "the commitment's salt".into()),
+    ];
+    // The chain keeps the envelope's digest, never the envelope.
+    if let Some(digest) = &record.envelope_digest {
+        entities.push(source(ENVELOPE_DIGEST_SYSTEM, digest, "keccak256 of the sealed envelope, as on chain".into()));
+    }
+    entities.push(json!({ "role": "quotation", "what": { "reference": committed, "display": "the committed record, byte for byte" } }));
     entries.push(entry(
         &resource_url(&format!("provenance {}", record.id)),
         json!({
@@ -188,14 +211,7 @@ fn record_entries(record: &ArchivedRecord, patient: Address, patient_ref: &str) 
             "target": targets,
             "recorded": recorded,
             "agent": agents,
-            "entity": [
-                source(ENTRY_SYSTEM, &record.id, format!("HealthRecords entry {} on chain {}, contract {}", record.entry_id, record.chain_id, record.contract)),
-                source(TRANSACTION_SYSTEM, &record.submission.tx_hash, format!("submission, block {}", record.submission.block)),
-                source(TRANSACTION_SYSTEM, &record.approval.tx_hash, format!("approval, block {}", record.approval.block)),
-                source(COMMITMENT_SYSTEM, &record.commitment, "keccak256(salt ‖ canonical record JSON), as on chain".into()),
-                source(SALT_SYSTEM, &record.salt, "the commitment's salt".into()),
-                { "role": "quotation", "what": { "reference": committed, "display": "the committed record, byte for byte" } },
-            ],
+            "entity": entities,
         }),
     ));
     Ok(entries)

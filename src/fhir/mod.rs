@@ -23,6 +23,9 @@ pub const ENTRY_SYSTEM: &str = "urn:hrm:fhir:entry";
 pub const TRANSACTION_SYSTEM: &str = "urn:hrm:fhir:transaction";
 /// The identifier system of a commitment, keccak256(salt ‖ canonical record JSON) (0x-hex).
 pub const COMMITMENT_SYSTEM: &str = "urn:hrm:fhir:commitment";
+/// The identifier system of a sealed envelope's digest, keccak256 of its bytes (0x-hex): what the
+/// chain keeps of the envelope, which itself stays with the hospitals that may read it.
+pub const ENVELOPE_DIGEST_SYSTEM: &str = "urn:hrm:fhir:envelope-digest";
 /// The identifier system of a commitment's salt (0x-hex).
 pub const SALT_SYSTEM: &str = "urn:hrm:fhir:commitment-salt";
 /// hrm's own codes, where no standard code fits (see [`READING_CODES`]).

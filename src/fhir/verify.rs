@@ -10,7 +10,9 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{COMMITMENT_SYSTEM, ENTRY_SYSTEM, FhirError, PANEL_CODE, READING_CODES, SALT_SYSTEM};
+use super::{
+    COMMITMENT_SYSTEM, ENTRY_SYSTEM, ENVELOPE_DIGEST_SYSTEM, FhirError, PANEL_CODE, READING_CODES, SALT_SYSTEM,
+};
 use crate::chain::{Consortium, EntryStatus};
 use crate::records::{Amount, BillDetails, EntryKind, HealthDetails, LineItem, Readings, Record, commitment};
 
@@ -93,11 +95,20 @@ async fn check_record(
     if info.status != EntryStatus::Approved {
         check.problems.push(format!("entry {entry_id} is {} on chain, not approved", info.status));
     }
-    let on_chain = consortium.submission(entry_id).await?.commitment;
+    let submission = consortium.submission(entry_id).await?;
+    let on_chain = submission.commitment;
     if entity(provenance, COMMITMENT_SYSTEM).and_then(|c| c.parse::<B256>().ok()) != Some(on_chain) {
         check
             .problems
             .push(format!("the Provenance's commitment is not entry {entry_id}'s commitment on chain ({on_chain})"));
+    }
+    if let Some(digest) = entity(provenance, ENVELOPE_DIGEST_SYSTEM)
+        && digest.parse::<B256>().ok() != Some(submission.envelope_digest)
+    {
+        check.problems.push(format!(
+            "the Provenance's envelope digest is not entry {entry_id}'s digest on chain ({})",
+            submission.envelope_digest
+        ));
     }
 
     let rebuilt = match rebuild_record(provenance, resources) {

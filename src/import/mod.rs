@@ -15,14 +15,17 @@ pub use source::{CSV_COLUMNS, ImportRow, ParsedSource, RowProblem, SourceFormat,
 
 use crate::chain::outbox::{FeeCaps, TransactionFate};
 use crate::chain::{ChainError, Consortium, EntryKind, SealedSubmission, submitted_entry_ids};
+use crate::exchange::deliver;
 use crate::records::envelope::EnvelopeRecipient;
+use crate::store::{Archive, EnvelopeSource};
 use crate::submission::{SubmissionError, gather_recipients, seal};
+use alloy::signers::local::PrivateKeySigner;
 use journal::{ConfirmedBatch, SentBatch};
 
 /// Most calldata one batch may carry. Geth refuses transactions over 128 KiB; this leaves room.
 const MAX_BATCH_CALLDATA: usize = 100_000;
-/// ABI overhead per record beside its envelope: patient, commitment, offset and length words.
-const CALLDATA_PER_RECORD: usize = 4 * 32;
+/// Calldata per record: its patient, commitment and envelope digest, a word each.
+const CALLDATA_PER_RECORD: usize = 3 * 32;
 
 /// Why an import stopped.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,10 @@ pub enum ImportError {
     Submission(#[from] SubmissionError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Exchange(#[from] crate::exchange::ExchangeError),
     #[error("the batch of lines {lines} was refused: {source}")]
     Refused { lines: String, source: ChainError },
     #[error(
@@ -177,16 +184,25 @@ pub async fn check_patients(
         .collect())
 }
 
+/// Where an import keeps its envelopes and who signs its pushes: the submitting hospital.
+pub struct ImportParty<'a> {
+    pub archive: &'a Archive,
+    pub signer: &'a PrivateKeySigner,
+}
+
 /// Submits `rows` of `kind` as the consortium's signer, resuming the import `journal` records.
+/// Each envelope is stored in the archive before its batch is journaled and sent; each confirmed
+/// batch's envelopes are pushed to the panel's servers (a failed push is queued for the follower).
 pub async fn import_rows(
     consortium: &Consortium,
+    party: &ImportParty<'_>,
     kind: EntryKind,
     rows: &[ImportRow],
     journal: &mut ImportJournal,
     settings: ImportSettings,
     on_progress: &mut dyn FnMut(ImportProgress),
 ) -> Result<ImportReport, ImportError> {
-    settle_earlier_run(consortium, journal).await?;
+    settle_earlier_run(consortium, party, journal).await?;
     let claimed = journal.claimed_lines();
     let earlier = rows.iter().filter(|r| claimed.contains(&r.line)).count();
     if earlier > 0 {
@@ -195,7 +211,7 @@ pub async fn import_rows(
     let to_send: Vec<&ImportRow> = rows.iter().filter(|r| !claimed.contains(&r.line)).collect();
     on_progress(ImportProgress::Planned { rows: to_send.len() });
     if !to_send.is_empty() {
-        let mut sender = BatchSender::new(consortium, kind).await?;
+        let mut sender = BatchSender::new(consortium, party.archive, kind).await?;
         let mut in_flight: VecDeque<SentBatch> = VecDeque::new();
         let mut start = 0;
         while start < to_send.len() {
@@ -206,11 +222,11 @@ pub async fn import_rows(
             in_flight.push_back(batch);
             if in_flight.len() >= settings.in_flight.max(1) {
                 let oldest = in_flight.pop_front().expect("one is in flight");
-                settle(consortium, journal, &oldest, on_progress).await?;
+                settle(consortium, party, journal, &oldest, on_progress).await?;
             }
         }
         while let Some(oldest) = in_flight.pop_front() {
-            settle(consortium, journal, &oldest, on_progress).await?;
+            settle(consortium, party, journal, &oldest, on_progress).await?;
         }
     }
     Ok(report(rows, journal, earlier))
@@ -219,6 +235,7 @@ pub async fn import_rows(
 /// Seals rows and sends them as batches with consecutive nonces.
 struct BatchSender<'a> {
     consortium: &'a Consortium,
+    archive: &'a Archive,
     kind: EntryKind,
     nonce: u64,
     fees: FeeCaps,
@@ -228,9 +245,10 @@ struct BatchSender<'a> {
 }
 
 impl<'a> BatchSender<'a> {
-    async fn new(consortium: &'a Consortium, kind: EntryKind) -> Result<Self, ImportError> {
+    async fn new(consortium: &'a Consortium, archive: &'a Archive, kind: EntryKind) -> Result<Self, ImportError> {
         Ok(Self {
             consortium,
+            archive,
             kind,
             nonce: consortium.next_nonce(true).await?,
             fees: consortium.fee_caps().await?,
@@ -250,14 +268,16 @@ impl<'a> BatchSender<'a> {
                 self.recipients.insert(row.patient, recipients);
             }
             let record = seal(&row.record, &self.recipients[&row.patient])?;
-            calldata += record.envelope.len() + CALLDATA_PER_RECORD;
+            calldata += CALLDATA_PER_RECORD;
             if calldata > MAX_BATCH_CALLDATA && !sealed.is_empty() {
                 break;
             }
+            // Kept before the batch is journaled and sent: every entry it creates can be opened.
+            self.archive.store_envelope(&record.envelope, &EnvelopeSource::SealedHere).await?;
             sealed.push(SealedSubmission {
                 patient: row.patient,
                 commitment: record.commitment,
-                envelope: record.envelope,
+                envelope_digest: record.envelope_digest,
             });
         }
         // Halve the batch until it fits the gas budget. A batch larger than a whole block does not
@@ -292,14 +312,20 @@ impl<'a> BatchSender<'a> {
 
 /// Sends again what an earlier run broadcast (or was about to) and waits for each to be mined
 /// or dropped; a dropped batch's rows are sent again later.
-async fn settle_earlier_run(consortium: &Consortium, journal: &mut ImportJournal) -> Result<(), ImportError> {
+async fn settle_earlier_run(
+    consortium: &Consortium,
+    party: &ImportParty<'_>,
+    journal: &mut ImportJournal,
+) -> Result<(), ImportError> {
     let unsettled = journal.unsettled();
     for batch in &unsettled {
         consortium.broadcast(&batch.transaction).await?;
     }
     for batch in &unsettled {
         match consortium.await_fate(&batch.transaction).await? {
-            TransactionFate::Mined(receipt) if receipt.status() => confirm(journal, batch, &receipt)?,
+            TransactionFate::Mined(receipt) if receipt.status() => {
+                confirm(consortium, party, journal, batch, &receipt).await?
+            }
             TransactionFate::Mined(_) | TransactionFate::Dropped => journal.record_dropped(batch.batch)?,
         }
     }
@@ -309,6 +335,7 @@ async fn settle_earlier_run(consortium: &Consortium, journal: &mut ImportJournal
 /// Waits for one batch of this run and journals what became of it.
 async fn settle(
     consortium: &Consortium,
+    party: &ImportParty<'_>,
     journal: &mut ImportJournal,
     batch: &SentBatch,
     on_progress: &mut dyn FnMut(ImportProgress),
@@ -316,7 +343,7 @@ async fn settle(
     let lines = || describe_lines(batch.lines.iter().copied());
     match consortium.await_fate(&batch.transaction).await? {
         TransactionFate::Mined(receipt) if receipt.status() => {
-            confirm(journal, batch, &receipt)?;
+            confirm(consortium, party, journal, batch, &receipt).await?;
             on_progress(ImportProgress::BatchConfirmed {
                 batch: batch.batch,
                 rows: batch.lines.len(),
@@ -335,18 +362,28 @@ async fn settle(
     }
 }
 
-fn confirm(
+/// Journals a mined batch, then pushes its envelopes to the panel (a failed push is queued, so a
+/// crash after the journal line loses nothing the follower does not send later).
+async fn confirm(
+    consortium: &Consortium,
+    party: &ImportParty<'_>,
     journal: &mut ImportJournal,
     batch: &SentBatch,
     receipt: &alloy::rpc::types::TransactionReceipt,
 ) -> Result<(), ImportError> {
+    let entry_ids = submitted_entry_ids(receipt);
+    let block = receipt.block_number.unwrap_or_default();
     journal.record_confirmed(ConfirmedBatch {
         batch: batch.batch,
         tx_hash: receipt.transaction_hash,
-        block: receipt.block_number.unwrap_or_default(),
+        block,
         gas_used: receipt.gas_used,
-        entry_ids: submitted_entry_ids(receipt),
+        entry_ids: entry_ids.clone(),
     })?;
+    let submissions = consortium.submissions_of(&entry_ids, block).await?;
+    let mut entries: Vec<(u64, B256)> = submissions.values().map(|s| (s.id, s.envelope_digest)).collect();
+    entries.sort_unstable();
+    deliver(consortium, party.archive, party.signer, &entries).await?;
     Ok(())
 }
 

@@ -70,6 +70,10 @@ pub struct ArchivedRecord {
     pub commitment: String,
     /// The commitment's salt, 0x-hex.
     pub salt: String,
+    /// keccak256 of the sealed envelope the record was opened from, as on chain, 0x-hex (absent
+    /// in records archived before envelopes left the chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope_digest: Option<String>,
     pub submission: Provenance,
     pub approval: Provenance,
     /// Accounts that approved, lower-case hex, in vote order.

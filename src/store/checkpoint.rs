@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::archive::hex_address;
 use super::{Archive, StoreError};
 
-const COLLECTION: &str = "migration_checkpoints";
+pub(super) const COLLECTION: &str = "migration_checkpoints";
 
 /// How many recent blocks' hashes a checkpoint remembers to find where a reorganised chain
 /// parted from what migration read. A reorganisation deeper than all of them rewinds to the

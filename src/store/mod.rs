@@ -5,12 +5,15 @@
 
 pub mod archive;
 pub mod checkpoint;
+pub mod envelopes;
+pub mod erasure;
 pub mod orphans;
 pub mod predictions;
 pub mod staff;
 
 pub use archive::{ArchivedRecord, Provenance, RecordCollection, canonical_record_json};
 pub use checkpoint::{BlockMark, MigrationCheckpoint};
+pub use envelopes::{ENVELOPES_COLLECTION, EnvelopeSource};
 pub use orphans::OrphanedRecord;
 pub use predictions::StoredPrediction;
 pub use staff::{StaffAccount, StaffError, StaffRole};
@@ -114,6 +117,20 @@ impl Archive {
             .await
             .map_err(StoreError::operation("creating indexes"))?;
         Ok(())
+    }
+}
+
+/// Whether a write failed on a unique index: the database's answer to "already there".
+pub(crate) fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    const DUPLICATE_KEY: i32 = 11000;
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(e) => {
+            e.write_errors.as_ref().is_some_and(|errors| errors.iter().any(|w| w.code == DUPLICATE_KEY))
+        }
+        _ => error.to_string().contains("E11000") || error.to_string().contains("duplicate key"),
     }
 }
 

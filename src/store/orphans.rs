@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::archive::hex_address;
 use super::{Archive, ArchivedRecord, RecordCollection, StoreError};
 
-const COLLECTION: &str = "orphaned_records";
+pub(super) const COLLECTION: &str = "orphaned_records";
 
 /// An archived record whose approval is no longer on the canonical chain, as it was archived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Archive, ArchivedRecord, StoreError};
 use crate::ml::{Contribution, ModelFile, Prediction};
 
-const COLLECTION: &str = "predictions";
+pub(super) const COLLECTION: &str = "predictions";
 
 /// A prediction made for an archived record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -158,7 +158,7 @@ impl Archive {
         };
         match self.staff().insert_one(&account).await {
             Ok(_) => Ok(account),
-            Err(e) if is_duplicate_key(&e) => Err(StaffError::Exists(username.to_string())),
+            Err(e) if super::is_duplicate_key(&e) => Err(StaffError::Exists(username.to_string())),
             Err(e) => Err(StoreError::operation("adding a staff account")(e).into()),
         }
     }
@@ -234,13 +234,6 @@ impl Archive {
 /// An argon2id hash of a password nobody has, for the same-time refusal of unknown names.
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("no account has this password").expect("hashing works"));
-
-fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
-    matches!(
-        error.kind.as_ref(),
-        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(e)) if e.code == 11000
-    )
-}
 
 #[cfg(test)]
 mod tests {

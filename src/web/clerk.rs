@@ -262,9 +262,9 @@ async fn submit(
     form_page: impl FnOnce(&FieldErrors) -> Markup,
 ) -> Result<Response, PageError> {
     if let (Some(patient), Some(record), true) = (patient, &record, errors.is_empty()) {
-        match submit_record(&app.consortium, patient, record).await {
-            Ok(outcome) => {
-                let id = outcome.entry_id.unwrap_or_default();
+        match submit_record(&app.consortium, &app.archive, &app.hospital, patient, record).await {
+            Ok(done) => {
+                let id = done.outcome.entry_id.unwrap_or_default();
                 let message = format!(
                     "Submitted entry {id}: {} for patient {}. It now waits for the patient's and the supporting hospitals' votes.",
                     record.kind().describe(),

@@ -6,6 +6,7 @@
 //! the security headers and refuses any state-changing request without the session's CSRF token.
 
 mod admin;
+mod api;
 mod archive_cache;
 mod assets;
 mod chart;
@@ -118,6 +119,13 @@ impl FollowerStatus {
                 self.outage = Some((service.to_string(), message.clone(), bson::DateTime::now()));
             }
             FollowEvent::Recovered { .. } => self.outage = None,
+            FollowEvent::Exchanged { erased, pushed, still_queued } => {
+                let summary = format!(
+                    "{} erased at patients' request, {pushed} envelope(s) pushed, {still_queued} still queued",
+                    erased.len()
+                );
+                self.last_pass = Some((bson::DateTime::now(), summary));
+            }
             FollowEvent::Stopped { .. } => self.stopped = true,
             FollowEvent::Watching { subscribed, .. } => self.subscribed = *subscribed,
         }
@@ -210,6 +218,16 @@ impl WebApp {
         Some(model)
     }
 
+    /// Finds the envelopes this hospital may open: in its database, else pulled from the
+    /// submitter's server.
+    pub fn envelope_finder(&self) -> hrm::exchange::EnvelopeFinder<'_> {
+        hrm::exchange::EnvelopeFinder {
+            consortium: &self.consortium,
+            archive: Some(&self.archive),
+            signer: Some(&self.hospital),
+        }
+    }
+
     /// Whether cookies must be Secure: the server is reached over TLS.
     fn secure_cookies(&self) -> bool {
         self.settings.public_url.scheme() == "https"
@@ -223,8 +241,13 @@ impl WebApp {
     }
 }
 
-/// The router with every page.
+/// The router with every page, and the hospital-to-hospital API beside them (outside the
+/// pages' sessions).
 pub fn router(app: Arc<WebApp>) -> Router {
+    api::router(app.clone()).merge(pages(app))
+}
+
+fn pages(app: Arc<WebApp>) -> Router {
     Router::new()
         .route("/", get(signin::home))
         .route("/sign-in", get(signin::show))

@@ -74,9 +74,11 @@ pub async fn open(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<u
     visit.staff(StaffRole::Reviewer)?;
     let (entry, names) = entry_we_vote_on(&app, id).await?;
     let submission = app.consortium.submission(id).await.map_err(PageError::failed)?;
-    let opened = open_submission(&submission, &app.hospital).map_err(PageError::failed)?.ok_or_else(|| {
-        PageError::Failed(format!("entry {id} is not sealed to this hospital's key, so it cannot be opened here"))
-    })?;
+    let envelope = app.envelope_finder().envelope_of(&submission).await.map_err(PageError::failed)?;
+    let opened =
+        open_submission(&submission, &envelope, &app.hospital).map_err(PageError::failed)?.ok_or_else(|| {
+            PageError::Failed(format!("entry {id} is not sealed to this hospital's key, so it cannot be opened here"))
+        })?;
     let text = String::from_utf8_lossy(&opened.record_json);
     let record = Record::from_json(entry.kind, &text, &format!("entry {id}")).map_err(PageError::failed)?;
     // Opening the sealed entry is a read of the record (allowed: this hospital is on its panel),

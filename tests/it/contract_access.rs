@@ -169,7 +169,7 @@ async fn grant_the_outsider(c: &Consortium) {
 }
 
 /// A batch of two valid records about the patient.
-fn two_records(c: &Consortium) -> (Vec<Address>, Vec<alloy::primitives::B256>, Vec<alloy::primitives::Bytes>) {
+fn two_records(c: &Consortium) -> (Vec<Address>, Vec<alloy::primitives::B256>, Vec<alloy::primitives::B256>) {
     (vec![c.patient.address(); 2], vec![some_commitment(); 2], vec![test_envelope(); 2])
 }
 

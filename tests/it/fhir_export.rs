@@ -81,7 +81,8 @@ async fn a_patients_archive_exports_as_valid_fhir_and_verifies_against_the_chain
             "urn:hrm:fhir:transaction",
             "urn:hrm:fhir:transaction",
             "urn:hrm:fhir:commitment",
-            "urn:hrm:fhir:commitment-salt"
+            "urn:hrm:fhir:commitment-salt",
+            "urn:hrm:fhir:envelope-digest"
         ]
     );
 

@@ -23,13 +23,15 @@ fn visit(patient: &str, glucose: u32) -> String {
 async fn glucose_on_chain(env: &TestEnv, home: &Path) -> BTreeMap<u64, u64> {
     let connection = Connection::open(env.rpc_url.clone(), Duration::from_secs(30)).await.unwrap();
     let consortium = connection.attach(&DeploymentStore::new(home.join("deployments"))).await.unwrap();
+    let archive = hrm::store::Archive::connect(&env.mongodb_uri, &env.database_name).await.unwrap();
     let mut found = BTreeMap::new();
     for id in 1..=consortium.entry_count().await.unwrap() {
         let submission = consortium.submission(id).await.unwrap();
         if submission.kind != EntryKind::Health {
             continue;
         }
-        let opened = open_submission(&submission, &dev(1)).unwrap().expect("dev:1 submitted it");
+        let envelope = archive.envelope(submission.envelope_digest).await.unwrap().expect("dev:1 kept it");
+        let opened = open_submission(&submission, &envelope, &dev(1)).unwrap().expect("dev:1 submitted it");
         found.insert(id, opened.record["readings"]["glucose"].as_f64().unwrap() as u64);
     }
     found

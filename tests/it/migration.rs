@@ -13,10 +13,30 @@ use serde_json::Value;
 
 /// hrm's home with the minimal consortium deployed: dev:1 submits with dev:2 as its panel; dev:3
 /// is the patient. Returns the primary's, the panel member's and the patient's clients.
-pub(crate) async fn consortium(hrm: &Hrm<'_>) -> [Consortium; 3] {
+/// The primary, its one supporting hospital and a patient, with the test's database, which the
+/// primary keeps its envelopes in (as every participant of a local network shares it).
+pub(crate) struct Parties {
+    pub clients: [Consortium; 3],
+    pub archive: hrm::store::Archive,
+    pub primary_signer: alloy::signers::local::PrivateKeySigner,
+}
+
+impl std::ops::Deref for Parties {
+    type Target = [Consortium; 3];
+    fn deref(&self) -> &Self::Target {
+        &self.clients
+    }
+}
+
+pub(crate) async fn consortium(hrm: &Hrm<'_>) -> Parties {
     let store = DeploymentStore::new(hrm.home().join("deployments"));
     let scenario = set_up_consortium(&hrm.env.rpc_urls(), &store, &ScenarioPlan::minimal()).await.unwrap();
-    [&scenario.hospitals[0], &scenario.hospitals[1], &scenario.patients[0]].map(|p| p.client.clone())
+    let archive = hrm::store::Archive::connect(&hrm.env.mongodb_uri, &hrm.env.database_name).await.unwrap();
+    Parties {
+        clients: [&scenario.hospitals[0], &scenario.hospitals[1], &scenario.patients[0]].map(|p| p.client.clone()),
+        archive,
+        primary_signer: scenario.hospitals[0].signer.clone(),
+    }
 }
 
 pub(crate) fn health(glucose: f64) -> Record {
@@ -46,9 +66,11 @@ pub(crate) fn bill(total: &str) -> Record {
 }
 
 /// Submits `record` as the primary; the panel member and the patient vote as told.
-pub(crate) async fn entry(parties: &[Consortium; 3], record: &Record, approve: Option<bool>) -> u64 {
-    let [primary, member, patient] = parties;
-    let id = submit_record(primary, patient.sender(), record).await.unwrap().entry_id.unwrap();
+pub(crate) async fn entry(parties: &Parties, record: &Record, approve: Option<bool>) -> u64 {
+    let [primary, member, patient] = &parties.clients;
+    let done =
+        submit_record(primary, &parties.archive, &parties.primary_signer, patient.sender(), record).await.unwrap();
+    let id = done.outcome.entry_id.unwrap();
     match approve {
         Some(true) => {
             member.vote(id, true).await.unwrap();
@@ -201,11 +223,12 @@ async fn entries_that_cannot_be_opened_or_verified_are_reported() {
     let good = entry(&parties, &health(120.0), Some(true)).await;
 
     // An envelope sealed for one record, committed to another: the contract cannot tell.
-    let [primary, member, patient] = &parties;
+    let [primary, member, patient] = &parties.clients;
     let recipients = gather_recipients(primary, patient.sender()).await.unwrap();
     let sealed = seal(&health(130.0), &recipients).unwrap();
+    parties.archive.store_envelope(&sealed.envelope, &hrm::store::EnvelopeSource::SealedHere).await.unwrap();
     let forged = primary
-        .submit(EntryKind::Health, patient.sender(), keccak256(b"another record"), sealed.envelope)
+        .submit(EntryKind::Health, patient.sender(), keccak256(b"another record"), sealed.envelope_digest)
         .await
         .unwrap()
         .entry_id

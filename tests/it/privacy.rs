@@ -1,4 +1,5 @@
-//! No plaintext record ever reaches the chain: not in calldata, not in logs, not in storage.
+//! No plaintext record ever reaches the chain, and no byte of its sealed envelope either: not in
+//! calldata, not in logs, not in storage. The chain holds the envelope's digest only.
 
 use crate::common::cli::{Hrm, health_json};
 use crate::common::{TestEnv, dev};
@@ -70,6 +71,23 @@ async fn no_plaintext_in_calldata_logs_or_storage() {
     }
     // The check can see what is there: hospital names are plaintext by design.
     assert!(contains(&haystack, b"Hospital"));
+
+    // The sealed envelope stays in the hospitals' database: no 16-byte window of its own bytes
+    // (ephemeral key, wrapped keys, ciphertext) is on chain, only its digest. Its header also
+    // names the recipients, whose addresses are on chain anyway.
+    let connection =
+        hrm::chain::Connection::open(env.rpc_url.clone(), std::time::Duration::from_secs(30)).await.unwrap();
+    let consortium =
+        connection.attach(&hrm::chain::DeploymentStore::new(hrm.home().join("deployments"))).await.unwrap();
+    let submission = consortium.submission(id.parse().unwrap()).await.unwrap();
+    let archive = hrm::store::Archive::connect(&env.mongodb_uri, &env.database_name).await.unwrap();
+    let envelope =
+        archive.envelope(submission.envelope_digest).await.unwrap().expect("the submitter keeps the envelope");
+    assert!(envelope.len() > 400, "a real envelope for four recipients, not {} bytes", envelope.len());
+    for window in crate::common::envelope_secret_parts(&envelope).iter().flat_map(|part| part.windows(16)) {
+        assert!(!contains(&haystack, window), "a piece of the sealed envelope is on chain");
+    }
+    assert!(contains(&haystack, submission.envelope_digest.as_slice()), "the envelope's digest is on chain");
 }
 
 /// Post-transaction values of every storage slot a transaction changed (`prestateTracer` in

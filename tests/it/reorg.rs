@@ -41,7 +41,7 @@ async fn reorganised(test_name: &str, afterwards: Afterwards) {
 
     let touched = entry(&parties, &health(150.0), None).await;
     let snapshot: U256 = rpc(&env, "evm_snapshot", serde_json::json!([])).await;
-    let [_, member, patient] = &parties;
+    let [_, member, patient] = &parties.clients;
     member.vote(touched, true).await.unwrap();
     let first_approval = patient.vote(touched, true).await.unwrap();
     let (code, report, stderr) = run_json(&hrm, &[], &migrate);

@@ -27,6 +27,11 @@ impl Story {
             Server::start(hrm, "dev:2", "hope", &[("rita", "reviewer")], &[]),
             Server::start(hrm, "dev:3", "lakeside", &[("rob", "reviewer")], &[]),
         ];
+        // Each hospital publishes where its server answers, so sealed envelopes travel between
+        // the three databases: pushed by St Mary, pulled by whoever missed them.
+        for (hospital, server) in [("dev:1", &primary), ("dev:2", &reviewers[0]), ("dev:3", &reviewers[1])] {
+            hrm.ok(&["--from", hospital, "hospital", "endpoint", "set", &server.url]);
+        }
         Self { primary, reviewers }
     }
 }
@@ -188,7 +193,9 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     // Another patient (dev:5) with one approved, archived record.
     hrm.ok(&["--from", "dev:5", "key", "publish"]);
     let record = hrm.write_file("record.json", &health_json("148", "private note"));
-    hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:5", "--file", record.to_str().unwrap()]);
+    // St Mary's command line keeps the envelope in St Mary's database, as its server does.
+    let submit = ["--from", "dev:1", "--database", "guarded", "submit-health", "--patient", "dev:5", "--file"];
+    hrm.ok(&[&submit[..], &[record.to_str().unwrap()]].concat());
     hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
     hrm.ok(&["--from", "dev:5", "vote", "1", "--approve"]);
     let mut migrate = hrm.command(&["--from", "dev:1", "--database", "guarded", "migrate"]);
@@ -420,7 +427,8 @@ async fn a_migration_run_elsewhere_shows_on_the_patients_page() {
     assert!(patient.get("/patient").await.body.contains("No approved health records yet"));
 
     let record = hrm.write_file("record.json", &health_json("163", "routine check"));
-    hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:4", "--file", record.to_str().unwrap()]);
+    let submit = ["--from", "dev:1", "--database", "changes", "submit-health", "--patient", "dev:4", "--file"];
+    hrm.ok(&[&submit[..], &[record.to_str().unwrap()]].concat());
     hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
     hrm.ok(&["--from", "dev:4", "vote", "1", "--approve"]);
     let mut migrate = hrm.command(&["--from", "dev:1", "--database", "changes", "migrate", "--confirmations", "0"]);
@@ -455,7 +463,8 @@ async fn a_patient_lets_a_third_hospital_in_and_out_in_chromium() {
     hrm.set_up_consortium(&["dev:2"], "dev:4");
     hrm.ok(&["--from", "dev:0", "hospital", "register", "dev:3", "--name", "Lakeside"]);
     let record = hrm.write_file("record.json", &health_json("148", "shared with care"));
-    hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:4", "--file", record.to_str().unwrap()]);
+    let submit = ["--from", "dev:1", "--database", "consortium", "submit-health", "--patient", "dev:4", "--file"];
+    hrm.ok(&[&submit[..], &[record.to_str().unwrap()]].concat());
     hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
     hrm.ok(&["--from", "dev:4", "vote", "1", "--approve"]);
     let mut migrate = hrm.command(&["--from", "dev:1", "--database", "consortium", "migrate"]);
@@ -576,7 +585,8 @@ async fn a_following_server_archives_approvals_and_shows_its_lag() {
     assert!(idle_admin.get("/admin").await.body.contains("Not following the chain"));
 
     let record = hrm.write_file("record.json", &health_json("151", "followed"));
-    hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:4", "--file", record.to_str().unwrap()]);
+    let submit = ["--from", "dev:1", "--database", "followed", "submit-health", "--patient", "dev:4", "--file"];
+    hrm.ok(&[&submit[..], &[record.to_str().unwrap()]].concat());
     hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
     hrm.ok(&["--from", "dev:4", "vote", "1", "--approve"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -24,8 +24,9 @@ impl<'a> Hrm<'a> {
         Self { env, home }
     }
 
-    /// A command with the harness's RPC URL and this home; nothing from the caller's environment
-    /// that hrm reads leaks in.
+    /// A command with the harness's RPC URL, its database (as `hrm devnet up` gives every
+    /// participant one shared database, where envelopes are found) and this home; nothing from
+    /// the caller's environment that hrm reads leaks in. Flags still override the database.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hrm"));
         for var in [
@@ -35,6 +36,7 @@ impl<'a> Hrm<'a> {
             "HRM_PASSWORD",
             "HRM_RECEIPT_TIMEOUT",
             "HRM_MONGODB_URI",
+            "HRM_DATABASE",
             "MONGODB_URI",
         ] {
             command.env_remove(var);
@@ -42,6 +44,8 @@ impl<'a> Hrm<'a> {
         command
             .env("HRM_HOME", &self.home)
             .env("HRM_RPC_URL", self.env.rpc_url.as_str())
+            .env("HRM_MONGODB_URI", &self.env.mongodb_uri)
+            .env("HRM_DATABASE", &self.env.database_name)
             .current_dir(&self.home)
             .args(args);
         command

@@ -1,6 +1,6 @@
 //! A deployed `HealthRecords` contract with every role the access rules distinguish.
 
-use alloy::primitives::{Address, B256, Bytes, keccak256};
+use alloy::primitives::{Address, B256, keccak256};
 use alloy::providers::DynProvider;
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
@@ -103,8 +103,9 @@ impl Consortium {
 const SUPPORTING_NAMES: [&str; 5] = ["Supporting A", "Supporting B", "Supporting C", "Supporting D", "Supporting E"];
 
 /// An opaque stand-in for a sealed envelope; the contract never looks inside.
-pub fn test_envelope() -> Bytes {
-    Bytes::from(vec![0xab; 700])
+/// The digest of a stand-in envelope: the contract keeps only digests.
+pub fn test_envelope() -> B256 {
+    keccak256(vec![0xab; 700])
 }
 
 /// Waits for a sent transaction's receipt and checks it succeeded.

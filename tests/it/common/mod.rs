@@ -145,6 +145,17 @@ fn test_dir(test_name: &str) -> tempfile::TempDir {
         .expect("creating the test's temporary folder")
 }
 
+/// The parts of a sealed envelope that are its own secret bytes: the ephemeral public key, each
+/// wrapped data key, and the payload (nonce and ciphertext). The rest is the format's magic and
+/// the recipients' addresses (see `hrm::records::envelope`), which are no secret.
+pub fn envelope_secret_parts(envelope: &[u8]) -> Vec<&[u8]> {
+    let recipients = envelope[6] as usize;
+    let header = 40 + 68 * recipients;
+    let mut parts: Vec<&[u8]> = vec![&envelope[7..40], &envelope[header..]];
+    parts.extend((0..recipients).map(|i| &envelope[40 + 68 * i + 20..40 + 68 * (i + 1)]));
+    parts
+}
+
 /// Development account `index` (0..10), funded on every fresh chain the harness starts.
 pub use hrm::chain::dev_keys::dev_account as dev;
 

@@ -315,14 +315,41 @@ impl Browser {
         }
     }
 
-    /// Saves a screenshot as `target/web-screenshots/NAME.png`, at desktop and at phone width.
+    /// Saves a screenshot as `target/web-screenshots/NAME.png`, at desktop and at phone width,
+    /// after checking the page against WCAG 2.1 A and AA with axe-core: every page a test
+    /// photographs is one a patient or a nurse with a screen reader or a keyboard must be able
+    /// to use.
     pub async fn screenshot(&self, name: &str) {
+        self.check_accessibility(name).await;
         for (suffix, width, height) in [("", 1280, 1000), ("-phone", 412, 915)] {
             self.client.set_window_size(width, height).await.unwrap();
             let png = self.client.screenshot().await.unwrap();
             std::fs::write(self.screenshots.join(format!("{name}{suffix}.png")), png).unwrap();
         }
         self.client.set_window_size(1280, 1000).await.unwrap();
+    }
+
+    /// Runs axe-core (installed by `tools/setup` from npm) on the page and fails the test with
+    /// every WCAG 2.1 A or AA violation it finds, naming the rule, the element and the fix.
+    pub async fn check_accessibility(&self, page: &str) {
+        let source = std::fs::read_to_string(axe_core_path())
+            .unwrap_or_else(|e| panic!("axe-core is missing ({e}): run tools/setup"));
+        // WebDriver scripts run outside the page's Content-Security-Policy.
+        self.client.execute(&format!("{source}\nwindow.axe = axe; return true;"), vec![]).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+                     .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + '\n    '
+                        + v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary.replace(/\n/g, ' ')).join('\n    '))))
+                     .catch(e => done(['axe-core failed: ' + e]));"#,
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("running axe-core on {page}: {e}"));
+        let violations: Vec<String> = serde_json::from_value(found).expect("axe-core returns a list");
+        assert!(violations.is_empty(), "the page {page} breaks WCAG 2.1 AA:\n  {}", violations.join("\n  "));
     }
 
     /// Puts a browser wallet (EIP-1193) into the page: its requests wait in a queue that
@@ -409,6 +436,11 @@ impl Drop for Browser {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// axe-core's browser bundle, as `tools/setup` installs it.
+fn axe_core_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/npm/node_modules/axe-core/axe.min.js")
 }
 
 /// The screenshot folder, for tests that check what was saved.

@@ -1,0 +1,171 @@
+//! A patient's erasure of their records: the request on chain, each holding hospital's answer
+//! (erased, or kept for a legal reason until a date), and what each hospital's archive must then
+//! no longer hold.
+
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use serde::Serialize;
+
+use crate::chain::{ChainError, Consortium, DeferralReason, ErasureAnswer, TxOutcome};
+use crate::exchange::request::unix_now;
+use crate::store::erasure::ErasedCopies;
+use crate::store::{Archive, StoreError};
+
+/// Why erasure could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ErasureError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{patient} has no entries to erase")]
+    NothingToErase { patient: Address },
+}
+
+/// One entry this hospital erased and confirmed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErasedEntry {
+    pub entry_id: u64,
+    pub deleted: ErasedCopies,
+    pub confirmation: TxOutcome,
+}
+
+/// What one pass over the erasure requests did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ErasurePass {
+    /// Entries erased and confirmed now.
+    pub erased: Vec<ErasedEntry>,
+    /// Requests this hospital answered before (confirmed, or deferred to a date still ahead).
+    pub answered_before: usize,
+    /// Requests for entries this hospital does not hold.
+    pub not_held: usize,
+}
+
+/// The entries a patient asks to erase: the ones named, or all of theirs.
+pub async fn entries_to_erase(
+    consortium: &Consortium,
+    patient: Address,
+    named: &[u64],
+) -> Result<Vec<u64>, ErasureError> {
+    if !named.is_empty() {
+        return Ok(named.to_vec());
+    }
+    let requested = consortium.erasure_ledger(Some(patient)).await?;
+    let mut ids = Vec::new();
+    for entry in consortium.entries().await? {
+        if entry.patient == patient && !requested.requested(entry.id) {
+            ids.push(entry.id);
+        }
+    }
+    if ids.is_empty() {
+        return Err(ErasureError::NothingToErase { patient });
+    }
+    Ok(ids)
+}
+
+/// Deletes the copies of `ids`' envelopes a patient's own database keeps (pulled to read them),
+/// once the patient asked for their erasure; returns how many were held.
+pub async fn forget_own_copies(consortium: &Consortium, archive: &Archive, ids: &[u64]) -> Result<usize, ErasureError> {
+    let mut deleted = 0;
+    for id in ids {
+        let digest = consortium.submission(*id).await?.envelope_digest;
+        deleted += usize::from(archive.delete_envelope(digest).await?);
+    }
+    Ok(deleted)
+}
+
+/// Acts on every erasure request for an entry `signer`'s hospital holds and has not answered (or
+/// whose deferral ran out): deletes its envelope, archived record, predictions and every other
+/// copy here, then confirms on chain. Run by the follower and by `hrm erase apply`.
+pub async fn apply_erasures(
+    consortium: &Consortium,
+    archive: &Archive,
+    signer: &PrivateKeySigner,
+) -> Result<ErasurePass, ErasureError> {
+    let hospital = signer.address();
+    let ledger = consortium.erasure_ledger(None).await?;
+    let now = unix_now();
+    let mut pass = ErasurePass::default();
+    for request in ledger.requests.values() {
+        match ledger.answer(request.entry_id, hospital) {
+            Some(ErasureAnswer::Erased { .. }) => {
+                pass.answered_before += 1;
+                continue;
+            }
+            Some(ErasureAnswer::Kept { until, .. }) if *until > now => {
+                pass.answered_before += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let entry = consortium.entry(request.entry_id).await?;
+        if entry.patient == hospital || !consortium.is_recipient(request.entry_id, hospital).await? {
+            pass.not_held += 1;
+            continue;
+        }
+        let submission = consortium.submission(request.entry_id).await?;
+        let deployment = consortium.deployment();
+        let deleted = archive
+            .erase_entry(deployment.chain_id, deployment.address, request.entry_id, submission.envelope_digest)
+            .await?;
+        let confirmation = consortium.confirm_erasure(request.entry_id).await?;
+        pass.erased.push(ErasedEntry { entry_id: request.entry_id, deleted, confirmation });
+    }
+    Ok(pass)
+}
+
+/// Keeps an entry's record until `until` (unix seconds) for `reason`, on chain.
+pub async fn defer_erasure(
+    consortium: &Consortium,
+    entry_id: u64,
+    until: u64,
+    reason: DeferralReason,
+) -> Result<TxOutcome, ErasureError> {
+    Ok(consortium.defer_erasure(entry_id, until, reason).await?)
+}
+
+/// One holding hospital's answer to one entry's erasure request.
+#[derive(Debug, Clone, Serialize)]
+pub struct HolderAnswer {
+    pub hospital: Address,
+    /// `None`: not answered yet.
+    pub answer: Option<ErasureAnswer>,
+}
+
+/// Where one entry's erasure stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryErasure {
+    pub entry_id: u64,
+    pub requested_block: u64,
+    pub requested_tx: alloy::primitives::B256,
+    /// The submitter first, then the panel.
+    pub holders: Vec<HolderAnswer>,
+}
+
+impl EntryErasure {
+    /// Whether every holding hospital confirmed.
+    pub fn complete(&self) -> bool {
+        self.holders.iter().all(|h| matches!(h.answer, Some(ErasureAnswer::Erased { .. })))
+    }
+}
+
+/// Where each of a patient's erasure requests stands, hospital by hospital.
+pub async fn erasure_status(consortium: &Consortium, patient: Address) -> Result<Vec<EntryErasure>, ErasureError> {
+    let ledger = consortium.erasure_ledger(Some(patient)).await?;
+    let mut status = Vec::with_capacity(ledger.requests.len());
+    for request in ledger.requests.values() {
+        let entry = consortium.entry(request.entry_id).await?;
+        let mut holders = vec![entry.submitter];
+        holders.extend(consortium.entry_panel(request.entry_id).await?);
+        status.push(EntryErasure {
+            entry_id: request.entry_id,
+            requested_block: request.block,
+            requested_tx: request.tx_hash,
+            holders: holders
+                .into_iter()
+                .map(|hospital| HolderAnswer { hospital, answer: ledger.answer(request.entry_id, hospital).cloned() })
+                .collect(),
+        });
+    }
+    Ok(status)
+}
