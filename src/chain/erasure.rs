@@ -155,6 +155,9 @@ impl Consortium {
                 },
             );
         }
+        if ledger.requests.is_empty() {
+            return Ok(ledger);
+        }
         let answered = Filter::new().event_signature(vec![
             HealthRecords::ErasureConfirmed::SIGNATURE_HASH,
             HealthRecords::ErasureDeferred::SIGNATURE_HASH,

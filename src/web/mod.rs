@@ -271,6 +271,8 @@ fn pages(app: Arc<WebApp>) -> Router {
         .route("/patients/{patient}/fhir", get(patients::fhir_bundle))
         .route("/patient/sharing/transaction", get(patient::sharing_transaction))
         .route("/patient/sharing/state", get(patient::sharing_state))
+        .route("/patient/erasure/transaction", get(patient::erasure_transaction))
+        .route("/patient/erasure/state", get(patient::erasure_state))
         .route("/reviewer", get(reviewer::queue))
         .route("/reviewer/entries/{entry}", get(reviewer::open))
         .route("/reviewer/entries/{entry}/confirm", post(reviewer::confirm))

@@ -14,11 +14,12 @@ use hrm::access::{
     AccessLogEntry, AccessOutcome, ReadRule, Reader, RecordParties, RecordRead, decide_reads, read_archived_record,
     read_patient_records,
 };
-use hrm::chain::EntryStatus;
 use hrm::chain::HealthRecords;
 use hrm::chain::ledger::LedgerEntry;
 use hrm::chain::revert::describe_expiry;
 use hrm::chain::sharing::{StandingGrant, UNTIL_REVOKED, end_of_day};
+use hrm::chain::{EntryStatus, ErasureAnswer};
+use hrm::erasure::{EntryErasure, entries_to_erase, erasure_status};
 use hrm::fhir::{PatientExport, patient_bundle};
 use hrm::ml::dataset::FEATURES;
 use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
@@ -89,6 +90,7 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
         shown.iter().partition(|record| record.kind == EntryKind::Health);
     let handled_by = hospitals_handling(shown.iter().copied());
     let reads = app.access_histories.get(&app.access_log, patient).await.map_err(PageError::failed)?;
+    let erasures = erasure_status(&app.consortium, patient).await.map_err(PageError::failed)?;
 
     Ok(page(
         &app,
@@ -138,8 +140,81 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
                 h2 { "Who looked at my records" }
                 (access_history(&reads, &names))
             }
+            section.card #erasure {
+                h2 { "Erasing my records" }
+                (erasure_section(&erasures, &names))
+            }
         },
     ))
+}
+
+/// A transaction hash as people glance at it: `0x3e3c…e566`.
+fn short_hash(hash: alloy::primitives::B256) -> String {
+    let text = hash.to_string();
+    format!("{}…{}", &text[..6], &text[text.len() - 4..])
+}
+
+fn erasure_section(erasures: &[EntryErasure], names: &HashMap<Address, String>) -> Markup {
+    html! {
+        p { "You may ask every hospital that holds your records to erase them. Each hospital answers on the chain: erased, or kept until a date because the law obliges it to keep the record. The chain keeps only proof that the record existed and how it was voted on, never the record." }
+        @if erasures.is_empty() {
+            p.empty { "You have not asked for any erasure." }
+        } @else {
+            table #erasures {
+                thead { tr { th { "Entry" } th { "Hospital" } th { "Answer" } } }
+                tbody {
+                    @for entry in erasures {
+                        @for holder in &entry.holders {
+                            tr {
+                                td { (entry.entry_id) }
+                                td { (hospital_label(names, holder.hospital)) }
+                                td {
+                                    @match &holder.answer {
+                                        Some(ErasureAnswer::Erased { block, tx_hash }) => {
+                                            span.vote-yes { "Erased" }
+                                            span.muted { " (block " (block) ", transaction " code title=(tx_hash) { (short_hash(*tx_hash)) } ")" }
+                                        },
+                                        Some(ErasureAnswer::Kept { until, reason, .. }) => {
+                                            span.vote-no { "Kept until " (describe_expiry(*until)) }
+                                            span.muted { ": " (reason.describe()) }
+                                        },
+                                        None => span.muted { "Not yet answered" },
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        details.erase-form {
+            summary { "Erase my records…" }
+            p { "Every hospital holding a record of yours that you have not asked about yet will be asked to erase it. This cannot be undone: an erased record cannot be shown to you or anyone again." }
+            button.danger.wallet-erase type="button" { "Yes, ask them to erase my records" }
+        }
+        p.hint.erase-status role="status" {}
+    }
+}
+
+/// `GET /patient/erasure/transaction`: the transaction the patient's wallet sends to ask for the
+/// erasure of every entry of theirs not yet asked about, after a dry run that tells any refusal.
+pub async fn erasure_transaction(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Response, PageError> {
+    let patient = visit.patient()?;
+    let ids =
+        entries_to_erase(&app.consortium, patient, &[]).await.map_err(|e| PageError::BadRequest(e.to_string()))?;
+    app.consortium.check_request_erasure(patient, &ids).await.map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let data =
+        HealthRecords::requestErasureCall { ids: ids.iter().map(|id| alloy::primitives::U256::from(*id)).collect() }
+            .abi_encode();
+    Ok(Json(wallet_transaction(&app, patient, data)).into_response())
+}
+
+/// `GET /patient/erasure/state`: how many of the patient's entries have an erasure request, for
+/// the page to refresh itself once the request is mined.
+pub async fn erasure_state(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Response, PageError> {
+    let patient = visit.patient()?;
+    let requested = app.consortium.erasure_ledger(Some(patient)).await.map_err(PageError::failed)?.requests.len();
+    Ok(Json(serde_json::json!({ "requested": requested })).into_response())
 }
 
 /// The hospitals that may read some of these records without a grant: their submitters and

@@ -34,9 +34,13 @@ enum Function {
     GrantAccess,
     RevokeAccess,
     AnchorAccessLog,
+    SetEndpoint,
+    RequestErasure,
+    DeferErasure,
+    ConfirmErasure,
 }
 
-const FUNCTIONS: [Function; 12] = [
+const FUNCTIONS: [Function; 16] = [
     Function::RegisterHospital,
     Function::PublishKey,
     Function::SetSupportingHospitals,
@@ -49,10 +53,19 @@ const FUNCTIONS: [Function; 12] = [
     Function::GrantAccess,
     Function::RevokeAccess,
     Function::AnchorAccessLog,
+    Function::SetEndpoint,
+    Function::RequestErasure,
+    // Deferring before confirming: a hospital may confirm after a deferral, not defer after.
+    Function::DeferErasure,
+    Function::ConfirmErasure,
 ];
 
-/// The entry every vote in the matrix is about: pending, submitted by the primary.
+/// The entry every vote in the matrix is about: pending, submitted by the primary. Its erasure
+/// is what the matrix requests.
 const PENDING_ENTRY: u64 = 1;
+/// An entry whose erasure the patient requested (see `request_erasure_of_another`): what the
+/// matrix confirms and defers.
+const ERASE_ENTRY: u64 = 2;
 
 fn signer(c: &Consortium, role: Role) -> &PrivateKeySigner {
     match role {
@@ -101,6 +114,16 @@ fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
         }
         (Function::AnchorAccessLog, Role::Primary | Role::PanelMember | Role::Outsider) => None,
         (Function::AnchorAccessLog, _) => Some(not_hospital),
+        (Function::SetEndpoint, Role::Primary | Role::PanelMember | Role::Outsider) => None,
+        (Function::SetEndpoint, _) => Some(not_hospital),
+        // Only the entry's patient asks for its erasure: not a hospital, not the admin.
+        (Function::RequestErasure, Role::Patient) => None,
+        (Function::RequestErasure, _) => Some(E::NotEntryPatient(HealthRecords::NotEntryPatient { id, caller: who })),
+        // Only the hospitals that hold the record (its submitter and panel) answer for it.
+        (Function::DeferErasure | Function::ConfirmErasure, Role::Primary | Role::PanelMember) => None,
+        (Function::DeferErasure | Function::ConfirmErasure, _) => {
+            Some(E::NotRecordHolder(HealthRecords::NotRecordHolder { id: U256::from(ERASE_ENTRY), account: who }))
+        }
     }
 }
 
@@ -160,7 +183,18 @@ async fn attempt(c: &Consortium, function: Function, role: Role, entry: u64, sen
         Function::AnchorAccessLog => {
             run!(contract.anchorAccessLog(3, alloy::primitives::B256::repeat_byte(7)))
         }
+        Function::SetEndpoint => run!(contract.setEndpoint("https://records.example.org".to_string())),
+        Function::RequestErasure => run!(contract.requestErasure(vec![id])),
+        Function::DeferErasure => run!(contract.deferErasure(U256::from(ERASE_ENTRY), u64::MAX, 1)),
+        Function::ConfirmErasure => run!(contract.confirmErasure(U256::from(ERASE_ENTRY))),
     }
+}
+
+/// The patient asks for the erasure of a second entry, so that holders have a request to answer.
+async fn request_erasure_of_another(c: &Consortium) {
+    let (id, _) = c.submit_health().await;
+    assert_eq!(id, ERASE_ENTRY);
+    mined(c.as_(&c.patient).requestErasure(vec![U256::from(id)]).send().await).await;
 }
 
 /// The patient lets the outsider read their records, so that revoking has something to revoke.
@@ -179,6 +213,7 @@ async fn every_function_by_every_role() {
     let (id, _) = c.submit_health().await;
     assert_eq!(id, PENDING_ENTRY);
     grant_the_outsider(&c).await;
+    request_erasure_of_another(&c).await;
 
     let mut failures = Vec::new();
     for function in FUNCTIONS {
@@ -198,6 +233,7 @@ async fn allowed_calls_succeed_as_transactions() {
     let c = Consortium::deploy("access_allowed", 2).await;
     let (pending, _) = c.submit_health().await;
     grant_the_outsider(&c).await;
+    request_erasure_of_another(&c).await;
     for function in FUNCTIONS {
         for role in ROLES {
             if expected(&c, function, role).is_some() {

@@ -490,3 +490,91 @@ async fn grants_follow_the_block_clock_and_refuse_what_makes_no_sense() {
     let anchored = event::<HealthRecords::AccessLogAnchored>(&receipt);
     assert_eq!((anchored.hospital, anchored.length, anchored.head), (c.primary.address(), 5, B256::repeat_byte(9)));
 }
+
+#[tokio::test]
+async fn erasure_is_asked_by_the_patient_and_answered_by_each_holder_on_chain() {
+    let c = Consortium::deploy("rules_erasure", 2).await;
+    let (id, _) = c.submit_health().await;
+    let (untouched, _) = c.submit_health().await;
+    let (patient, primary, member) = (c.as_(&c.patient), c.as_(&c.primary), c.as_(&c.panel[0]));
+    let entry = U256::from(id);
+
+    // Recipients are the patient, the submitter and the panel; nobody else.
+    for (who, is) in
+        [(&c.patient, true), (&c.primary, true), (&c.panel[0], true), (&c.outsider, false), (&c.admin, false)]
+    {
+        assert_eq!(primary.isRecipient(entry, who.address()).call().await.unwrap(), is, "{}", who.address());
+    }
+
+    // Nothing to answer before the patient asks.
+    let result = primary.confirmErasure(entry).call().await;
+    assert_eq!(expect_contract_error(result), E::ErasureNotRequested(HealthRecords::ErasureNotRequested { id: entry }));
+    let result = patient.requestErasure(vec![]).call().await;
+    assert_eq!(expect_contract_error(result), E::EmptyBatch(HealthRecords::EmptyBatch {}));
+    let result = patient.requestErasure(vec![U256::from(99)]).call().await;
+    assert_eq!(expect_contract_error(result), E::UnknownEntry(HealthRecords::UnknownEntry { id: U256::from(99) }));
+
+    let receipt = mined(patient.requestErasure(vec![entry]).send().await).await;
+    let requested: HealthRecords::ErasureRequested = event(&receipt);
+    assert_eq!((requested.id, requested.patient), (entry, c.patient.address()));
+    assert!(primary.erasureRequestedAt(entry).call().await.unwrap() > 0);
+    assert_eq!(primary.erasureRequestedAt(U256::from(untouched)).call().await.unwrap(), 0);
+    let result = patient.requestErasure(vec![entry]).call().await;
+    assert_eq!(
+        expect_contract_error(result),
+        E::ErasureAlreadyRequested(HealthRecords::ErasureAlreadyRequested { id: entry })
+    );
+
+    // A deferral needs a reason and a date ahead; then the hospital may still confirm, once.
+    let result = primary.deferErasure(entry, u64::MAX, 0).call().await;
+    assert_eq!(expect_contract_error(result), E::NoDeferralReason(HealthRecords::NoDeferralReason {}));
+    let result = primary.deferErasure(entry, 1, 1).call().await;
+    assert!(matches!(expect_contract_error(result), E::DeferralNotInFuture(_)));
+    let until = 4_102_444_800u64; // 2100-01-01
+    let receipt = mined(primary.deferErasure(entry, until, 1).send().await).await;
+    let deferred: HealthRecords::ErasureDeferred = event(&receipt);
+    assert_eq!(
+        (deferred.id, deferred.hospital, deferred.until, deferred.reason),
+        (entry, c.primary.address(), until, 1)
+    );
+    let answer = primary.erasureAnswerOf(entry, c.primary.address()).call().await.unwrap();
+    assert_eq!((answer.state, answer.until, answer.reason), (2, until, 1));
+    let receipt = mined(primary.confirmErasure(entry).send().await).await;
+    let confirmed: HealthRecords::ErasureConfirmed = event(&receipt);
+    assert_eq!((confirmed.id, confirmed.hospital), (entry, c.primary.address()));
+    let answer = primary.erasureAnswerOf(entry, c.primary.address()).call().await.unwrap();
+    assert_eq!((answer.state, answer.until, answer.reason), (1, 0, 0));
+    let already =
+        E::ErasureAlreadyConfirmed(HealthRecords::ErasureAlreadyConfirmed { id: entry, hospital: c.primary.address() });
+    assert_eq!(expect_contract_error(primary.confirmErasure(entry).call().await), already);
+    assert_eq!(expect_contract_error(primary.deferErasure(entry, until, 1).call().await), already);
+    // Each holder answers for itself.
+    assert_eq!(member.erasureAnswerOf(entry, c.panel[0].address()).call().await.unwrap().state, 0);
+    mined(member.confirmErasure(entry).send().await).await;
+
+    // The evidence stays: the entry, its votes and its submission event.
+    assert_eq!(primary.getEntry(entry).call().await.unwrap().patient, c.patient.address());
+}
+
+#[tokio::test]
+async fn a_hospital_publishes_its_endpoint_and_may_withdraw_it() {
+    let c = Consortium::deploy("rules_endpoint", 1).await;
+    let primary = c.as_(&c.primary);
+    assert_eq!(primary.endpointOf(c.primary.address()).call().await.unwrap(), "");
+    let url = "https://records.st-mary.example".to_string();
+    let receipt = mined(primary.setEndpoint(url.clone()).send().await).await;
+    let set: HealthRecords::EndpointSet = event(&receipt);
+    assert_eq!((set.hospital, set.url.clone()), (c.primary.address(), url.clone()));
+    assert_eq!(c.as_(&c.stranger).endpointOf(c.primary.address()).call().await.unwrap(), url);
+    let long = "x".repeat(257);
+    let result = primary.setEndpoint(long).call().await;
+    assert_eq!(
+        expect_contract_error(result),
+        E::InvalidEndpointLength(HealthRecords::InvalidEndpointLength {
+            length: U256::from(257),
+            max: U256::from(256)
+        })
+    );
+    mined(primary.setEndpoint(String::new()).send().await).await;
+    assert_eq!(primary.endpointOf(c.primary.address()).call().await.unwrap(), "");
+}

@@ -260,7 +260,10 @@ async fn the_readme_commands_run_as_written() {
     }
     // What the tour says happens, happened.
     // "(grant)": the access log holds Lakeside's read, allowed by Asha's grant.
-    for expected in ["now approved", "The archive matches the chain.", "probability of diabetes", "(grant)"] {
+    // "erased (block": the tour's erasure is confirmed on chain and shown.
+    for expected in
+        ["now approved", "The archive matches the chain.", "probability of diabetes", "(grant)", "erased (block"]
+    {
         assert!(said.contains(expected), "the tour never said '{expected}':\n{said}");
     }
 }

@@ -174,6 +174,37 @@ async fn every_role_s_story_works_in_chromium() {
     browser.wait_for_text("Approved by the patient").await;
     browser.screenshot("patient-record-timeline").await;
 
+    // The reviewers' hospitals received St Mary's push: each holds the envelopes in its own
+    // database, not only St Mary.
+    for database in ["stmary", "hope", "lakeside"] {
+        let envelopes = env.mongo_client().await.database(database).collection::<mongodb::bson::Document>("envelopes");
+        assert_eq!(
+            envelopes.count_documents(mongodb::bson::doc! {}).await.unwrap(),
+            2,
+            "{database} holds both envelopes"
+        );
+    }
+
+    // The patient asks every hospital to erase their records; the wallet sends the request, and
+    // each hospital's answer shows on the page.
+    browser.goto(&format!("{}/patient", story.primary.url)).await;
+    browser.wait_for_text("You have not asked for any erasure").await;
+    browser.click("#erasure summary").await;
+    browser.install_wallet().await;
+    browser.click("button.wallet-erase").await;
+    browser.serve_wallet(&env, &patient, 1).await;
+    browser.wait_for_text("Not yet answered").await;
+    for (hospital, database) in [("dev:1", "stmary"), ("dev:2", "hope"), ("dev:3", "lakeside")] {
+        hrm.ok(&["--from", hospital, "--database", database, "erase", "apply"]);
+    }
+    browser.goto(&format!("{}/patient", story.primary.url)).await;
+    browser.wait_for_text("No approved health records yet").await;
+    let text = browser.text().await;
+    assert_eq!(text.matches("Erased").count(), 6, "two entries, three hospitals each:\n{text}");
+    assert!(!text.contains("Not yet answered"), "{text}");
+    browser.scroll_to("#erasure").await;
+    browser.screenshot("patient-erasure").await;
+
     for server in std::iter::once(&story.primary).chain(&story.reviewers) {
         let log = server.log_text();
         assert!(log.contains("GET /patient") || log.contains("GET /reviewer"), "the log records requests:\n{log}");

@@ -1,5 +1,5 @@
 // hrm's only script: table sorting, patient sign-in with a browser wallet (EIP-1193 + EIP-4361),
-// and the patient's votes and sharing changes, which the wallet sends. Served from this server; no
+// and the patient's votes, sharing changes and erasure requests, which the wallet sends. Served from this server; no
 // inline script.
 "use strict";
 
@@ -105,6 +105,39 @@ async function sendSharingChange(button) {
   }
 }
 
+// Asks for the erasure of every record of the patient's not yet asked about: the server
+// prepares the transaction (after a dry run), the wallet sends it, and the page reloads once the
+// chain shows the request.
+async function sendErasureRequest(button) {
+  const section = button.closest("section");
+  const status = section.querySelector(".erase-status");
+  button.disabled = true;
+  try {
+    status.textContent = "Preparing the request…";
+    const before = (await (await fetch("/patient/erasure/state", { credentials: "same-origin" })).json()).requested;
+    const response = await fetch("/patient/erasure/transaction", { credentials: "same-origin" });
+    if (!response.ok) {
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      throw new Error(page.querySelector("p.error")?.textContent || `the server answered ${response.status}`);
+    }
+    const tx = await response.json();
+    status.textContent = "Please confirm the request in your wallet.";
+    const hash = await wallet().request({ method: "eth_sendTransaction", params: [{ from: tx.from, to: tx.to, data: tx.data }] });
+    status.textContent = `Sent (${hash.slice(0, 10)}…); waiting for it to be mined…`;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const state = await (await fetch("/patient/erasure/state", { credentials: "same-origin" })).json();
+      if (state.requested > before) {
+        window.location.reload();
+        return;
+      }
+    }
+  } catch (error) {
+    status.textContent = `Nothing was asked: ${error.message}`;
+    button.disabled = false;
+  }
+}
+
 function sortTable(header) {
   const table = header.closest("table");
   const column = Array.from(header.parentNode.children).indexOf(header);
@@ -136,6 +169,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   document.querySelectorAll("button.wallet-vote").forEach((button) => button.addEventListener("click", () => sendVote(button)));
   document.querySelectorAll("button.wallet-share").forEach((button) => button.addEventListener("click", () => sendSharingChange(button)));
+  document.querySelectorAll("button.wallet-erase").forEach((button) => button.addEventListener("click", () => sendErasureRequest(button)));
   document.querySelectorAll("table.sortable thead th").forEach((th) => {
     if (th.textContent.trim() === "") return;
     th.tabIndex = 0;
