@@ -9,7 +9,7 @@ use futures_util::TryStreamExt;
 use hrm::chain::dev_keys::dev_account;
 use hrm::chain::{Connection, Consortium, DeploymentStore};
 use hrm::exchange::client::envelope_url;
-use hrm::exchange::{ExchangeAction, ExchangeClient, ExchangeError, SignedRequest, exchange_domain};
+use hrm::exchange::{ExchangeAction, ExchangeClient, ExchangeError, SignedRequest, exchange_domain, retry_deliveries};
 use hrm::store::Archive;
 use mongodb::bson::Document;
 
@@ -131,7 +131,9 @@ async fn hospitals_exchange_envelopes_over_signed_requests_and_erase_them_on_req
         "pushed to Hope"
     );
     assert!(archive(&env, &lakeside_db).await.envelope(digest).await.unwrap().is_none());
-    assert_eq!(archive(&env, &stmary_db).await.pending_deliveries().await.unwrap().len(), 1, "Lakeside's push waits");
+    let queued = archive(&env, &stmary_db).await.pending_deliveries().await.unwrap();
+    assert_eq!(queued.len(), 1, "Lakeside's push waits");
+    assert!(queued[0].next_attempt_at > mongodb::bson::DateTime::now(), "after a back-off");
 
     // Hope's reviewer opens and approves from the pushed copy.
     let mut rita = HttpVisitor::new(&hope);
@@ -149,6 +151,28 @@ async fn hospitals_exchange_envelopes_over_signed_requests_and_erase_them_on_req
     let page = rob.get(&format!("/reviewer/entries/{id}")).await;
     assert!(page.status == 200 && page.body.contains(GLUCOSE), "{}", page.body);
     assert!(archive(&env, &lakeside_db).await.envelope(digest).await.unwrap().is_some(), "pulled and kept");
+
+    // St Mary's follower tries the queued push again once it is due (here: made due now), and
+    // it goes through now that Lakeside answers.
+    let stmary_archive = archive(&env, &stmary_db).await;
+    stmary_archive
+        .database()
+        .collection::<Document>("envelope_deliveries")
+        .update_many(
+            Document::new(),
+            mongodb::bson::doc! { "$set": { "next_attempt_at": mongodb::bson::DateTime::now() } },
+        )
+        .await
+        .unwrap();
+    let connection = Connection::open(env.rpc_url.clone(), Duration::from_secs(30)).await.unwrap();
+    let as_stmary = connection
+        .with_signer(dev_account(1))
+        .attach(&DeploymentStore::new(hrm.home().join("deployments")))
+        .await
+        .unwrap();
+    let retried = retry_deliveries(&as_stmary, &stmary_archive, &dev_account(1)).await.unwrap();
+    assert_eq!((retried.delivered.len(), retried.queued.len()), (1, 0), "{retried:?}");
+    assert!(stmary_archive.pending_deliveries().await.unwrap().is_empty(), "the queue is empty once delivered");
     hrm.ok(&["--database", &lakeside_db, "--from", "dev:3", "vote", &id.to_string(), "--approve"]);
 
     // The patient, with a database of their own, pulls from the submitter to read, then votes.

@@ -640,9 +640,28 @@ async fn a_following_server_archives_approvals_and_shows_its_lag() {
     assert_eq!(cell(&waiting, "waiting"), "1", "the idle server's archive waits for the approval");
     assert!(waiting.contains("not migrated yet"), "{waiting}");
 
+    // The patient asks for the record's erasure: the follower erases it and confirms on chain by
+    // itself, and does not archive it again.
+    hrm.ok(&["--from", "dev:4", "erase", "request", "--entry", "1"]);
+    let envelopes = env.mongo_client().await.database("followed").collection::<mongodb::bson::Document>("envelopes");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = hrm.json(&["erase", "status", "--patient", "dev:4"]);
+        if status[0]["holders"][0]["answer"]["state"] == "erased" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the follower never erased the record: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(records.count_documents(mongodb::bson::doc! {}).await.unwrap(), 0, "the archived record is gone");
+    assert_eq!(envelopes.count_documents(mongodb::bson::doc! {}).await.unwrap(), 0, "the envelope is gone");
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(records.count_documents(mongodb::bson::doc! {}).await.unwrap(), 0, "and is not archived again");
+
     let status = following.terminate();
     assert!(status.success(), "SIGTERM stops the server cleanly: {status:?}");
     let log = following.log_text();
     assert!(log.contains("follower: stopped; the checkpoint resumes at block"), "{log}");
+    assert!(log.contains("erased at patients' request: 1"), "the follower tells what it erased:\n{log}");
     assert!(!log.contains("151"), "health data in the log:\n{log}");
 }
