@@ -11,8 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use hrm::access::{
-    AccessLogEntry, AccessOutcome, ReadRule, Reader, RecordParties, RecordRead, decide_reads, read_archived_record,
-    read_patient_records,
+    AccessLogEntry, AccessOutcome, ReadRule, Reader, RecordParties, RecordRead, decide_reads, log_entry_read,
+    read_archived_record, read_patient_records,
 };
 use hrm::chain::HealthRecords;
 use hrm::chain::ledger::LedgerEntry;
@@ -26,6 +26,7 @@ use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
 use hrm::records::health::READING_RANGES;
 use hrm::records::{EntryKind, Record};
 use hrm::store::{ArchivedRecord, StoredPrediction};
+use hrm::submission::open_submission;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -371,6 +372,7 @@ fn pending_entry(entry: &LedgerEntry, patient: Address, names: &HashMap<Address,
     html! {
         article.entry data-entry=(entry.id) {
             h3 { (kind_title(entry.kind)) " from " (hospital_label(names, entry.submitter)) " " span.muted { "entry " (entry.id) } }
+            p { a href=(format!("/patient/entries/{}", entry.id)) { "See what was entered" } }
             (votes(entry, names))
             @match mine {
                 Some(vote) => p { "You " (if vote.approve { "approved" } else { "rejected" }) " this entry." },
@@ -513,6 +515,85 @@ pub async fn record(
             p { a href="/patient" { "Back to my records" } }
         },
     ))
+}
+
+/// The patient's own pending entry, after the read is logged: what it holds when this server's
+/// hospital is one of its recipients (and so can open it), and its sealed envelope.
+async fn own_pending_entry(app: &WebApp, visit: &Visit, entry_id: u64) -> Result<(LedgerEntry, Vec<u8>), PageError> {
+    let patient = visit.patient()?;
+    let entry = app.ledger().await?.entry(entry_id).filter(|e| e.patient == patient).cloned();
+    // Another patient's entry is "not found", as one that does not exist.
+    let entry = entry.ok_or(PageError::NotFound)?;
+    let submission = app.consortium.submission(entry_id).await.map_err(PageError::failed)?;
+    let envelope = app.envelope_finder().envelope_of(&submission).await.map_err(PageError::failed)?;
+    let parties = RecordParties { patient, submitter: entry.submitter, panel: entry.panel.clone() };
+    let deployment = app.consortium.deployment();
+    let record = hrm::store::archive::archive_id(deployment.chain_id, deployment.address, entry_id);
+    let reader = visit.reader(app, "web: patient's pending entry");
+    log_entry_read(&app.access_log, &reader, &parties, record, entry_id, Some(ReadRule::Own))
+        .await
+        .map_err(PageError::failed)?;
+    Ok((entry, envelope))
+}
+
+/// `GET /patient/entries/{entry}`: an entry about the patient that waits for votes, opened by
+/// this server's hospital when it is one of the entry's recipients.
+pub async fn pending(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Path(entry_id): Path<u64>,
+) -> Result<Markup, PageError> {
+    let (entry, envelope) = own_pending_entry(&app, &visit, entry_id).await?;
+    let submission = app.consortium.submission(entry_id).await.map_err(PageError::failed)?;
+    let opened = open_submission(&submission, &envelope, &app.hospital).map_err(PageError::failed)?;
+    let details = match &opened {
+        Some(opened) => Some(
+            Record::from_json(entry.kind, &String::from_utf8_lossy(&opened.record_json), &format!("entry {entry_id}"))
+                .map_err(PageError::failed)?,
+        ),
+        None => None,
+    };
+    let names = app.ledger().await?.hospital_names().clone();
+    Ok(page(
+        &app,
+        &visit,
+        &format!("Entry {entry_id}"),
+        html! {
+            h1 { (kind_title(entry.kind)) " " (status_badge(entry.status.as_str())) }
+            p.hint { "Entered by " (hospital_label(&names, entry.submitter)) " · entry " (entry_id) }
+            div.columns {
+                section.card {
+                    h2 { "Details" }
+                    @match &details {
+                        Some(details) => (record_details(details)),
+                        None => p { "This hospital is not among the entry's recipients, so it cannot open it for you. Open it where it was entered, or with " code { "hrm show " (entry_id) } " and your key." },
+                    }
+                    p.actions {
+                        a.button href=(format!("/patient/entries/{entry_id}/envelope")) download=(format!("entry-{entry_id}.hrme")) { "Download the sealed record" }
+                        span.hint { " Sealed to you, the hospital that entered it and its supporting hospitals; only your key opens your copy." }
+                    }
+                }
+                section.card { h2 { "Votes" } (votes(&entry, &names)) }
+            }
+            p { a href="/patient" { "Back to my records" } }
+        },
+    ))
+}
+
+/// `GET /patient/entries/{entry}/envelope`: the patient's own entry's sealed envelope, as the
+/// hospitals hold it (checked against its digest on chain), to open with their own key.
+pub async fn pending_envelope(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Path(entry_id): Path<u64>,
+) -> Result<Response, PageError> {
+    let (_, envelope) = own_pending_entry(&app, &visit, entry_id).await?;
+    let disposition = format!("attachment; filename=\"entry-{entry_id}.hrme\"");
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_DISPOSITION, disposition)],
+        envelope,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -138,6 +138,13 @@ async fn every_role_s_story_works_in_chromium() {
     browser.wait_for_text("My health records").await;
     browser.wait_for_text("Health details from Hospital dev:1").await;
     browser.screenshot("patient-pending").await;
+    // What the patient votes on: St Mary, a recipient, opens the entry for them.
+    browser.click("a[href='/patient/entries/1']").await;
+    browser.wait_for_text(NOTES).await;
+    browser.wait_for_text("Download the sealed record").await;
+    browser.screenshot("patient-pending-entry").await;
+    browser.goto(&format!("{}/patient", story.primary.url)).await;
+    browser.wait_for_text("Waiting for votes").await;
     for entry in [1, 2] {
         browser.install_wallet().await;
         browser.click(&format!("button.wallet-vote[data-entry='{entry}'][data-decision='approve']")).await;
@@ -197,8 +204,17 @@ async fn every_role_s_story_works_in_chromium() {
     for (hospital, database) in [("dev:1", "stmary"), ("dev:2", "hope"), ("dev:3", "lakeside")] {
         hrm.ok(&["--from", hospital, "--database", database, "erase", "apply"]);
     }
-    browser.goto(&format!("{}/patient", story.primary.url)).await;
-    browser.wait_for_text("No approved health records yet").await;
+    // The server sees the archive change within a second (it looks at the checkpoint every
+    // 250 ms), as a patient reloading would.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        browser.goto(&format!("{}/patient", story.primary.url)).await;
+        if browser.text().await.contains("No approved health records yet") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the erased records still show:\n{}", browser.text().await);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     let text = browser.text().await;
     assert_eq!(text.matches("Erased").count(), 6, "two entries, three hospitals each:\n{text}");
     assert!(!text.contains("Not yet answered"), "{text}");
@@ -252,6 +268,10 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
         "/patients/0x0000000000000000000000000000000000000005/fhir",
         "/patient/sharing/transaction?action=revoke&hospital=0x0000000000000000000000000000000000000002",
         "/patient/sharing/state?hospital=0x0000000000000000000000000000000000000002",
+        "/patient/entries/1",
+        "/patient/entries/1/envelope",
+        "/patient/erasure/transaction",
+        "/patient/erasure/state",
     ] {
         let reply = stranger.get(path).await;
         assert_eq!((reply.status, reply.header("location")), (303, "/sign-in".to_string()), "{path}");
@@ -319,6 +339,9 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
         "/patient",
         "/patient/fhir",
         "/patient/sharing/state?hospital=0x0000000000000000000000000000000000000002",
+        "/patient/entries/1",
+        "/patient/entries/1/envelope",
+        "/patient/erasure/transaction",
     ] {
         assert_eq!(visitor.get(path).await.status, 403, "clerk on {path}");
     }
@@ -355,6 +378,13 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     assert_eq!(other.status, 404, "another patient's record");
     assert!(!other.body.contains("148"), "nothing of it leaks");
     assert_eq!(alice.get("/patient/entries/1/vote-transaction?decision=approve").await.status, 404);
+    for path in ["/patient/entries/1", "/patient/entries/1/envelope"] {
+        let reply = alice.get(path).await;
+        assert!(reply.status == 404 && !reply.body.contains("148"), "another patient's entry on {path}");
+    }
+    // Alice has nothing to erase, and is told so before any wallet is asked.
+    let refused = alice.get("/patient/erasure/transaction").await;
+    assert!(refused.status == 400 && refused.body.contains("has no entries to erase"), "{}", refused.body);
     for path in ["/clerk", "/entries/1", "/admin", "/patients", &format!("/patients/{}", other_patient.address())] {
         assert_eq!(alice.get(path).await.status, 403, "patient on {path}");
     }
@@ -374,6 +404,9 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     owner.sign_in_patient(&other_patient).await;
     let own = owner.get("/patient/records/1").await;
     assert!(own.status == 200 && own.body.contains("148 mg/dL"), "the owner sees it: {}", own.body);
+    let sealed = owner.get("/patient/entries/1/envelope").await;
+    assert_eq!(sealed.header("content-type"), "application/octet-stream");
+    assert_eq!(sealed.status, 200, "the owner downloads their sealed record");
     // The owner's history shows the other patient's refused attempt.
     let history = owner.get("/patient").await.body;
     assert!(history.contains("refused: no permission"), "{history}");
