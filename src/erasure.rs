@@ -6,7 +6,7 @@ use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use serde::Serialize;
 
-use crate::chain::{ChainError, Consortium, DeferralReason, ErasureAnswer, TxOutcome};
+use crate::chain::{ChainError, Consortium, DeferralReason, EntryErasure, ErasureAnswer, TxOutcome};
 use crate::exchange::request::unix_now;
 use crate::store::erasure::ErasedCopies;
 use crate::store::{Archive, StoreError};
@@ -124,48 +124,14 @@ pub async fn defer_erasure(
     Ok(consortium.defer_erasure(entry_id, until, reason).await?)
 }
 
-/// One holding hospital's answer to one entry's erasure request.
-#[derive(Debug, Clone, Serialize)]
-pub struct HolderAnswer {
-    pub hospital: Address,
-    /// `None`: not answered yet.
-    pub answer: Option<ErasureAnswer>,
-}
-
-/// Where one entry's erasure stands.
-#[derive(Debug, Clone, Serialize)]
-pub struct EntryErasure {
-    pub entry_id: u64,
-    pub requested_block: u64,
-    pub requested_tx: alloy::primitives::B256,
-    /// The submitter first, then the panel.
-    pub holders: Vec<HolderAnswer>,
-}
-
-impl EntryErasure {
-    /// Whether every holding hospital confirmed.
-    pub fn complete(&self) -> bool {
-        self.holders.iter().all(|h| matches!(h.answer, Some(ErasureAnswer::Erased { .. })))
-    }
-}
-
 /// Where each of a patient's erasure requests stands, hospital by hospital.
 pub async fn erasure_status(consortium: &Consortium, patient: Address) -> Result<Vec<EntryErasure>, ErasureError> {
     let ledger = consortium.erasure_ledger(Some(patient)).await?;
     let mut status = Vec::with_capacity(ledger.requests.len());
-    for request in ledger.requests.values() {
-        let entry = consortium.entry(request.entry_id).await?;
-        let mut holders = vec![entry.submitter];
-        holders.extend(consortium.entry_panel(request.entry_id).await?);
-        status.push(EntryErasure {
-            entry_id: request.entry_id,
-            requested_block: request.block,
-            requested_tx: request.tx_hash,
-            holders: holders
-                .into_iter()
-                .map(|hospital| HolderAnswer { hospital, answer: ledger.answer(request.entry_id, hospital).cloned() })
-                .collect(),
-        });
+    for &entry_id in ledger.requests.keys() {
+        let submitter = consortium.entry(entry_id).await?.submitter;
+        let panel = consortium.entry_panel(entry_id).await?;
+        status.extend(ledger.status_of(entry_id, std::iter::once(submitter).chain(panel)));
     }
     Ok(status)
 }

@@ -93,7 +93,79 @@ pub struct ErasureLedger {
     pub answers: BTreeMap<(u64, Address), ErasureAnswer>,
 }
 
+/// One holding hospital's answer to one entry's erasure request.
+#[derive(Debug, Clone, Serialize)]
+pub struct HolderAnswer {
+    pub hospital: Address,
+    /// `None`: not answered yet.
+    pub answer: Option<ErasureAnswer>,
+}
+
+/// Where one entry's erasure stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryErasure {
+    pub entry_id: u64,
+    pub requested_block: u64,
+    pub requested_tx: B256,
+    /// The submitter first, then the panel.
+    pub holders: Vec<HolderAnswer>,
+}
+
+impl EntryErasure {
+    /// Whether every holding hospital confirmed.
+    pub fn complete(&self) -> bool {
+        self.holders.iter().all(|h| matches!(h.answer, Some(ErasureAnswer::Erased { .. })))
+    }
+}
+
+/// The erasure events, for one query.
+pub(super) const ERASURE_EVENTS: [B256; 3] = [
+    HealthRecords::ErasureRequested::SIGNATURE_HASH,
+    HealthRecords::ErasureConfirmed::SIGNATURE_HASH,
+    HealthRecords::ErasureDeferred::SIGNATURE_HASH,
+];
+
 impl ErasureLedger {
+    /// Takes in one erasure event (others are passed over).
+    pub(super) fn apply(&mut self, log: &alloy::rpc::types::Log) -> Result<(), ChainError> {
+        let (block, tx_hash) = (log.block_number.unwrap_or_default(), log.transaction_hash.unwrap_or_default());
+        match log.topic0() {
+            Some(&HealthRecords::ErasureRequested::SIGNATURE_HASH) => {
+                let event = decode::<HealthRecords::ErasureRequested>(log)?;
+                let entry_id = event.id.saturating_to();
+                self.requests.insert(entry_id, ErasureRequest { entry_id, patient: event.patient, block, tx_hash });
+            }
+            Some(&HealthRecords::ErasureConfirmed::SIGNATURE_HASH) => {
+                let event = decode::<HealthRecords::ErasureConfirmed>(log)?;
+                self.answers
+                    .insert((event.id.saturating_to(), event.hospital), ErasureAnswer::Erased { block, tx_hash });
+            }
+            Some(&HealthRecords::ErasureDeferred::SIGNATURE_HASH) => {
+                let event = decode::<HealthRecords::ErasureDeferred>(log)?;
+                let reason = DeferralReason::from_u8(event.reason)
+                    .ok_or_else(|| ChainError::Rpc(format!("unknown deferral reason {}", event.reason)))?;
+                let answer = ErasureAnswer::Kept { until: event.until, reason, block, tx_hash };
+                self.answers.insert((event.id.saturating_to(), event.hospital), answer);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Where the erasure of `entry_id` stands with each of `holders`; `None` when nobody asked.
+    pub fn status_of(&self, entry_id: u64, holders: impl IntoIterator<Item = Address>) -> Option<EntryErasure> {
+        let request = self.requests.get(&entry_id)?;
+        Some(EntryErasure {
+            entry_id,
+            requested_block: request.block,
+            requested_tx: request.tx_hash,
+            holders: holders
+                .into_iter()
+                .map(|hospital| HolderAnswer { hospital, answer: self.answer(entry_id, hospital).cloned() })
+                .collect(),
+        })
+    }
+
     /// Whether the entry's erasure was requested.
     pub fn requested(&self, entry_id: u64) -> bool {
         self.requests.contains_key(&entry_id)
@@ -143,42 +215,18 @@ impl Consortium {
         }
         let mut ledger = ErasureLedger::default();
         for log in self.logs_since_deployment(requested).await? {
-            let event = decode::<HealthRecords::ErasureRequested>(&log)?;
-            let entry_id = event.id.saturating_to();
-            ledger.requests.insert(
-                entry_id,
-                ErasureRequest {
-                    entry_id,
-                    patient: event.patient,
-                    block: log.block_number.unwrap_or_default(),
-                    tx_hash: log.transaction_hash.unwrap_or_default(),
-                },
-            );
+            ledger.apply(&log)?;
         }
         if ledger.requests.is_empty() {
             return Ok(ledger);
         }
-        let answered = Filter::new().event_signature(vec![
-            HealthRecords::ErasureConfirmed::SIGNATURE_HASH,
-            HealthRecords::ErasureDeferred::SIGNATURE_HASH,
-        ]);
+        let answered = Filter::new().event_signature(ERASURE_EVENTS[1..].to_vec());
         for log in self.logs_since_deployment(answered).await? {
-            let (block, tx_hash) = (log.block_number.unwrap_or_default(), log.transaction_hash.unwrap_or_default());
-            let (entry_id, hospital, answer) = if log.topic0() == Some(&HealthRecords::ErasureConfirmed::SIGNATURE_HASH)
-            {
-                let event = decode::<HealthRecords::ErasureConfirmed>(&log)?;
-                (event.id.saturating_to(), event.hospital, ErasureAnswer::Erased { block, tx_hash })
-            } else {
-                let event = decode::<HealthRecords::ErasureDeferred>(&log)?;
-                let reason = DeferralReason::from_u8(event.reason)
-                    .ok_or_else(|| ChainError::Rpc(format!("unknown deferral reason {}", event.reason)))?;
-                let answer = ErasureAnswer::Kept { until: event.until, reason, block, tx_hash };
-                (event.id.saturating_to(), event.hospital, answer)
-            };
-            if ledger.requests.contains_key(&entry_id) {
-                ledger.answers.insert((entry_id, hospital), answer);
-            }
+            ledger.apply(&log)?;
         }
+        // Answers about other patients' entries (when reading one patient's) are not kept.
+        let requests = &ledger.requests;
+        ledger.answers.retain(|(entry_id, _), _| requests.contains_key(entry_id));
         Ok(ledger)
     }
 

@@ -14,6 +14,7 @@ use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
 
 use super::contract::HealthRecords;
+use super::erasure::{ERASURE_EVENTS, EntryErasure, ErasureLedger};
 use super::events::decode;
 use super::sharing::{AccessChange, StandingGrant, standing_grants};
 use super::{ChainError, Consortium, EntryKind, EntryStatus};
@@ -89,6 +90,8 @@ pub struct EntryLedger {
     hospitals: HashMap<Address, String>,
     /// Patients' grants and revocations, in chain order.
     access_changes: Vec<AccessChange>,
+    /// Erasure requests and the holders' answers.
+    erasures: ErasureLedger,
     /// The last block read and its hash, to notice when the chain reorganised under it.
     synced_to: Option<(u64, B256)>,
     /// That block's timestamp: the time grants are judged at.
@@ -145,6 +148,21 @@ impl EntryLedger {
         let changes: Vec<AccessChange> =
             self.access_changes.iter().filter(|change| change.patient == patient).cloned().collect();
         standing_grants(&changes, self.synced_time)
+    }
+
+    /// Where each of `patient`'s erasure requests stands, hospital by hospital (the submitter,
+    /// then the panel), oldest entry first.
+    pub fn erasures_of(&self, patient: Address) -> Vec<EntryErasure> {
+        self.erasures
+            .requests
+            .values()
+            .filter(|request| request.patient == patient)
+            .filter_map(|request| {
+                let entry = self.entries.get(&request.entry_id)?;
+                let holders = std::iter::once(entry.submitter).chain(entry.panel.iter().copied());
+                self.erasures.status_of(request.entry_id, holders)
+            })
+            .collect()
     }
 
     /// The last block read.
@@ -204,6 +222,8 @@ impl EntryLedger {
                 block: at.block,
                 tx_hash: at.tx_hash,
             });
+        } else if ERASURE_EVENTS.contains(&signature) {
+            self.erasures.apply(log)?;
         } else if signature == HealthRecords::AccessRevoked::SIGNATURE_HASH {
             let event = decode::<HealthRecords::AccessRevoked>(log)?;
             self.access_changes.push(AccessChange {
@@ -255,6 +275,7 @@ impl Consortium {
             HealthRecords::AccessGranted::SIGNATURE_HASH,
             HealthRecords::AccessRevoked::SIGNATURE_HASH,
         ];
+        let signatures = [signatures, ERASURE_EVENTS.to_vec()].concat();
         while start <= head_number {
             let end = head_number.min(start + BLOCKS_PER_QUERY - 1);
             let filter = Filter::new()

@@ -21,6 +21,6 @@ pub use consortium::{
 };
 pub use contract::{EntryKind, EntryStatus, HealthRecords};
 pub use deployment::{DeploymentRecord, DeploymentStore};
-pub use erasure::{DeferralReason, ErasureAnswer, ErasureLedger, ErasureRequest};
+pub use erasure::{DeferralReason, EntryErasure, ErasureAnswer, ErasureLedger, ErasureRequest, HolderAnswer};
 pub use error::ChainError;
 pub use events::Approval;

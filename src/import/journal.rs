@@ -73,6 +73,10 @@ enum JournalLine {
     Dropped {
         batch: u64,
     },
+    /// A confirmed batch's envelopes were pushed to the panel (or their failed pushes queued).
+    Delivered {
+        batch: u64,
+    },
 }
 
 /// The journal of one import, open for appending.
@@ -83,6 +87,7 @@ pub struct ImportJournal {
     sent: BTreeMap<u64, SentBatch>,
     confirmed: BTreeMap<u64, ConfirmedBatch>,
     dropped: BTreeSet<u64>,
+    delivered: BTreeSet<u64>,
 }
 
 impl ImportJournal {
@@ -100,6 +105,7 @@ impl ImportJournal {
             sent: BTreeMap::new(),
             confirmed: BTreeMap::new(),
             dropped: BTreeSet::new(),
+            delivered: BTreeSet::new(),
         };
         let began = if exists { journal.replay()? } else { None };
         match began {
@@ -140,6 +146,9 @@ impl ImportJournal {
                 }
                 JournalLine::Dropped { batch } => {
                     self.dropped.insert(batch);
+                }
+                JournalLine::Delivered { batch } => {
+                    self.delivered.insert(batch);
                 }
             }
         }
@@ -184,6 +193,18 @@ impl ImportJournal {
         self.append(&JournalLine::Dropped { batch })?;
         self.dropped.insert(batch);
         Ok(())
+    }
+
+    /// Records that a confirmed batch's envelopes were pushed (or their failures queued).
+    pub fn record_delivered(&mut self, batch: u64) -> Result<(), JournalError> {
+        self.append(&JournalLine::Delivered { batch })?;
+        self.delivered.insert(batch);
+        Ok(())
+    }
+
+    /// Confirmed batches whose envelopes were not pushed yet (a crash came in between).
+    pub fn undelivered(&self) -> Vec<ConfirmedBatch> {
+        self.confirmed.values().filter(|b| !self.delivered.contains(&b.batch)).cloned().collect()
     }
 
     /// Batches sent but neither confirmed nor dropped, in nonce order.
@@ -289,8 +310,14 @@ mod tests {
         journal.record_dropped(3).unwrap();
         drop(journal);
 
-        let journal = ImportJournal::open(&path, &identity("aa")).unwrap();
+        let mut journal = ImportJournal::open(&path, &identity("aa")).unwrap();
         assert_eq!(journal.unsettled(), vec![sent(2, vec![4, 5], 8)]);
+        // Batch 1 was confirmed, but a crash came before its envelopes were pushed.
+        assert_eq!(journal.undelivered().iter().map(|b| b.batch).collect::<Vec<_>>(), [1]);
+        journal.record_delivered(1).unwrap();
+        drop(journal);
+        let journal = ImportJournal::open(&path, &identity("aa")).unwrap();
+        assert!(journal.undelivered().is_empty(), "the delivery is journaled");
         assert_eq!(journal.claimed_lines().into_iter().collect::<Vec<_>>(), [2, 3, 4, 5]);
         assert_eq!(journal.confirmed().map(|b| b.batch).collect::<Vec<_>>(), [1]);
         assert_eq!(journal.next_batch_number(), 4);

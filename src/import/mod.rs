@@ -317,6 +317,9 @@ async fn settle_earlier_run(
     party: &ImportParty<'_>,
     journal: &mut ImportJournal,
 ) -> Result<(), ImportError> {
+    for batch in journal.undelivered() {
+        deliver_batch(consortium, party, journal, &batch).await?;
+    }
     let unsettled = journal.unsettled();
     for batch in &unsettled {
         consortium.broadcast(&batch.transaction).await?;
@@ -371,19 +374,30 @@ async fn confirm(
     batch: &SentBatch,
     receipt: &alloy::rpc::types::TransactionReceipt,
 ) -> Result<(), ImportError> {
-    let entry_ids = submitted_entry_ids(receipt);
-    let block = receipt.block_number.unwrap_or_default();
-    journal.record_confirmed(ConfirmedBatch {
+    let confirmed = ConfirmedBatch {
         batch: batch.batch,
         tx_hash: receipt.transaction_hash,
-        block,
+        block: receipt.block_number.unwrap_or_default(),
         gas_used: receipt.gas_used,
-        entry_ids: entry_ids.clone(),
-    })?;
-    let submissions = consortium.submissions_of(&entry_ids, block).await?;
+        entry_ids: submitted_entry_ids(receipt),
+    };
+    journal.record_confirmed(confirmed.clone())?;
+    deliver_batch(consortium, party, journal, &confirmed).await
+}
+
+/// Pushes a confirmed batch's envelopes to the panel, then journals it; a rerun pushes those of
+/// batches confirmed before a crash but not journaled as delivered.
+async fn deliver_batch(
+    consortium: &Consortium,
+    party: &ImportParty<'_>,
+    journal: &mut ImportJournal,
+    batch: &ConfirmedBatch,
+) -> Result<(), ImportError> {
+    let submissions = consortium.submissions_of(&batch.entry_ids, batch.block).await?;
     let mut entries: Vec<(u64, B256)> = submissions.values().map(|s| (s.id, s.envelope_digest)).collect();
     entries.sort_unstable();
     deliver(consortium, party.archive, party.signer, &entries).await?;
+    journal.record_delivered(batch.batch)?;
     Ok(())
 }
 

@@ -168,22 +168,19 @@ impl Archive {
 
     /// Queued pushes due by now, oldest first.
     pub async fn due_deliveries(&self) -> Result<Vec<PendingDelivery>, StoreError> {
-        self.db
-            .collection::<PendingDelivery>(PENDING_DELIVERIES_COLLECTION)
-            .find(doc! { "next_attempt_at": { "$lte": bson::DateTime::now() } })
-            .sort(doc! { "next_attempt_at": 1 })
-            .await
-            .map_err(StoreError::operation("reading queued envelope pushes"))?
-            .try_collect()
-            .await
-            .map_err(StoreError::operation("reading queued envelope pushes"))
+        self.deliveries_matching(doc! { "next_attempt_at": { "$lte": bson::DateTime::now() } }).await
     }
 
-    /// Every queued push, for status pages and tests.
+    /// Every queued push, oldest first, for status pages and tests.
     pub async fn pending_deliveries(&self) -> Result<Vec<PendingDelivery>, StoreError> {
+        self.deliveries_matching(doc! {}).await
+    }
+
+    async fn deliveries_matching(&self, filter: bson::Document) -> Result<Vec<PendingDelivery>, StoreError> {
         self.db
             .collection::<PendingDelivery>(PENDING_DELIVERIES_COLLECTION)
-            .find(doc! {})
+            .find(filter)
+            .sort(doc! { "next_attempt_at": 1 })
             .await
             .map_err(StoreError::operation("reading queued envelope pushes"))?
             .try_collect()

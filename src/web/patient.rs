@@ -18,8 +18,8 @@ use hrm::chain::HealthRecords;
 use hrm::chain::ledger::LedgerEntry;
 use hrm::chain::revert::describe_expiry;
 use hrm::chain::sharing::{StandingGrant, UNTIL_REVOKED, end_of_day};
-use hrm::chain::{EntryStatus, ErasureAnswer};
-use hrm::erasure::{EntryErasure, entries_to_erase, erasure_status};
+use hrm::chain::{EntryErasure, EntryStatus, ErasureAnswer, Submission};
+use hrm::erasure::entries_to_erase;
 use hrm::fhir::{PatientExport, patient_bundle};
 use hrm::ml::dataset::FEATURES;
 use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
@@ -74,6 +74,7 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
         .cloned()
         .collect();
     let grants = ledger.grants_of(patient);
+    let erasures = ledger.erasures_of(patient);
     drop(ledger);
     let model = app.model();
     let found = app
@@ -91,7 +92,6 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
         shown.iter().partition(|record| record.kind == EntryKind::Health);
     let handled_by = hospitals_handling(shown.iter().copied());
     let reads = app.access_histories.get(&app.access_log, patient).await.map_err(PageError::failed)?;
-    let erasures = erasure_status(&app.consortium, patient).await.map_err(PageError::failed)?;
 
     Ok(page(
         &app,
@@ -214,7 +214,7 @@ pub async fn erasure_transaction(State(app): State<Arc<WebApp>>, visit: Visit) -
 /// the page to refresh itself once the request is mined.
 pub async fn erasure_state(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Response, PageError> {
     let patient = visit.patient()?;
-    let requested = app.consortium.erasure_ledger(Some(patient)).await.map_err(PageError::failed)?.requests.len();
+    let requested = app.ledger().await?.erasures_of(patient).len();
     Ok(Json(serde_json::json!({ "requested": requested })).into_response())
 }
 
@@ -519,7 +519,11 @@ pub async fn record(
 
 /// The patient's own pending entry, after the read is logged: what it holds when this server's
 /// hospital is one of its recipients (and so can open it), and its sealed envelope.
-async fn own_pending_entry(app: &WebApp, visit: &Visit, entry_id: u64) -> Result<(LedgerEntry, Vec<u8>), PageError> {
+async fn own_pending_entry(
+    app: &WebApp,
+    visit: &Visit,
+    entry_id: u64,
+) -> Result<(LedgerEntry, Submission, Vec<u8>), PageError> {
     let patient = visit.patient()?;
     let entry = app.ledger().await?.entry(entry_id).filter(|e| e.patient == patient).cloned();
     // Another patient's entry is "not found", as one that does not exist.
@@ -533,7 +537,7 @@ async fn own_pending_entry(app: &WebApp, visit: &Visit, entry_id: u64) -> Result
     log_entry_read(&app.access_log, &reader, &parties, record, entry_id, Some(ReadRule::Own))
         .await
         .map_err(PageError::failed)?;
-    Ok((entry, envelope))
+    Ok((entry, submission, envelope))
 }
 
 /// `GET /patient/entries/{entry}`: an entry about the patient that waits for votes, opened by
@@ -543,8 +547,7 @@ pub async fn pending(
     visit: Visit,
     Path(entry_id): Path<u64>,
 ) -> Result<Markup, PageError> {
-    let (entry, envelope) = own_pending_entry(&app, &visit, entry_id).await?;
-    let submission = app.consortium.submission(entry_id).await.map_err(PageError::failed)?;
+    let (entry, submission, envelope) = own_pending_entry(&app, &visit, entry_id).await?;
     let opened = open_submission(&submission, &envelope, &app.hospital).map_err(PageError::failed)?;
     let details = match &opened {
         Some(opened) => Some(
@@ -587,7 +590,7 @@ pub async fn pending_envelope(
     visit: Visit,
     Path(entry_id): Path<u64>,
 ) -> Result<Response, PageError> {
-    let (_, envelope) = own_pending_entry(&app, &visit, entry_id).await?;
+    let (_, _, envelope) = own_pending_entry(&app, &visit, entry_id).await?;
     let disposition = format!("attachment; filename=\"entry-{entry_id}.hrme\"");
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_DISPOSITION, disposition)],
