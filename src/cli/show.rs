@@ -28,8 +28,11 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
     let entry = consortium.entry(args.id).await?;
     let submission = consortium.submission(args.id).await?;
     let panel = consortium.entry_panel(args.id).await?;
-    // A recipient finds the envelope in its database, or pulls it from the submitter's server.
+    // A recipient finds the envelope in its database, or pulls it from the submitter's server. A
+    // hospital always has its database (the read is logged there); a patient may have none, and
+    // then pulls the envelope each time and keeps nothing.
     let archive = match &signer {
+        Some(signer) if !consortium.is_hospital(signer.address()).await? => context.configured_archive().await?,
         Some(_) => Some(context.archive().await?),
         None => None,
     };
@@ -43,12 +46,12 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
     };
     // Opening the envelope reads the record: logged (and a failed attempt too) before anything
     // is printed, so that no read goes unrecorded.
-    if let Some(signer) = &signer {
+    if let (Some(signer), Some(archive)) = (&signer, &archive) {
         let parties = RecordParties { patient: entry.patient, submitter: entry.submitter, panel: panel.clone() };
         let rule = opened.as_ref().and_then(|_| read_rule(signer.address(), &parties, false));
         let deployment = consortium.deployment();
         let record = archive_id(deployment.chain_id, deployment.address, args.id);
-        let log = AccessLog::new(archive.as_ref().expect("opened with a signer"));
+        let log = AccessLog::new(archive);
         let reader = Reader::account(signer.address(), "hrm show");
         log_entry_read(&log, &reader, &parties, record, args.id, rule).await?;
     }

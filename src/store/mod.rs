@@ -116,6 +116,22 @@ impl Archive {
             .create_index(by_patient)
             .await
             .map_err(StoreError::operation("creating indexes"))?;
+        // The replay guard need remember a request only as long as it could be accepted: the
+        // database drops each after ten minutes (twice the longest a request lives).
+        let expiring = IndexModel::builder()
+            .keys(doc! { "seen_at": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("seen_at_expiry".to_string())
+                    .expire_after(Duration::from_secs(600))
+                    .build(),
+            )
+            .build();
+        self.db
+            .collection::<mongodb::bson::Document>(envelopes::SEEN_REQUESTS_COLLECTION)
+            .create_index(expiring)
+            .await
+            .map_err(StoreError::operation("creating indexes"))?;
         Ok(())
     }
 }

@@ -175,7 +175,13 @@ async fn hospitals_exchange_envelopes_over_signed_requests_and_erase_them_on_req
     assert!(stmary_archive.pending_deliveries().await.unwrap().is_empty(), "the queue is empty once delivered");
     hrm.ok(&["--database", &lakeside_db, "--from", "dev:3", "vote", &id.to_string(), "--approve"]);
 
-    // The patient, with a database of their own, pulls from the submitter to read, then votes.
+    // The patient, with no database at all, pulls from the submitter each time they read.
+    let mut bare = hrm.command(&["--json", "--from", "dev:6", "show", &id.to_string()]);
+    let bare = bare.env_remove("HRM_MONGODB_URI").output().unwrap();
+    assert!(bare.status.success(), "{}", String::from_utf8_lossy(&bare.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&bare.stdout).unwrap();
+    assert_eq!(shown["record"]["notes"], NOTES, "{shown}");
+    // With a database of their own, the patient keeps what they pulled, then votes.
     let shown = hrm.json(&["--database", &patient_db, "--from", "dev:6", "show", &id.to_string()]);
     assert_eq!(shown["record"]["notes"], NOTES, "{shown}");
     assert_eq!(shown["envelope_digest"], digest.to_string());
