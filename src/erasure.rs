@@ -6,7 +6,7 @@ use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use serde::Serialize;
 
-use crate::chain::{ChainError, Consortium, DeferralReason, EntryErasure, ErasureAnswer, TxOutcome};
+use crate::chain::{ChainError, Consortium, DeferralReason, EntryErasure, EntryKind, ErasureAnswer, TxOutcome};
 use crate::exchange::request::unix_now;
 use crate::store::erasure::ErasedCopies;
 use crate::store::{Archive, StoreError};
@@ -30,11 +30,25 @@ pub struct ErasedEntry {
     pub confirmation: TxOutcome,
 }
 
+/// What a hospital keeps when a patient asks for erasure, because the law obliges it to: decided
+/// once by the hospital, applied by its follower and by `hrm erase apply` before anything is
+/// erased.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Keep bills this many years from the request (tax and accounting laws), deferring their
+    /// erasure on chain for a legal obligation; `None` erases them like any record.
+    pub keep_bills_for_years: Option<u32>,
+}
+
+const SECONDS_PER_YEAR: u64 = 365 * 24 * 60 * 60;
+
 /// What one pass over the erasure requests did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ErasurePass {
     /// Entries erased and confirmed now.
     pub erased: Vec<ErasedEntry>,
+    /// Entries kept under the retention policy, deferred on chain now.
+    pub deferred: Vec<u64>,
     /// Requests this hospital answered before (confirmed, or deferred to a date still ahead).
     pub answered_before: usize,
     /// Requests for entries this hospital does not hold.
@@ -76,18 +90,21 @@ pub async fn forget_own_copies(consortium: &Consortium, archive: &Archive, ids: 
 
 /// Acts on every erasure request for an entry `signer`'s hospital holds and has not answered (or
 /// whose deferral ran out): deletes its envelope, archived record, predictions and every other
-/// copy here, then confirms on chain. Run by the follower and by `hrm erase apply`.
+/// copy here, then confirms on chain; or, for a record `policy` keeps that was not answered yet,
+/// defers on chain. Run by the follower and by `hrm erase apply`.
 pub async fn apply_erasures(
     consortium: &Consortium,
     archive: &Archive,
     signer: &PrivateKeySigner,
+    policy: RetentionPolicy,
 ) -> Result<ErasurePass, ErasureError> {
     let hospital = signer.address();
     let ledger = consortium.erasure_ledger(None).await?;
     let now = unix_now();
     let mut pass = ErasurePass::default();
     for request in ledger.requests.values() {
-        match ledger.answer(request.entry_id, hospital) {
+        let answer = ledger.answer(request.entry_id, hospital);
+        match answer {
             Some(ErasureAnswer::Erased { .. }) => {
                 pass.answered_before += 1;
                 continue;
@@ -101,6 +118,13 @@ pub async fn apply_erasures(
         let entry = consortium.entry(request.entry_id).await?;
         if entry.patient == hospital || !consortium.is_recipient(request.entry_id, hospital).await? {
             pass.not_held += 1;
+            continue;
+        }
+        // A deferral that ran out is not renewed: the record is erased.
+        if let (Some(years), None, EntryKind::Bill) = (policy.keep_bills_for_years, answer, entry.kind) {
+            let until = now + u64::from(years) * SECONDS_PER_YEAR;
+            consortium.defer_erasure(request.entry_id, until, DeferralReason::LegalObligation).await?;
+            pass.deferred.push(request.entry_id);
             continue;
         }
         let submission = consortium.submission(request.entry_id).await?;

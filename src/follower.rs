@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::chain::Consortium;
 use crate::chain::provider::NewHeads;
-use crate::erasure::{ErasureError, apply_erasures};
+use crate::erasure::{ErasureError, RetentionPolicy, apply_erasures};
 use crate::exchange::retry_deliveries;
 use crate::migration::{MigrationError, MigrationOptions, MigrationReport, migrate};
 use crate::store::Archive;
@@ -30,11 +30,18 @@ pub struct FollowOptions {
     /// Where to subscribe to new blocks (WebSocket): each new block starts a pass at once, and
     /// `poll_interval` remains the fallback. `None`, or a node that refuses, means polling only.
     pub new_heads_url: Option<Url>,
+    /// What the hospital keeps when patients ask for erasure.
+    pub retention: RetentionPolicy,
 }
 
 impl Default for FollowOptions {
     fn default() -> Self {
-        Self { poll_interval: Duration::from_secs(2), max_backoff: Duration::from_secs(30), new_heads_url: None }
+        Self {
+            poll_interval: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(30),
+            new_heads_url: None,
+            retention: RetentionPolicy::default(),
+        }
     }
 }
 
@@ -74,9 +81,9 @@ pub enum FollowEvent {
         #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
         after: Duration,
     },
-    /// A pass erased records at their patients' request and confirmed it on chain, or pushed
-    /// queued envelopes to the hospitals that missed them.
-    Exchanged { erased: Vec<u64>, pushed: usize, still_queued: usize },
+    /// A pass erased records at their patients' request and confirmed it on chain, kept some
+    /// under the retention policy, or pushed queued envelopes to the hospitals that missed them.
+    Exchanged { erased: Vec<u64>, deferred: Vec<u64>, pushed: usize, still_queued: usize },
     /// The follower stopped on request; `next_block` is where the saved checkpoint resumes.
     Stopped { next_block: Option<u64> },
     /// How the follower learns of new blocks: `subscribed` to the node's new heads over
@@ -166,18 +173,20 @@ async fn follow_pass(
     archive: &Archive,
     signer: &PrivateKeySigner,
     migration: &MigrationOptions,
+    retention: RetentionPolicy,
     on_event: &mut impl FnMut(FollowEvent),
 ) -> Result<crate::migration::MigrationReport, MigrationError> {
     let report = migrate(consortium, archive, signer, migration, |_| {}).await?;
-    let erased = match apply_erasures(consortium, archive, signer).await {
-        Ok(pass) => pass.erased.iter().map(|e| e.entry_id).collect::<Vec<_>>(),
+    let (erased, deferred) = match apply_erasures(consortium, archive, signer, retention).await {
+        Ok(pass) => (pass.erased.iter().map(|e| e.entry_id).collect::<Vec<_>>(), pass.deferred),
         Err(ErasureError::Store(e)) => return Err(MigrationError::Store(e)),
         Err(ErasureError::Chain(e)) => return Err(MigrationError::Chain(e)),
-        Err(ErasureError::NothingToErase { .. }) => Vec::new(),
+        Err(ErasureError::NothingToErase { .. }) => (Vec::new(), Vec::new()),
     };
     let pushes = retry_deliveries(consortium, archive, signer).await?;
-    if !erased.is_empty() || !pushes.delivered.is_empty() || !pushes.queued.is_empty() {
-        on_event(FollowEvent::Exchanged { erased, pushed: pushes.delivered.len(), still_queued: pushes.queued.len() });
+    if !erased.is_empty() || !deferred.is_empty() || !pushes.delivered.is_empty() || !pushes.queued.is_empty() {
+        let (pushed, still_queued) = (pushes.delivered.len(), pushes.queued.len());
+        on_event(FollowEvent::Exchanged { erased, deferred, pushed, still_queued });
     }
     Ok(report)
 }
@@ -200,7 +209,7 @@ pub async fn follow(
     loop {
         // Stopping in the middle of a pass is as safe as a crash there, which loses nothing.
         let result = tokio::select! {
-            result = follow_pass(consortium, archive, signer, migration, &mut on_event) => result,
+            result = follow_pass(consortium, archive, signer, migration, options.retention, &mut on_event) => result,
             () = &mut stop => break,
         };
         match result {

@@ -113,7 +113,8 @@ pub async fn submit_record(
     archive.store_envelope(&sealed.envelope, &EnvelopeSource::SealedHere).await?;
     let outcome = consortium.submit(record.kind(), patient, sealed.commitment, sealed.envelope_digest).await?;
     let entry_id = outcome.entry_id.expect("a submission's outcome names its entry");
-    let deliveries = deliver(consortium, archive, signer, &[(entry_id, sealed.envelope_digest)]).await?;
+    let submission = consortium.submission(entry_id).await?;
+    let deliveries = deliver(consortium, archive, signer, &[submission]).await?;
     Ok(SubmittedRecord { outcome, envelope_digest: sealed.envelope_digest, deliveries })
 }
 

@@ -109,6 +109,8 @@ pub struct Submission {
     /// keccak256 of the sealed envelope, which the recipients hold off chain.
     pub envelope_digest: B256,
     pub commitment: B256,
+    /// The panel snapshot that votes on the entry (global id).
+    pub panel_id: u32,
     pub tx_hash: B256,
     pub block: u64,
 }
@@ -188,13 +190,23 @@ impl Connection {
     pub async fn attach(self, store: &DeploymentStore) -> Result<Consortium, ChainError> {
         let deployment = store.load(self.chain_id)?.ok_or(ChainError::NoDeployment { chain_id: self.chain_id })?;
         self.wait_for_block(deployment.deploy_block).await?;
-        let code = self
-            .provider
-            .get_code_at(deployment.address)
-            .await
-            .map_err(|e| ChainError::from_transport(e, self.rpc_url.as_str(), None))?;
-        if code.is_empty() {
-            return Err(ChainError::NoCode { address: deployment.address, chain_id: self.chain_id });
+        // On a multi-node network a node can have a block of that height from a short-lived fork
+        // (Clique sealers race, with one-second blocks): give it a moment to settle on the block
+        // with the contract.
+        let deadline = tokio::time::Instant::now() + self.receipt_timeout.min(Duration::from_secs(3));
+        loop {
+            let code = self
+                .provider
+                .get_code_at(deployment.address)
+                .await
+                .map_err(|e| ChainError::from_transport(e, self.rpc_url.as_str(), None))?;
+            if !code.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ChainError::NoCode { address: deployment.address, chain_id: self.chain_id });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let contract = HealthRecords::new(deployment.address, self.provider.clone());
         Ok(Consortium { connection: self, contract, deployment })

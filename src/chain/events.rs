@@ -96,6 +96,7 @@ impl Consortium {
                         patient: event.patient,
                         submitter: event.submitter,
                         envelope_digest: event.envelopeDigest,
+                        panel_id: event.panelId,
                         commitment: event.commitment,
                         tx_hash: log.transaction_hash.unwrap_or_default(),
                         block: log.block_number.unwrap_or_default(),

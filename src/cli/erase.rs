@@ -18,7 +18,10 @@ pub enum EraseCommand {
     Request(RequestArgs),
     /// As a hospital: erase every record whose erasure was requested and confirm it on chain
     /// (the follower of `hrm migrate --follow` and `hrm serve --follow` does this too)
-    Apply,
+    Apply {
+        #[command(flatten)]
+        retention: super::migrate::RetentionArgs,
+    },
     /// As a hospital: keep a record the law obliges you to keep, until a date, and say why on chain
     Defer(DeferArgs),
     /// Where a patient's erasure requests stand, hospital by hospital
@@ -71,15 +74,20 @@ pub async fn run(context: &Context, command: EraseCommand) -> eyre::Result<()> {
             let extra = json!({ "patient": signer.address(), "entries": ids, "own_copies_deleted": forgotten });
             print_tx(context.json(), &summary, &outcome, extra)
         }
-        EraseCommand::Apply => {
+        EraseCommand::Apply { retention } => {
             let (consortium, signer) = context.consortium_signed().await?;
             let archive = context.archive().await?;
-            let pass = apply_erasures(&consortium, &archive, &signer).await?;
+            let pass = apply_erasures(&consortium, &archive, &signer, retention.policy()).await?;
             if context.json() {
                 return print_json(&pass);
             }
-            if pass.erased.is_empty() {
+            if pass.erased.is_empty() && pass.deferred.is_empty() {
                 println!("Nothing to erase: every request for a record held here was answered already.");
+            }
+            for entry_id in &pass.deferred {
+                println!(
+                    "Kept entry {entry_id} (a bill) under the retention policy; its erasure is deferred on chain."
+                );
             }
             for erased in &pass.erased {
                 println!(

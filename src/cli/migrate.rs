@@ -34,11 +34,37 @@ pub struct MigrateArgs {
     /// With --follow: seconds between passes
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS", requires = "follow")]
     pub poll_interval: f64,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+/// What a hospital keeps when a patient asks for erasure.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RetentionArgs {
+    /// Keep bills this many years when their patient asks for erasure (deferred on chain for a
+    /// legal obligation) instead of erasing them [default: erase every record asked for]
+    #[arg(long, value_name = "YEARS", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub keep_bills_for: Option<u32>,
+}
+
+impl RetentionArgs {
+    /// Refuses a policy where nothing would apply it: without a follower, `hrm erase apply` does.
+    pub fn only_with_follow(self, follow: bool) -> eyre::Result<()> {
+        if self.keep_bills_for.is_some() && !follow {
+            eyre::bail!("--keep-bills-for applies to the follower: add --follow, or pass it to `hrm erase apply`");
+        }
+        Ok(())
+    }
+
+    pub fn policy(self) -> hrm::erasure::RetentionPolicy {
+        hrm::erasure::RetentionPolicy { keep_bills_for_years: self.keep_bills_for }
+    }
 }
 
 /// Migrates with the `--from` account's key; exit 0 when everything was migrated, 3 when some
 /// entries could not be.
 pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode> {
+    args.retention.only_with_follow(args.follow)?;
     let archive = context.archive().await?;
     let (consortium, signer) = context.consortium_signed().await?;
     let options = MigrationOptions {
@@ -49,7 +75,11 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
         ..Default::default()
     };
     if args.follow {
-        return follow_chain(context, &archive, &consortium, &signer, &options, args.poll_interval).await;
+        let follow = FollowOptions {
+            retention: args.retention.policy(),
+            ..follow_options(args.poll_interval, consortium.connection().rpc_url())?
+        };
+        return follow_chain(context, &archive, &consortium, &signer, &options, follow).await;
     }
     let bar = progress_bar(context.json(), "{spinner} blocks {pos}/{len} [{bar:30}] {msg}");
     let on_progress = |p: MigrationProgress| {
@@ -152,9 +182,8 @@ async fn follow_chain(
     consortium: &Consortium,
     signer: &alloy::signers::local::PrivateKeySigner,
     options: &MigrationOptions,
-    poll_interval: f64,
+    follow_options: FollowOptions,
 ) -> eyre::Result<ExitCode> {
-    let follow_options = follow_options(poll_interval, consortium.connection().rpc_url())?;
     let json = context.json();
     if !json {
         eprintln!("following the chain: new approvals are migrated as they are confirmed; Ctrl-C stops");
@@ -212,10 +241,16 @@ pub(super) fn describe_follow_event(event: &FollowEvent) -> String {
             format!("polling for new blocks (no WebSocket subscription: {reason})")
         }
         FollowEvent::Watching { .. } => "polling for new blocks".to_string(),
-        FollowEvent::Exchanged { erased, pushed, still_queued } => {
-            let erased: Vec<String> = erased.iter().map(ToString::to_string).collect();
-            let erased = if erased.is_empty() { "none".to_string() } else { erased.join(", ") };
-            format!("erased at patients' request: {erased}; envelopes pushed: {pushed}, still queued: {still_queued}")
+        FollowEvent::Exchanged { erased, deferred, pushed, still_queued } => {
+            let list = |ids: &[u64]| {
+                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+            };
+            format!(
+                "erased at patients' request: {}; kept by the retention policy: {}; envelopes pushed: {pushed}, still queued: {still_queued}",
+                list(erased),
+                list(deferred)
+            )
         }
         FollowEvent::Stopped { next_block } => match next_block {
             Some(block) => format!("stopped; the checkpoint resumes at block {block}"),

@@ -43,6 +43,8 @@ pub struct ServeArgs {
     /// With --follow: seconds between passes
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS", requires = "follow")]
     pub poll_interval: f64,
+    #[command(flatten)]
+    pub retention: super::migrate::RetentionArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,7 +83,14 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
             hospital.address()
         ));
     }
-    let follow = if args.follow { Some(follow_options(args.poll_interval, &context.rpc_url()?)?) } else { None };
+    args.retention.only_with_follow(args.follow)?;
+    let follow = match args.follow {
+        true => Some(FollowOptions {
+            retention: args.retention.policy(),
+            ..follow_options(args.poll_interval, &context.rpc_url()?)?
+        }),
+        false => None,
+    };
     let archive = context.archive().await?;
     archive.ensure_indexes().await?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -10,7 +10,7 @@ use mongodb::bson;
 use serde::Serialize;
 
 use super::{ExchangeClient, ExchangeError};
-use crate::chain::Consortium;
+use crate::chain::{Consortium, Submission};
 use crate::store::Archive;
 use crate::store::archive::hex_address;
 use crate::store::envelopes::PendingDelivery;
@@ -50,22 +50,29 @@ pub fn retry_delay(attempts: u32) -> Duration {
     FIRST_RETRY.saturating_mul(1u32 << attempts.saturating_sub(1).min(16)).min(LONGEST_RETRY)
 }
 
-/// Pushes each new entry's envelope (`(entry id, digest)`, held in `archive`) to every hospital of
-/// its panel with an endpoint; a failed push is queued for [`retry_deliveries`].
+/// Pushes each new entry's envelope (held in `archive`) to every hospital of its panel with an
+/// endpoint; a failed push is queued for [`retry_deliveries`]. Panels and endpoints are asked of
+/// the chain once per call: a batch's entries share them.
 pub async fn deliver(
     consortium: &Consortium,
     archive: &Archive,
     signer: &PrivateKeySigner,
-    entries: &[(u64, B256)],
+    entries: &[Submission],
 ) -> Result<DeliveryReport, ExchangeError> {
     let client = ExchangeClient::new(consortium, signer.clone());
-    let digests: Vec<B256> = entries.iter().map(|(_, digest)| *digest).collect();
+    let digests: Vec<B256> = entries.iter().map(|s| s.envelope_digest).collect();
     let envelopes = archive.envelopes(&digests).await?;
+    let mut panels: HashMap<u32, Vec<Address>> = HashMap::new();
     let mut endpoints: HashMap<Address, Option<String>> = HashMap::new();
     let mut report = DeliveryReport::default();
-    for (entry_id, digest) in entries {
+    for submission in entries {
+        let (entry_id, digest) = (&submission.id, &submission.envelope_digest);
         let Some(envelope) = envelopes.get(digest) else { continue };
-        for hospital in consortium.entry_panel(*entry_id).await? {
+        let panel = match panels.entry(submission.panel_id) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => new.insert(consortium.entry_panel(*entry_id).await?),
+        };
+        for &hospital in panel.iter() {
             if hospital == signer.address() {
                 continue;
             }

@@ -222,13 +222,15 @@ pub async fn import_rows(
             in_flight.push_back(batch);
             if in_flight.len() >= settings.in_flight.max(1) {
                 let oldest = in_flight.pop_front().expect("one is in flight");
-                settle(consortium, party, journal, &oldest, on_progress).await?;
+                settle(consortium, journal, &oldest, on_progress).await?;
             }
         }
         while let Some(oldest) = in_flight.pop_front() {
-            settle(consortium, party, journal, &oldest, on_progress).await?;
+            settle(consortium, journal, &oldest, on_progress).await?;
         }
     }
+    // Pushed once every batch is mined, so that pushing never holds up the batches in flight.
+    deliver_confirmed(consortium, party, journal).await?;
     Ok(report(rows, journal, earlier))
 }
 
@@ -261,6 +263,7 @@ impl<'a> BatchSender<'a> {
     /// many as fit a transaction and the gas budget.
     async fn send_next(&mut self, rows: &[&ImportRow], journal: &mut ImportJournal) -> Result<SentBatch, ImportError> {
         let mut sealed = Vec::with_capacity(rows.len());
+        let mut envelopes = Vec::with_capacity(rows.len());
         let mut calldata = 0;
         for row in rows {
             if !self.recipients.contains_key(&row.patient) {
@@ -272,13 +275,12 @@ impl<'a> BatchSender<'a> {
             if calldata > MAX_BATCH_CALLDATA && !sealed.is_empty() {
                 break;
             }
-            // Kept before the batch is journaled and sent: every entry it creates can be opened.
-            self.archive.store_envelope(&record.envelope, &EnvelopeSource::SealedHere).await?;
             sealed.push(SealedSubmission {
                 patient: row.patient,
                 commitment: record.commitment,
                 envelope_digest: record.envelope_digest,
             });
+            envelopes.push(record.envelope);
         }
         // Halve the batch until it fits the gas budget. A batch larger than a whole block does not
         // estimate high: the node refuses to estimate it, so that refusal halves it too, unless
@@ -296,6 +298,10 @@ impl<'a> BatchSender<'a> {
                 Ok(_) | Err(_) => sealed.truncate(sealed.len() / 2),
             }
         };
+        // Kept before the batch is journaled and sent, in one write: every entry it creates can be
+        // opened. Only the rows the batch kept: the others are sealed anew for a later batch.
+        let stored: Vec<&[u8]> = envelopes[..sealed.len()].iter().map(Vec::as_slice).collect();
+        self.archive.store_envelopes(&stored, &EnvelopeSource::SealedHere).await?;
         // Head room as for single transactions: an estimate can come from a node a block behind.
         let transaction = self.consortium.sign_batch(self.kind, &sealed, self.nonce, gas + gas / 4, self.fees).await?;
         let batch = SentBatch {
@@ -317,18 +323,14 @@ async fn settle_earlier_run(
     party: &ImportParty<'_>,
     journal: &mut ImportJournal,
 ) -> Result<(), ImportError> {
-    for batch in journal.undelivered() {
-        deliver_batch(consortium, party, journal, &batch).await?;
-    }
+    deliver_confirmed(consortium, party, journal).await?;
     let unsettled = journal.unsettled();
     for batch in &unsettled {
         consortium.broadcast(&batch.transaction).await?;
     }
     for batch in &unsettled {
         match consortium.await_fate(&batch.transaction).await? {
-            TransactionFate::Mined(receipt) if receipt.status() => {
-                confirm(consortium, party, journal, batch, &receipt).await?
-            }
+            TransactionFate::Mined(receipt) if receipt.status() => confirm(journal, batch, &receipt)?,
             TransactionFate::Mined(_) | TransactionFate::Dropped => journal.record_dropped(batch.batch)?,
         }
     }
@@ -338,7 +340,6 @@ async fn settle_earlier_run(
 /// Waits for one batch of this run and journals what became of it.
 async fn settle(
     consortium: &Consortium,
-    party: &ImportParty<'_>,
     journal: &mut ImportJournal,
     batch: &SentBatch,
     on_progress: &mut dyn FnMut(ImportProgress),
@@ -346,7 +347,7 @@ async fn settle(
     let lines = || describe_lines(batch.lines.iter().copied());
     match consortium.await_fate(&batch.transaction).await? {
         TransactionFate::Mined(receipt) if receipt.status() => {
-            confirm(consortium, party, journal, batch, &receipt).await?;
+            confirm(journal, batch, &receipt)?;
             on_progress(ImportProgress::BatchConfirmed {
                 batch: batch.batch,
                 rows: batch.lines.len(),
@@ -365,11 +366,8 @@ async fn settle(
     }
 }
 
-/// Journals a mined batch, then pushes its envelopes to the panel (a failed push is queued, so a
-/// crash after the journal line loses nothing the follower does not send later).
-async fn confirm(
-    consortium: &Consortium,
-    party: &ImportParty<'_>,
+/// Journals a mined batch (its envelopes are pushed once every batch is mined).
+fn confirm(
     journal: &mut ImportJournal,
     batch: &SentBatch,
     receipt: &alloy::rpc::types::TransactionReceipt,
@@ -381,23 +379,24 @@ async fn confirm(
         gas_used: receipt.gas_used,
         entry_ids: submitted_entry_ids(receipt),
     };
-    journal.record_confirmed(confirmed.clone())?;
-    deliver_batch(consortium, party, journal, &confirmed).await
+    journal.record_confirmed(confirmed)?;
+    Ok(())
 }
 
-/// Pushes a confirmed batch's envelopes to the panel, then journals it; a rerun pushes those of
-/// batches confirmed before a crash but not journaled as delivered.
-async fn deliver_batch(
+/// Pushes the envelopes of every confirmed batch not journaled as delivered to the panel, then
+/// journals each: at the end of an import, and at the start of a rerun after a crash.
+async fn deliver_confirmed(
     consortium: &Consortium,
     party: &ImportParty<'_>,
     journal: &mut ImportJournal,
-    batch: &ConfirmedBatch,
 ) -> Result<(), ImportError> {
-    let submissions = consortium.submissions_of(&batch.entry_ids, batch.block).await?;
-    let mut entries: Vec<(u64, B256)> = submissions.values().map(|s| (s.id, s.envelope_digest)).collect();
-    entries.sort_unstable();
-    deliver(consortium, party.archive, party.signer, &entries).await?;
-    journal.record_delivered(batch.batch)?;
+    for batch in journal.undelivered() {
+        let submissions = consortium.submissions_of(&batch.entry_ids, batch.block).await?;
+        let mut entries: Vec<_> = submissions.into_values().collect();
+        entries.sort_unstable_by_key(|s| s.id);
+        deliver(consortium, party.archive, party.signer, &entries).await?;
+        journal.record_delivered(batch.batch)?;
+    }
     Ok(())
 }
 

@@ -15,6 +15,9 @@ use super::{Archive, StoreError};
 /// The collection of envelopes.
 pub const ENVELOPES_COLLECTION: &str = "envelopes";
 
+/// Envelopes looked up per query.
+const LOOKUP_CHUNK: usize = 50;
+
 /// Where a held envelope came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvelopeSource {
@@ -51,22 +54,44 @@ impl Archive {
     /// journaled: the submitter stores before it sends the transaction naming the digest, so a
     /// crash in between leaves an envelope without an entry, never an entry without its envelope.
     pub async fn store_envelope(&self, envelope: &[u8], source: &EnvelopeSource) -> Result<B256, StoreError> {
-        let digest = keccak256(envelope);
-        let document = StoredEnvelope {
-            digest: digest.to_string(),
-            bytes: Binary { subtype: BinarySubtype::Generic, bytes: envelope.to_vec() },
-            source: source.to_string(),
-            stored_at: bson::DateTime::now(),
-        };
-        let document = bson::to_document(&document)
-            .map_err(|e| StoreError::Damaged { id: digest.to_string(), message: e.to_string() })?;
+        Ok(self.store_envelopes(&[envelope], source).await?[0])
+    }
+
+    /// Stores several envelopes (those not held already) in one journaled command; returns their
+    /// digests, in order. An import stores a whole batch's this way before sending it.
+    pub async fn store_envelopes(&self, envelopes: &[&[u8]], source: &EnvelopeSource) -> Result<Vec<B256>, StoreError> {
+        let mut digests = Vec::with_capacity(envelopes.len());
+        let mut updates = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let digest = keccak256(envelope);
+            let document = StoredEnvelope {
+                digest: digest.to_string(),
+                bytes: Binary { subtype: BinarySubtype::Generic, bytes: envelope.to_vec() },
+                source: source.to_string(),
+                stored_at: bson::DateTime::now(),
+            };
+            let document = bson::to_document(&document)
+                .map_err(|e| StoreError::Damaged { id: digest.to_string(), message: e.to_string() })?;
+            updates
+                .push(doc! { "q": { "_id": digest.to_string() }, "u": { "$setOnInsert": document }, "upsert": true });
+            digests.push(digest);
+        }
+        if updates.is_empty() {
+            return Ok(digests);
+        }
         let command = doc! {
             "update": ENVELOPES_COLLECTION,
-            "updates": [{ "q": { "_id": digest.to_string() }, "u": { "$setOnInsert": document }, "upsert": true }],
+            "updates": updates,
+            "ordered": false,
             "writeConcern": { "w": 1, "j": true },
         };
-        self.db.run_command(command).await.map_err(StoreError::operation("storing an envelope"))?;
-        Ok(digest)
+        let reply = self.db.run_command(command).await.map_err(StoreError::operation("storing envelopes"))?;
+        if let Ok(errors) = reply.get_array("writeErrors")
+            && let Some(first) = errors.first()
+        {
+            return Err(StoreError::Operation { operation: "storing envelopes", message: first.to_string() });
+        }
+        Ok(digests)
     }
 
     /// The envelope with this digest, if held. A stored envelope that no longer hashes to its
@@ -75,21 +100,24 @@ impl Archive {
         Ok(self.envelopes(&[digest]).await?.remove(&digest))
     }
 
-    /// The held envelopes among `digests`, by digest, in one query.
+    /// The held envelopes among `digests`, by digest, in a few queries.
     pub async fn envelopes(&self, digests: &[B256]) -> Result<HashMap<B256, Vec<u8>>, StoreError> {
-        if digests.is_empty() {
-            return Ok(HashMap::new());
+        let mut found: Vec<StoredEnvelope> = Vec::with_capacity(digests.len());
+        // In queries of [`LOOKUP_CHUNK`] ids: SecantusDB answers an `$in` of n ids in time that
+        // grows with n² (2,000 ids: 3.0 s; 40 queries of 50: 0.16 s); MongoDB is as quick either way.
+        for chunk in digests.chunks(LOOKUP_CHUNK) {
+            let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let part: Vec<StoredEnvelope> = self
+                .db
+                .collection::<StoredEnvelope>(ENVELOPES_COLLECTION)
+                .find(doc! { "_id": { "$in": ids } })
+                .await
+                .map_err(StoreError::operation("reading envelopes"))?
+                .try_collect()
+                .await
+                .map_err(StoreError::operation("reading envelopes"))?;
+            found.extend(part);
         }
-        let ids: Vec<String> = digests.iter().map(ToString::to_string).collect();
-        let found: Vec<StoredEnvelope> = self
-            .db
-            .collection::<StoredEnvelope>(ENVELOPES_COLLECTION)
-            .find(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(StoreError::operation("reading envelopes"))?
-            .try_collect()
-            .await
-            .map_err(StoreError::operation("reading envelopes"))?;
         let mut held = HashMap::with_capacity(found.len());
         for stored in found {
             let digest = keccak256(&stored.bytes.bytes);

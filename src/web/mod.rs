@@ -119,10 +119,11 @@ impl FollowerStatus {
                 self.outage = Some((service.to_string(), message.clone(), bson::DateTime::now()));
             }
             FollowEvent::Recovered { .. } => self.outage = None,
-            FollowEvent::Exchanged { erased, pushed, still_queued } => {
+            FollowEvent::Exchanged { erased, deferred, pushed, still_queued } => {
                 let summary = format!(
-                    "{} erased at patients' request, {pushed} envelope(s) pushed, {still_queued} still queued",
-                    erased.len()
+                    "{} erased at patients' request, {} kept by the retention policy, {pushed} envelope(s) pushed, {still_queued} still queued",
+                    erased.len(),
+                    deferred.len()
                 );
                 self.last_pass = Some((bson::DateTime::now(), summary));
             }

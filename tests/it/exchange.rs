@@ -303,15 +303,19 @@ async fn hospitals_exchange_envelopes_over_signed_requests_and_erase_them_on_req
     };
     let pass = hrm.json(&["--database", &stmary_db, "--from", "dev:1", "erase", "apply"]);
     assert_eq!(erased_ids(&pass), [id.to_string()], "St Mary keeps the bill: {pass}");
-    for (hospital, database) in [("dev:2", &hope_db), ("dev:3", &lakeside_db)] {
-        let pass = hrm.json(&["--database", database, "--from", hospital, "erase", "apply"]);
-        assert_eq!(erased_ids(&pass), [id.to_string(), bill.clone()], "{hospital}: {pass}");
-    }
+    let pass = hrm.json(&["--database", &hope_db, "--from", "dev:2", "erase", "apply"]);
+    assert_eq!(erased_ids(&pass), [id.to_string(), bill.clone()], "Hope erases both: {pass}");
+    // Lakeside's retention policy keeps bills: deferred on chain, not erased.
+    let pass = hrm.json(&["--database", &lakeside_db, "--from", "dev:3", "erase", "apply", "--keep-bills-for", "10"]);
+    assert_eq!(erased_ids(&pass), [id.to_string()], "Lakeside keeps the bill: {pass}");
+    assert_eq!(pass["deferred"], serde_json::json!([bill.parse::<u64>().unwrap()]), "{pass}");
     let status = hrm.json(&["erase", "status", "--patient", "dev:6"]);
     let holders = status[0]["holders"].as_array().unwrap();
     assert_eq!(holders.len(), 3, "{status}");
     assert!(holders.iter().all(|h| h["answer"]["state"] == "erased" && h["answer"]["block"].is_u64()), "{status}");
-    assert_eq!(status[1]["holders"][0]["answer"]["state"], "kept", "{status}");
+    let bill_answers: Vec<&str> =
+        status[1]["holders"].as_array().unwrap().iter().map(|h| h["answer"]["state"].as_str().unwrap()).collect();
+    assert_eq!(bill_answers, ["kept", "erased", "kept"], "St Mary by hand, Lakeside by policy: {status}");
     assert_eq!(status[1]["holders"][0]["answer"]["reason"], "legal-obligation", "{status}");
     let table = hrm.ok(&["erase", "status", "--patient", "dev:6"]);
     assert!(table.contains("erased (block") && table.contains("kept until 2032-01-01"), "{table}");
@@ -341,12 +345,22 @@ async fn hospitals_exchange_envelopes_over_signed_requests_and_erase_them_on_req
     let stmary_archive = ["--database", stmary_db.as_str(), "--from", "dev:1"];
     let remigrated = hrm.json(&[&stmary_archive[..], &["migrate", "--confirmations", "0"]].concat());
     assert_eq!(remigrated["migrated"], 0, "{remigrated}");
-    let audit = hrm.run(&[&["--json"][..], &stmary_archive[..], &["audit"]].concat());
-    let (code, audit) = (audit.status.code(), String::from_utf8_lossy(&audit.stdout).to_string());
+    let audit_of_stmary = || {
+        let audit = hrm.run(&[&["--json"][..], &stmary_archive[..], &["audit"]].concat());
+        let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+        (audit.status.code(), report)
+    };
+    let (code, audit) = audit_of_stmary();
     assert_eq!(code, Some(0), "the audit found something: {audit}");
-    let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
     assert_eq!(audit["erasure_requested"], 1, "{audit}");
     assert!(audit["kept_after_erasure"].as_array().unwrap().is_empty(), "{audit}");
+    // A hospital that confirmed an erasure but kept the record is caught by its own audit.
+    let records = env.mongo_client().await.database(&stmary_db).collection::<Document>("health_records");
+    records.insert_one(archived).await.unwrap();
+    let (code, audit) = audit_of_stmary();
+    assert_eq!(code, Some(1), "{audit}");
+    assert_eq!(audit["kept_after_erasure"][0]["entry_id"], id, "{audit}");
+    records.delete_many(Document::new()).await.unwrap();
     // Pulling an erased envelope is refused as gone.
     let (status, reason) = refusal(patient.pull(&hope.url, &on_chain).await.map(|_| Vec::new()));
     assert!(status == 410 && reason.contains("erased"), "{status} {reason}");
