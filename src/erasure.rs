@@ -84,6 +84,7 @@ pub async fn forget_own_copies(consortium: &Consortium, archive: &Archive, ids: 
     for id in ids {
         let digest = consortium.submission(*id).await?.envelope_digest;
         deleted += usize::from(archive.delete_envelope(digest).await?);
+        archive.pull_done(*id).await?;
     }
     Ok(deleted)
 }

@@ -27,6 +27,7 @@ pub use deliveries::{Delivery, DeliveryReport, deliver, retry_deliveries};
 pub use request::{ExchangeAction, SignedRequest, exchange_domain};
 
 use crate::chain::{ChainError, Consortium, Submission};
+use crate::store::envelopes::PendingPull;
 use crate::store::{Archive, EnvelopeSource, StoreError};
 
 /// The largest envelope a server accepts: 64 recipients with a generous record.
@@ -86,6 +87,10 @@ pub enum ExchangeError {
     NoSource { entry_id: u64, submitter: Address },
     #[error("the envelope {url} sent for entry {entry_id} does not hash to the digest on chain; it was not kept")]
     WrongBytes { url: String, entry_id: u64 },
+    #[error(
+        "the envelope of entry {entry_id} could not be pulled from its submitter {attempts} time(s) (last: {last_error}); the next try waits until {next_attempt}"
+    )]
+    PullWaits { entry_id: u64, attempts: i32, last_error: String, next_attempt: String },
 }
 
 /// What a server knows to judge a request: its chain, its database and its own account.
@@ -204,6 +209,9 @@ impl EnvelopeFinder<'_> {
         Ok(found)
     }
 
+    /// Pulls from the submitter. With a database, a failed pull is remembered and not tried
+    /// again before its back-off ends (15 s, doubling to an hour): a follower retrying a
+    /// migration every pass does not hammer a submitter that is down.
     async fn pull(&self, submission: &Submission) -> Result<Vec<u8>, ExchangeError> {
         let no_source = || ExchangeError::NoSource { entry_id: submission.id, submitter: submission.submitter };
         let signer = self.signer.ok_or_else(no_source)?;
@@ -211,11 +219,45 @@ impl EnvelopeFinder<'_> {
             return Err(no_source());
         }
         let endpoint = self.consortium.endpoint_of(submission.submitter).await?.ok_or_else(no_source)?;
-        let client = ExchangeClient::new(self.consortium, signer.clone());
-        let envelope = client.pull(&endpoint, submission).await?;
-        if let Some(archive) = self.archive {
-            archive.store_envelope(&envelope, &EnvelopeSource::PulledFrom(submission.submitter)).await?;
+        let waiting = match self.archive {
+            Some(archive) => archive.pending_pull(submission.id).await?,
+            None => None,
+        };
+        if let Some(waiting) = &waiting
+            && waiting.next_attempt_at > mongodb::bson::DateTime::now()
+        {
+            return Err(ExchangeError::PullWaits {
+                entry_id: submission.id,
+                attempts: waiting.attempts,
+                last_error: waiting.last_error.clone(),
+                next_attempt: waiting.next_attempt_at.try_to_rfc3339_string().unwrap_or_default(),
+            });
         }
-        Ok(envelope)
+        let client = ExchangeClient::new(self.consortium, signer.clone());
+        let pulled = client.pull(&endpoint, submission).await;
+        let Some(archive) = self.archive else { return pulled };
+        match pulled {
+            Ok(envelope) => {
+                archive.store_envelope(&envelope, &EnvelopeSource::PulledFrom(submission.submitter)).await?;
+                if waiting.is_some() {
+                    archive.pull_done(submission.id).await?;
+                }
+                Ok(envelope)
+            }
+            Err(error) => {
+                let attempts = waiting.map_or(0, |w| w.attempts).saturating_add(1);
+                let wait = deliveries::retry_delay(attempts.max(1) as u32);
+                let next = mongodb::bson::DateTime::now().timestamp_millis() + wait.as_millis() as i64;
+                archive
+                    .queue_pull(&PendingPull {
+                        entry_id: submission.id as i64,
+                        attempts,
+                        next_attempt_at: mongodb::bson::DateTime::from_millis(next),
+                        last_error: error.to_string(),
+                    })
+                    .await?;
+                Err(error)
+            }
+        }
     }
 }

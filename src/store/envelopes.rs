@@ -226,3 +226,52 @@ impl Archive {
         Ok(())
     }
 }
+
+/// The collection of pulls that failed and wait before they are tried again.
+pub const PENDING_PULLS_COLLECTION: &str = "envelope_pulls";
+
+/// A pull of an entry's envelope from its submitter that failed, and when it may be tried again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingPull {
+    /// The entry id.
+    #[serde(rename = "_id")]
+    pub entry_id: i64,
+    pub attempts: i32,
+    pub next_attempt_at: bson::DateTime,
+    /// Why the last attempt failed (the submitter's words or the network's; never the envelope).
+    pub last_error: String,
+}
+
+impl Archive {
+    /// The failed pull of `entry_id`'s envelope, if one waits.
+    pub async fn pending_pull(&self, entry_id: u64) -> Result<Option<PendingPull>, StoreError> {
+        self.db
+            .collection::<PendingPull>(PENDING_PULLS_COLLECTION)
+            .find_one(doc! { "_id": entry_id as i64 })
+            .await
+            .map_err(StoreError::operation("reading a queued envelope pull"))
+    }
+
+    /// Records a failed pull with the time of the next try.
+    pub async fn queue_pull(&self, pull: &PendingPull) -> Result<(), StoreError> {
+        let document = bson::to_document(pull)
+            .map_err(|e| StoreError::Damaged { id: pull.entry_id.to_string(), message: e.to_string() })?;
+        self.db
+            .collection::<bson::Document>(PENDING_PULLS_COLLECTION)
+            .replace_one(doc! { "_id": pull.entry_id }, document)
+            .upsert(true)
+            .await
+            .map_err(StoreError::operation("queueing an envelope pull"))?;
+        Ok(())
+    }
+
+    /// Forgets a failed pull (it succeeded, or its entry was erased).
+    pub async fn pull_done(&self, entry_id: u64) -> Result<(), StoreError> {
+        self.db
+            .collection::<bson::Document>(PENDING_PULLS_COLLECTION)
+            .delete_one(doc! { "_id": entry_id as i64 })
+            .await
+            .map_err(StoreError::operation("removing a queued envelope pull"))?;
+        Ok(())
+    }
+}

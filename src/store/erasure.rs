@@ -44,6 +44,7 @@ impl Archive {
         erased.queued_pushes = self
             .delete_all(super::envelopes::PENDING_DELIVERIES_COLLECTION, doc! { "entry_id": entry_id as i64 })
             .await?;
+        self.pull_done(entry_id).await?;
         // Web servers keep patients' archives in memory until the checkpoint changes: touching
         // it makes every server on this database forget the erased record within a second.
         self.db

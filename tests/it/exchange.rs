@@ -265,6 +265,12 @@ async fn hospitals_exchange_envelopes_over_signed_requests_and_erase_them_on_req
         .as_u64()
         .unwrap()
         .to_string();
+    // St Mary's server is down: the patient's pull of the bill fails, and the next is not tried
+    // before its back-off ends.
+    let first = hrm.fails(&["--database", &patient_db, "--from", "dev:6", "show", &bill]);
+    assert!(first.contains("cannot reach"), "{first}");
+    let second = hrm.fails(&["--database", &patient_db, "--from", "dev:6", "show", &bill]);
+    assert!(second.contains("1 time(s)") && second.contains("the next try waits until"), "{second}");
     let refused = hrm.fails(&["--from", "dev:2", "erase", "request", "--entry", &id.to_string()]);
     assert!(refused.contains("only a record's patient"), "{refused}");
     let requested = hrm.json(&[
@@ -281,6 +287,8 @@ async fn hospitals_exchange_envelopes_over_signed_requests_and_erase_them_on_req
     ]);
     assert!(requested["tx_hash"].is_string(), "{requested}");
     assert_eq!(requested["own_copies_deleted"], 1, "the patient's pulled copy goes at once: {requested}");
+    let pulls = env.mongo_client().await.database(&patient_db).collection::<Document>("envelope_pulls");
+    assert_eq!(pulls.count_documents(Document::new()).await.unwrap(), 0, "and the failed pull is forgotten");
     let again = hrm.fails(&["--from", "dev:6", "erase", "request", "--entry", &id.to_string()]);
     assert!(again.contains("already requested"), "{again}");
     let defer = |reason: &str| {
