@@ -477,6 +477,33 @@ contract HealthRecords {
 
     /// @notice The caller (a supporting hospital of the entry's panel, or its patient) approves.
     function approvePendingEntry(uint256 id) external {
+        approve(id);
+    }
+
+    /// @notice The caller (a supporting hospital of the entry's panel, or its patient) rejects;
+    /// one rejection rejects the entry.
+    function rejectPendingEntry(uint256 id) external {
+        reject(id);
+    }
+
+    /// @notice The caller approves several entries in one transaction. Each vote is checked as a
+    /// single one is; a refusal reverts them all with that vote's error, which names its entry.
+    function approvePendingEntries(uint256[] calldata ids) external {
+        if (ids.length == 0) revert EmptyBatch();
+        for (uint256 i = 0; i < ids.length; ++i) {
+            approve(ids[i]);
+        }
+    }
+
+    /// @notice The caller rejects several entries in one transaction, as `approvePendingEntries`.
+    function rejectPendingEntries(uint256[] calldata ids) external {
+        if (ids.length == 0) revert EmptyBatch();
+        for (uint256 i = 0; i < ids.length; ++i) {
+            reject(ids[i]);
+        }
+    }
+
+    function approve(uint256 id) private {
         Entry storage entry = openEntryFor(id);
         uint8 approvals = entry.approvals + 1;
         entry.approvals = approvals;
@@ -487,9 +514,7 @@ contract HealthRecords {
         }
     }
 
-    /// @notice The caller (a supporting hospital of the entry's panel, or its patient) rejects;
-    /// one rejection rejects the entry.
-    function rejectPendingEntry(uint256 id) external {
+    function reject(uint256 id) private {
         Entry storage entry = openEntryFor(id);
         entry.status = EntryStatus.Rejected;
         emit VoteCast(id, msg.sender, false, entry.approvals, entry.requiredVotes);

@@ -26,3 +26,4 @@ pub mod siwe;
 pub mod store;
 pub mod submission;
 pub mod tools;
+pub mod voting;

@@ -91,12 +91,12 @@ pub fn calldata_gas(input: &[u8]) -> u64 {
     input.iter().map(|b| if *b == 0 { 4 } else { 16 }).sum()
 }
 
-/// Per-record gas of a health batch of `size` typical records, and its floor.
+/// Per-record gas of a health batch of `size` typical records, and its floor; and the entries.
 async fn measure_batch(
     primary: &crate::chain::Consortium,
     patient: Address,
     size: usize,
-) -> Result<(u64, u64), BenchError> {
+) -> Result<((u64, u64), Vec<u64>), BenchError> {
     use alloy::sol_types::SolCall;
     let recipients = gather_recipients(primary, patient).await?;
     let mut records = Vec::with_capacity(size);
@@ -117,7 +117,7 @@ async fn measure_batch(
     let outcome = primary.submit_batch(EntryKind::Health, &records).await?;
     let per_record = outcome.gas_used / size as u64;
     let floor = (TRANSACTION_BASE_GAS + calldata_gas(&input)) / size as u64 + NEW_SLOT_GAS;
-    Ok((per_record, floor))
+    Ok(((per_record, floor), outcome.entry_ids))
 }
 
 fn gas(receipt: &TransactionReceipt) -> Option<u64> {
@@ -185,8 +185,15 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
     let deferral = panel[0].client.defer_erasure(health_id, until, reason).await?.gas_used;
     let confirmation = primary.confirm_erasure(health_id).await?.gas_used;
     let mut batches = Vec::with_capacity(BATCH_SIZES.len());
+    let mut batch_vote = None;
     for size in BATCH_SIZES {
-        batches.push((size, measure_batch(primary, patient.sender(), size).await?));
+        let (gas, entry_ids) = measure_batch(primary, patient.sender(), size).await?;
+        batches.push((size, gas));
+        // A supporting hospital votes on the batch of 10 in one transaction.
+        if size == TARGET_BATCH_SIZE {
+            let outcome = panel[0].client.vote_batch(&entry_ids, true).await?;
+            batch_vote = Some(outcome.gas_used / size as u64);
+        }
     }
     let contract = scenario.admin.client.contract();
     let (h, b) = (U256::from(health_id), U256::from(bill_id));
@@ -283,6 +290,7 @@ pub async fn bench_gas(workdir: &Path) -> Result<GasBench, BenchError> {
         row("approvePendingEntries (a vote)", Some(first_vote), gas(&base_first_vote), false),
         row("approvePendingEntries (the approving vote)", Some(approving_vote), gas(&base_approving_vote), false),
         row("rejectPendingEntry", Some(rejection), None, false),
+        row("approvePendingEntries, batch of 10 (per vote)", batch_vote, None, false),
         row("grantAccess", Some(grant), None, false),
         row("revokeAccess", Some(revoke), None, false),
         row("anchorAccessLog", Some(anchor), None, false),

@@ -444,6 +444,29 @@ impl Consortium {
         Ok(outcome)
     }
 
+    /// Approves or rejects several entries in one transaction as the signer.
+    pub async fn vote_batch(&self, ids: &[u64], approve: bool) -> Result<TxOutcome, ChainError> {
+        let ids: Vec<U256> = ids.iter().map(|id| U256::from(*id)).collect();
+        let receipt = if approve {
+            self.transact(self.contract.approvePendingEntries(ids)).await?
+        } else {
+            self.transact(self.contract.rejectPendingEntries(ids)).await?
+        };
+        Ok(TxOutcome::from_receipt(&receipt))
+    }
+
+    /// Gas a batch of votes by the signer would use now; the contract's refusal (naming the
+    /// entry) when it would revert.
+    pub async fn estimate_vote_batch(&self, ids: &[u64], approve: bool) -> Result<u64, ChainError> {
+        let ids: Vec<U256> = ids.iter().map(|id| U256::from(*id)).collect();
+        let estimate = if approve {
+            self.contract.approvePendingEntries(ids).estimate_gas().await
+        } else {
+            self.contract.rejectPendingEntries(ids).estimate_gas().await
+        };
+        estimate.map_err(|e| self.connection.classify(e))
+    }
+
     /// Number of entries so far (ids run from 1).
     pub async fn entry_count(&self) -> Result<u64, ChainError> {
         Ok(self.view(self.contract.entryCount()).await?.saturating_to())

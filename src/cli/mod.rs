@@ -122,7 +122,7 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Show an entry: decrypted when the signer is a recipient, metadata otherwise
     Show(show::ShowArgs),
-    /// Approve or reject a pending entry as a supporting hospital or as its patient
+    /// Approve or reject pending entries (several in one transaction) as a panel hospital or patient
     Vote(vote::VoteArgs),
     /// List entries with their votes and status
     Status(status::StatusArgs),

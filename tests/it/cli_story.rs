@@ -152,3 +152,28 @@ async fn the_papers_story() {
     assert!(allowed(health_id).call().await.unwrap());
     assert!(!allowed(bill_id).call().await.unwrap());
 }
+
+#[tokio::test]
+async fn several_entries_are_voted_on_in_one_transaction() {
+    let env = TestEnv::start("cli_vote_batch").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:6");
+    let record = hrm.write_file("visit.json", &health_json("120", "batch"));
+    for _ in 0..3 {
+        hrm.ok(&["--from", "dev:1", "submit-health", "--patient", "dev:6", "--file", record.to_str().unwrap()]);
+    }
+    let voted = hrm.json(&["--from", "dev:2", "vote", "1", "2", "3", "--approve"]);
+    assert_eq!(voted["batches"].as_array().unwrap().len(), 1, "one transaction: {voted}");
+    assert_eq!(voted["batches"][0]["entry_ids"], serde_json::json!([1, 2, 3]));
+    assert!(voted["entries"].as_array().unwrap().iter().all(|e| e["approvals"] == 1), "{voted}");
+
+    // A vote the contract would refuse anywhere in the list sends nothing, and names the entry.
+    let before = crate::common::cli::head(&env).await;
+    let refused = hrm.fails(&["--from", "dev:2", "vote", "3", "1", "--reject"]);
+    assert!(refused.contains("has already voted on entry 3"), "{refused}");
+    assert_eq!(crate::common::cli::head(&env).await, before, "nothing was sent");
+
+    let table = hrm.ok(&["--from", "dev:6", "vote", "1", "2", "3", "--approve"]);
+    assert!(table.contains("approved 3 entries in 1 transaction(s)"), "{table}");
+    assert_eq!(table.matches("approved").count(), 4, "each entry is now approved:\n{table}");
+}

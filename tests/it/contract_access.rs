@@ -31,6 +31,8 @@ enum Function {
     SubmitBillDetailsBatch,
     ApprovePendingEntry,
     RejectPendingEntry,
+    ApprovePendingEntries,
+    RejectPendingEntries,
     GrantAccess,
     RevokeAccess,
     AnchorAccessLog,
@@ -40,7 +42,7 @@ enum Function {
     ConfirmErasure,
 }
 
-const FUNCTIONS: [Function; 16] = [
+const FUNCTIONS: [Function; 18] = [
     Function::RegisterHospital,
     Function::PublishKey,
     Function::SetSupportingHospitals,
@@ -50,6 +52,8 @@ const FUNCTIONS: [Function; 16] = [
     Function::SubmitBillDetailsBatch,
     Function::ApprovePendingEntry,
     Function::RejectPendingEntry,
+    Function::ApprovePendingEntries,
+    Function::RejectPendingEntries,
     Function::GrantAccess,
     Function::RevokeAccess,
     Function::AnchorAccessLog,
@@ -105,8 +109,21 @@ fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
         (SubmitHealthDetails | SubmitBillDetails | SubmitHealthDetailsBatch | SubmitBillDetailsBatch, _) => {
             Some(not_hospital)
         }
-        (Function::ApprovePendingEntry | Function::RejectPendingEntry, Role::PanelMember | Role::Patient) => None,
-        (Function::ApprovePendingEntry | Function::RejectPendingEntry, _) => Some(not_voter),
+        // Votes in a batch are checked as single votes are.
+        (
+            Function::ApprovePendingEntry
+            | Function::RejectPendingEntry
+            | Function::ApprovePendingEntries
+            | Function::RejectPendingEntries,
+            Role::PanelMember | Role::Patient,
+        ) => None,
+        (
+            Function::ApprovePendingEntry
+            | Function::RejectPendingEntry
+            | Function::ApprovePendingEntries
+            | Function::RejectPendingEntries,
+            _,
+        ) => Some(not_voter),
         // Only patients share their own records: nobody grants or revokes for them, admin included.
         (Function::GrantAccess | Function::RevokeAccess, Role::Patient) => None,
         (Function::GrantAccess | Function::RevokeAccess, _) => {
@@ -177,6 +194,8 @@ async fn attempt(c: &Consortium, function: Function, role: Role, entry: u64, sen
         }
         Function::ApprovePendingEntry => run!(contract.approvePendingEntry(id)),
         Function::RejectPendingEntry => run!(contract.rejectPendingEntry(id)),
+        Function::ApprovePendingEntries => run!(contract.approvePendingEntries(vec![id])),
+        Function::RejectPendingEntries => run!(contract.rejectPendingEntries(vec![id])),
         // The patient's grant to the outsider stands (see `grant_the_outsider`); this one is new.
         Function::GrantAccess => run!(contract.grantAccess(c.panel[0].address(), u64::MAX)),
         Function::RevokeAccess => run!(contract.revokeAccess(c.outsider.address())),
@@ -239,8 +258,13 @@ async fn allowed_calls_succeed_as_transactions() {
             if expected(&c, function, role).is_some() {
                 continue;
             }
-            // A rejection closes its entry, so each allowed rejection gets an entry of its own.
-            let entry = if function == Function::RejectPendingEntry { c.submit_health().await.0 } else { pending };
+            // A rejection closes its entry, and a voter votes once, so each allowed rejection and
+            // batch of votes gets an entry of its own.
+            let own_entry = matches!(
+                function,
+                Function::RejectPendingEntry | Function::ApprovePendingEntries | Function::RejectPendingEntries
+            );
+            let entry = if own_entry { c.submit_health().await.0 } else { pending };
             attempt(&c, function, role, entry, true)
                 .await
                 .unwrap_or_else(|e| panic!("{function:?} by {role:?} was refused: {e:?}"));

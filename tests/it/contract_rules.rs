@@ -578,3 +578,52 @@ async fn a_hospital_publishes_its_endpoint_and_may_withdraw_it() {
     mined(primary.setEndpoint(String::new()).send().await).await;
     assert_eq!(primary.endpointOf(c.primary.address()).call().await.unwrap(), "");
 }
+
+#[tokio::test]
+async fn votes_in_a_batch_count_one_by_one_and_a_refusal_names_its_entry() {
+    let c = Consortium::deploy("rules_vote_batch", 1).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(U256::from(c.submit_health().await.0));
+    }
+    let (member, patient) = (c.as_(&c.panel[0]), c.as_(&c.patient));
+    let result = member.approvePendingEntries(vec![]).call().await;
+    assert_eq!(expect_contract_error(result), E::EmptyBatch(HealthRecords::EmptyBatch {}));
+
+    // The member approves all three in one transaction: three votes, three events.
+    let receipt = mined(member.approvePendingEntries(ids.clone()).send().await).await;
+    let votes: Vec<HealthRecords::VoteCast> = receipt
+        .logs()
+        .iter()
+        .filter_map(|log| HealthRecords::VoteCast::decode_log(&log.inner).ok())
+        .map(|log| log.data)
+        .collect();
+    assert_eq!(votes.iter().map(|v| v.id).collect::<Vec<_>>(), ids);
+    assert!(votes.iter().all(|v| v.voter == c.panel[0].address() && v.approve));
+
+    // Voting again on one of them refuses the whole batch, naming that entry.
+    let result = member.approvePendingEntries(vec![ids[2]]).call().await;
+    assert_eq!(
+        expect_contract_error(result),
+        E::AlreadyVoted(HealthRecords::AlreadyVoted { id: ids[2], voter: c.panel[0].address() })
+    );
+    // The patient rejects the first and approves the other two: a batch of each.
+    mined(patient.rejectPendingEntries(vec![ids[0]]).send().await).await;
+    let result = patient.approvePendingEntries(ids.clone()).call().await;
+    assert!(
+        matches!(expect_contract_error(result), E::EntryNotPending(e) if e.id == ids[0]),
+        "the rejected entry is named"
+    );
+    let receipt = mined(patient.approvePendingEntries(ids[1..].to_vec()).send().await).await;
+    let approved: Vec<HealthRecords::EntryApproved> = receipt
+        .logs()
+        .iter()
+        .filter_map(|log| HealthRecords::EntryApproved::decode_log(&log.inner).ok())
+        .map(|log| log.data)
+        .collect();
+    assert_eq!(approved.iter().map(|a| a.id).collect::<Vec<_>>(), ids[1..]);
+    assert_eq!(
+        [status(&c, 1).await, status(&c, 2).await, status(&c, 3).await],
+        [EntryStatus::Rejected, EntryStatus::Approved, EntryStatus::Approved]
+    );
+}
