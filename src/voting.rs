@@ -24,9 +24,11 @@ pub async fn vote_on_entries(
 ) -> Result<Vec<VoteBatch>, ChainError> {
     let budget = consortium.block_gas_limit().await? / 2;
     // Dry-run the whole list first, so that a refusal anywhere sends nothing.
-    match consortium.estimate_vote_batch(ids, approve).await {
-        Err(refused @ (ChainError::Reverted { .. } | ChainError::Unreachable { .. })) => return Err(refused),
-        Ok(_) | Err(_) => {}
+    // (A list too large for one block fails to estimate otherwise; the batches below split it.)
+    if let Err(refused @ (ChainError::Reverted { .. } | ChainError::Unreachable { .. })) =
+        consortium.estimate_vote_batch(ids, approve).await
+    {
+        return Err(refused);
     }
     let mut batches = Vec::new();
     let mut rest = ids;
