@@ -280,6 +280,8 @@ fn pages(app: Arc<WebApp>) -> Router {
         .route("/reviewer/entries/{entry}", get(reviewer::open))
         .route("/reviewer/entries/{entry}/confirm", post(reviewer::confirm))
         .route("/reviewer/entries/{entry}/vote", post(reviewer::vote))
+        .route("/reviewer/approve-selected", post(reviewer::confirm_selected))
+        .route("/reviewer/approve-selected/vote", post(reviewer::approve_selected))
         .route("/admin", get(admin::status))
         .route("/admin/migrate", post(admin::migrate))
         .route("/admin/audit", post(admin::audit))

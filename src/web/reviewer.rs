@@ -14,6 +14,7 @@ use hrm::records::{EntryKind, Record};
 use hrm::store::archive::archive_id;
 use hrm::store::{ArchivedRecord, StaffRole};
 use hrm::submission::open_submission;
+use hrm::voting::vote_on_entries;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -38,21 +39,29 @@ pub async fn queue(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Marku
                 @if waiting.is_empty() {
                     p.empty { "Nothing waits for this hospital's vote. Entries that a hospital you support submits appear here." }
                 } @else {
-                    table.sortable {
-                        thead { tr { th.num { "Entry" } th { "Kind" } th { "Patient" } th { "Submitted by" } th.num { "Block" } th.num { "Approvals" } th {} } }
-                        tbody {
-                            @for entry in &waiting {
-                                @let (approvals, needed) = entry.approvals();
-                                tr {
-                                    td.num data-sort=(entry.id) { (entry.id) }
-                                    td { (entry.kind.describe()) }
-                                    td { code title=(entry.patient) { (short_address(entry.patient)) } }
-                                    td { (hospital_label(&names, entry.submitter)) }
-                                    td.num { (entry.submitted.block) }
-                                    td.num { (approvals) " / " (needed) }
-                                    td { a.button href=(format!("/reviewer/entries/{}", entry.id)) { "Open" } }
+                    form method="post" action="/reviewer/approve-selected" {
+                        (csrf_field(&visit))
+                        table.sortable {
+                            thead { tr { th { span.visually-hidden { "Select" } } th.num { "Entry" } th { "Kind" } th { "Patient" } th { "Submitted by" } th.num { "Block" } th.num { "Approvals" } th {} } }
+                            tbody {
+                                @for entry in &waiting {
+                                    @let (approvals, needed) = entry.approvals();
+                                    tr {
+                                        td { input type="checkbox" name="entry" value=(entry.id) aria-label=(format!("Select entry {}", entry.id)); }
+                                        td.num data-sort=(entry.id) { (entry.id) }
+                                        td { (entry.kind.describe()) }
+                                        td { code title=(entry.patient) { (short_address(entry.patient)) } }
+                                        td { (hospital_label(&names, entry.submitter)) }
+                                        td.num { (entry.submitted.block) }
+                                        td.num { (approvals) " / " (needed) }
+                                        td { a.button href=(format!("/reviewer/entries/{}", entry.id)) { "Open" } }
+                                    }
                                 }
                             }
+                        }
+                        div.actions {
+                            button.primary type="submit" { "Approve selected…" }
+                            span.hint { " Approves every ticked entry in one transaction, after you confirm. Open an entry to read it first." }
                         }
                     }
                 }
@@ -196,6 +205,79 @@ pub async fn confirm(
             }
         },
     ))
+}
+
+/// The entries a form names (`entry=3&entry=4`), each one waiting for this hospital's vote.
+async fn selected_entries(app: &WebApp, fields: &[(String, String)]) -> Result<Vec<LedgerEntry>, PageError> {
+    let mut ids = Vec::new();
+    for (name, value) in fields.iter().filter(|(name, _)| name == "entry") {
+        let id: u64 =
+            value.parse().map_err(|_| PageError::BadRequest(format!("'{value}' in {name} is not an entry id")))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        return Err(PageError::BadRequest("Tick the entries to approve first.".into()));
+    }
+    let ledger = app.ledger().await?;
+    ids.iter()
+        .map(|id| match ledger.entry(*id) {
+            Some(entry) if entry.awaits_vote_of(app.hospital_address()) => Ok(entry.clone()),
+            _ => Err(PageError::BadRequest(format!("Entry {id} does not wait for this hospital's vote."))),
+        })
+        .collect()
+}
+
+/// `POST /reviewer/approve-selected`: asks once more before the ticked entries are approved.
+pub async fn confirm_selected(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Markup, PageError> {
+    visit.staff(StaffRole::Reviewer)?;
+    let entries = selected_entries(&app, &fields).await?;
+    let title = format!("Approve {} entries?", entries.len());
+    Ok(page(
+        &app,
+        &visit,
+        &title,
+        html! {
+            section.card.confirm {
+                h1 { (title) }
+                ul {
+                    @for entry in &entries {
+                        li { "Entry " (entry.id) ": " (kind_title(entry.kind)) " for patient " code { (short_address(entry.patient)) } }
+                    }
+                }
+                p { "This hospital's approvals are sent to the chain in one transaction and cannot be taken back." }
+                form method="post" action="/reviewer/approve-selected/vote" {
+                    (csrf_field(&visit))
+                    @for entry in &entries { input type="hidden" name="entry" value=(entry.id); }
+                    div.actions {
+                        button.primary type="submit" { "Yes, approve " (entries.len()) " entries" }
+                        a.button href="/reviewer" { "Back" }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// `POST /reviewer/approve-selected/vote`: the hospital approves the ticked entries together.
+pub async fn approve_selected(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Redirect, PageError> {
+    visit.staff(StaffRole::Reviewer)?;
+    let ids: Vec<u64> = selected_entries(&app, &fields).await?.iter().map(|e| e.id).collect();
+    let batches =
+        vote_on_entries(&app.consortium, &ids, true).await.map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let message = format!("You approved entries {} in {} transaction(s).", listed.join(", "), batches.len());
+    app.sessions.set_flash(&visit.session.id, message);
+    Ok(Redirect::to("/reviewer"))
 }
 
 /// `POST /reviewer/entries/{id}/vote`: the hospital's vote.
