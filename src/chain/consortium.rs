@@ -455,6 +455,18 @@ impl Consortium {
         Ok(TxOutcome::from_receipt(&receipt))
     }
 
+    /// Dry-runs `voter`'s batch of votes, so that a refusal (naming the entry) is told before a
+    /// wallet is asked to send it.
+    pub async fn check_vote_batch(&self, voter: Address, ids: &[u64], approve: bool) -> Result<(), ChainError> {
+        let ids: Vec<U256> = ids.iter().map(|id| U256::from(*id)).collect();
+        let result = if approve {
+            self.contract.approvePendingEntries(ids).from(voter).call().await.map(|_| ())
+        } else {
+            self.contract.rejectPendingEntries(ids).from(voter).call().await.map(|_| ())
+        };
+        result.map_err(|e| self.connection.classify(e))
+    }
+
     /// Gas a batch of votes by the signer would use now; the contract's refusal (naming the
     /// entry) when it would revert.
     pub async fn estimate_vote_batch(&self, ids: &[u64], approve: bool) -> Result<u64, ChainError> {

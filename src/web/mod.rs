@@ -274,6 +274,8 @@ fn pages(app: Arc<WebApp>) -> Router {
         .route("/patients/{patient}/fhir", get(patients::fhir_bundle))
         .route("/patient/sharing/transaction", get(patient::sharing_transaction))
         .route("/patient/sharing/state", get(patient::sharing_state))
+        .route("/patient/approve-all/transaction", get(patient::approve_all_transaction))
+        .route("/patient/approve-all/state", get(patient::approve_all_state))
         .route("/patient/erasure/transaction", get(patient::erasure_transaction))
         .route("/patient/erasure/state", get(patient::erasure_state))
         .route("/reviewer", get(reviewer::queue))

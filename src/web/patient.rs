@@ -105,6 +105,14 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
                 @if open.is_empty() {
                     p.empty { "Nothing is waiting. When a hospital enters new details about you, they appear here for your vote." }
                 } @else {
+                    @let awaiting = open.iter().filter(|e| e.awaits_vote_of(patient)).count();
+                    @if awaiting > 1 {
+                        div.actions.approve-all {
+                            button.primary.wallet-approve-all type="button" { "Approve all " (awaiting) }
+                            span.hint { " One confirmation in your wallet approves every entry below that waits for your vote. Read each first." }
+                        }
+                        p.hint.approve-all-status role="status" {}
+                    }
                     @for entry in &open { (pending_entry(entry, patient, &names)) }
                 }
             }
@@ -629,6 +637,37 @@ pub async fn vote_transaction(
         _ => return Err(PageError::BadRequest("decision must be approve or reject".into())),
     };
     Ok(Json(wallet_transaction(&app, patient, data)).into_response())
+}
+
+/// `GET /patient/approve-all/transaction`: one transaction for the patient's wallet that approves
+/// every entry waiting for their vote, after a dry run that tells any refusal first.
+pub async fn approve_all_transaction(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Response, PageError> {
+    let patient = visit.patient()?;
+    let ids = waiting_for(&app, patient).await?;
+    if ids.is_empty() {
+        return Err(PageError::BadRequest("Nothing waits for your vote.".into()));
+    }
+    app.consortium.check_vote_batch(patient, &ids, true).await.map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let ids = ids.into_iter().map(alloy::primitives::U256::from).collect();
+    let data = HealthRecords::approvePendingEntriesCall { ids }.abi_encode();
+    Ok(Json(wallet_transaction(&app, patient, data)).into_response())
+}
+
+/// `GET /patient/approve-all/state`: how many entries still wait for the patient's vote, for the
+/// page to refresh itself once the approvals are mined.
+pub async fn approve_all_state(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Response, PageError> {
+    let patient = visit.patient()?;
+    let waiting = waiting_for(&app, patient).await?.len();
+    Ok(Json(serde_json::json!({ "waiting": waiting })).into_response())
+}
+
+/// The entries about `patient` that wait for their vote, oldest first.
+async fn waiting_for(app: &WebApp, patient: Address) -> Result<Vec<u64>, PageError> {
+    let ledger = app.ledger().await?;
+    let mut ids: Vec<u64> =
+        ledger.about_patient(patient).into_iter().filter(|e| e.awaits_vote_of(patient)).map(|e| e.id).collect();
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// `GET /patient/entries/{entry}/state`: whether the patient's vote has been mined, for the page

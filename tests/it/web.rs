@@ -287,6 +287,8 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
         "/patient/entries/1/envelope",
         "/patient/erasure/transaction",
         "/patient/erasure/state",
+        "/patient/approve-all/transaction",
+        "/patient/approve-all/state",
     ] {
         let reply = stranger.get(path).await;
         assert_eq!((reply.status, reply.header("location")), (303, "/sign-in".to_string()), "{path}");
@@ -361,6 +363,7 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
         "/patient/entries/1",
         "/patient/entries/1/envelope",
         "/patient/erasure/transaction",
+        "/patient/approve-all/transaction",
     ] {
         assert_eq!(visitor.get(path).await.status, 403, "clerk on {path}");
     }
@@ -725,4 +728,36 @@ async fn a_following_server_archives_approvals_and_shows_its_lag() {
     assert!(log.contains("follower: stopped; the checkpoint resumes at block"), "{log}");
     assert!(log.contains("erased at patients' request: 1"), "the follower tells what it erased:\n{log}");
     assert!(!log.contains("151"), "health data in the log:\n{log}");
+}
+
+/// A patient with several entries waiting approves them all with one confirmation in the wallet.
+#[tokio::test]
+async fn a_patient_approves_every_waiting_entry_with_one_wallet_confirmation() {
+    let env = TestEnv::start("web_approve_all").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    let record = hrm.write_file("record.json", &health_json("131", "approve all"));
+    let submit = ["--from", "dev:1", "--database", "stmary", "submit-health", "--patient", "dev:4", "--file"];
+    for _ in 0..2 {
+        hrm.ok(&[&submit[..], &[record.to_str().unwrap()]].concat());
+    }
+    let server = Server::start(&hrm, "dev:1", "stmary", &[], &[]);
+    let browser = Browser::start().await;
+    sign_in_patient(&browser, &server, &env).await;
+    browser.wait_for_text("Approve all 2").await;
+    browser.screenshot("patient-approve-all").await;
+    let head_before = head(&env).await;
+    browser.install_wallet().await;
+    browser.click("button.wallet-approve-all").await;
+    browser.serve_wallet(&env, &dev_account(4), 1).await;
+    browser.wait_until_gone("button.wallet-approve-all").await;
+    assert_eq!(head(&env).await, head_before + 1, "one transaction for both votes");
+    let text = browser.text().await;
+    assert_eq!(text.matches("You approved this entry.").count(), 2, "{text}");
+    // Nothing left to approve: the page is told so before any wallet is asked.
+    let mut visitor = HttpVisitor::new(&server);
+    visitor.sign_in_patient(&dev_account(4)).await;
+    let refused = visitor.get("/patient/approve-all/transaction").await;
+    assert!(refused.status == 400 && refused.body.contains("Nothing waits for your vote"), "{}", refused.body);
+    assert_eq!(visitor.get("/patient/approve-all/state").await.json()["waiting"], 0);
 }

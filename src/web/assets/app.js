@@ -105,6 +105,37 @@ async function sendSharingChange(button) {
   }
 }
 
+// Approves every entry waiting for the patient's vote in one transaction: the server prepares it
+// (after a dry run), the wallet sends it, and the page reloads once nothing waits any more.
+async function sendApproveAll(button) {
+  const section = button.closest("section");
+  const status = section.querySelector(".approve-all-status");
+  section.querySelectorAll("button.wallet-approve-all, button.wallet-vote").forEach((b) => (b.disabled = true));
+  try {
+    status.textContent = "Preparing your approvals…";
+    const response = await fetch("/patient/approve-all/transaction", { credentials: "same-origin" });
+    if (!response.ok) {
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      throw new Error(page.querySelector("p.error")?.textContent || `the server answered ${response.status}`);
+    }
+    const tx = await response.json();
+    status.textContent = "Please confirm the approvals in your wallet.";
+    const hash = await wallet().request({ method: "eth_sendTransaction", params: [{ from: tx.from, to: tx.to, data: tx.data }] });
+    status.textContent = `Sent (${hash.slice(0, 10)}…); waiting for it to be mined…`;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const state = await (await fetch("/patient/approve-all/state", { credentials: "same-origin" })).json();
+      if (state.waiting === 0) {
+        window.location.reload();
+        return;
+      }
+    }
+  } catch (error) {
+    status.textContent = `Nothing was approved: ${error.message}`;
+    section.querySelectorAll("button.wallet-approve-all, button.wallet-vote").forEach((b) => (b.disabled = false));
+  }
+}
+
 // Asks for the erasure of every record of the patient's not yet asked about: the server
 // prepares the transaction (after a dry run), the wallet sends it, and the page reloads once the
 // chain shows the request.
@@ -170,6 +201,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("button.wallet-vote").forEach((button) => button.addEventListener("click", () => sendVote(button)));
   document.querySelectorAll("button.wallet-share").forEach((button) => button.addEventListener("click", () => sendSharingChange(button)));
   document.querySelectorAll("button.wallet-erase").forEach((button) => button.addEventListener("click", () => sendErasureRequest(button)));
+  document.querySelectorAll("button.wallet-approve-all").forEach((button) => button.addEventListener("click", () => sendApproveAll(button)));
   document.querySelectorAll("table.sortable thead th").forEach((th) => {
     if (th.textContent.trim() === "") return;
     th.tabIndex = 0;
