@@ -69,7 +69,8 @@ pub struct Finding {
 }
 
 impl AuditReport {
-    /// True when nothing is missing, altered, unexpected or orphaned in the archive.
+    /// True when nothing is missing, altered, unexpected or orphaned in the archive, no record
+    /// outlived this hospital's confirmed erasure, and every archived entry's envelope is held.
     pub fn is_clean(&self) -> bool {
         self.missing.is_empty()
             && self.altered.is_empty()

@@ -74,7 +74,11 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
                     Some(Ok(report)) => p #last-audit {
                         @if report.is_clean() { "Clean: " } @else { "Differences found: " }
                         (report.approved_on_chain) " approved on chain, " (report.archived) " archived, "
-                        (report.missing.len()) " missing, " (report.altered.len()) " altered, " (report.unexpected.len()) " unexpected."
+                        (report.missing.len()) " missing, " (report.altered.len()) " altered, " (report.unexpected.len()) " unexpected"
+                        @if !report.kept_after_erasure.is_empty() { ", " (report.kept_after_erasure.len()) " kept after their erasure was confirmed" }
+                        @if !report.envelopes_missing.is_empty() { ", " (report.envelopes_missing.len()) " without their sealed envelope" }
+                        @if report.erasure_requested > 0 { "; " (report.erasure_requested) " erased at patients' request (expected absent)" }
+                        "."
                     },
                     Some(Err(message)) => p.error #last-audit { (message) },
                 }
