@@ -68,105 +68,80 @@ async function sendVote(button) {
   }
 }
 
-// Grants or revokes a hospital's access: the server prepares the transaction (after a dry run
-// that tells any refusal), the wallet sends it, and the page reloads once the chain shows it.
-async function sendSharingChange(button) {
+// One wallet transaction the server prepares: it answers `transactionUrl` with the transaction
+// after a dry run (or with an error page saying why the contract would refuse), the wallet sends
+// it, and the page reloads once `isMined()` sees its effect on chain. `buttons` are disabled
+// meanwhile; a failure is told in `status` after `failure`.
+async function sendPreparedTransaction({ status, buttons, transactionUrl, what, failure, isMined }) {
+  buttons.forEach((b) => (b.disabled = true));
+  try {
+    status.textContent = `Preparing ${what}…`;
+    const response = await fetch(transactionUrl, { credentials: "same-origin" });
+    if (!response.ok) {
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      throw new Error(page.querySelector("p.error")?.textContent || `the server answered ${response.status}`);
+    }
+    const tx = await response.json();
+    status.textContent = `Please confirm ${what} in your wallet.`;
+    const hash = await wallet().request({ method: "eth_sendTransaction", params: [{ from: tx.from, to: tx.to, data: tx.data }] });
+    status.textContent = `Sent (${hash.slice(0, 10)}…); waiting for it to be mined…`;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (await isMined()) {
+        window.location.reload();
+        return;
+      }
+    }
+  } catch (error) {
+    status.textContent = `${failure}: ${error.message}`;
+    buttons.forEach((b) => (b.disabled = false));
+  }
+}
+
+const getJson = async (url) => (await fetch(url, { credentials: "same-origin" })).json();
+
+// Grants or revokes a hospital's access.
+function sendSharingChange(button) {
   const section = button.closest("section");
-  const status = section.querySelector(".share-status");
   const action = button.dataset.action;
   const hospital = action === "grant" ? section.querySelector("#grant-hospital").value : button.dataset.hospital;
   const until = action === "grant" ? section.querySelector("#grant-until").value : "";
-  section.querySelectorAll("button.wallet-share").forEach((b) => (b.disabled = true));
-  try {
-    status.textContent = "Preparing the change…";
-    const query = new URLSearchParams({ action, hospital, until });
-    const response = await fetch(`/patient/sharing/transaction?${query}`, { credentials: "same-origin" });
-    if (!response.ok) {
-      const page = new DOMParser().parseFromString(await response.text(), "text/html");
-      const reason = page.querySelector("p.error")?.textContent || `the server answered ${response.status}`;
-      throw new Error(reason);
-    }
-    const tx = await response.json();
-    status.textContent = "Please confirm the change in your wallet.";
-    const hash = await wallet().request({ method: "eth_sendTransaction", params: [{ from: tx.from, to: tx.to, data: tx.data }] });
-    status.textContent = `Sent (${hash.slice(0, 10)}…); waiting for it to be mined…`;
-    const wanted = action === "grant";
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const state = await (await fetch(`/patient/sharing/state?hospital=${hospital}`, { credentials: "same-origin" })).json();
-      if (state.active === wanted) {
-        window.location.reload();
-        return;
-      }
-    }
-  } catch (error) {
-    status.textContent = `Nothing was changed: ${error.message}`;
-    section.querySelectorAll("button.wallet-share").forEach((b) => (b.disabled = false));
-  }
+  const query = new URLSearchParams({ action, hospital, until });
+  return sendPreparedTransaction({
+    status: section.querySelector(".share-status"),
+    buttons: section.querySelectorAll("button.wallet-share"),
+    transactionUrl: `/patient/sharing/transaction?${query}`,
+    what: "the change",
+    failure: "Nothing was changed",
+    isMined: async () => (await getJson(`/patient/sharing/state?hospital=${hospital}`)).active === (action === "grant"),
+  });
 }
 
-// Approves every entry waiting for the patient's vote in one transaction: the server prepares it
-// (after a dry run), the wallet sends it, and the page reloads once nothing waits any more.
-async function sendApproveAll(button) {
+// Approves every entry waiting for the patient's vote in one transaction.
+function sendApproveAll(button) {
   const section = button.closest("section");
-  const status = section.querySelector(".approve-all-status");
-  section.querySelectorAll("button.wallet-approve-all, button.wallet-vote").forEach((b) => (b.disabled = true));
-  try {
-    status.textContent = "Preparing your approvals…";
-    const response = await fetch("/patient/approve-all/transaction", { credentials: "same-origin" });
-    if (!response.ok) {
-      const page = new DOMParser().parseFromString(await response.text(), "text/html");
-      throw new Error(page.querySelector("p.error")?.textContent || `the server answered ${response.status}`);
-    }
-    const tx = await response.json();
-    status.textContent = "Please confirm the approvals in your wallet.";
-    const hash = await wallet().request({ method: "eth_sendTransaction", params: [{ from: tx.from, to: tx.to, data: tx.data }] });
-    status.textContent = `Sent (${hash.slice(0, 10)}…); waiting for it to be mined…`;
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const state = await (await fetch("/patient/approve-all/state", { credentials: "same-origin" })).json();
-      if (state.waiting === 0) {
-        window.location.reload();
-        return;
-      }
-    }
-  } catch (error) {
-    status.textContent = `Nothing was approved: ${error.message}`;
-    section.querySelectorAll("button.wallet-approve-all, button.wallet-vote").forEach((b) => (b.disabled = false));
-  }
+  return sendPreparedTransaction({
+    status: section.querySelector(".approve-all-status"),
+    buttons: section.querySelectorAll("button.wallet-approve-all, button.wallet-vote"),
+    transactionUrl: "/patient/approve-all/transaction",
+    what: "your approvals",
+    failure: "Nothing was approved",
+    isMined: async () => (await getJson("/patient/approve-all/state")).waiting === 0,
+  });
 }
 
-// Asks for the erasure of every record of the patient's not yet asked about: the server
-// prepares the transaction (after a dry run), the wallet sends it, and the page reloads once the
-// chain shows the request.
+// Asks for the erasure of every record of the patient's not yet asked about.
 async function sendErasureRequest(button) {
   const section = button.closest("section");
-  const status = section.querySelector(".erase-status");
-  button.disabled = true;
-  try {
-    status.textContent = "Preparing the request…";
-    const before = (await (await fetch("/patient/erasure/state", { credentials: "same-origin" })).json()).requested;
-    const response = await fetch("/patient/erasure/transaction", { credentials: "same-origin" });
-    if (!response.ok) {
-      const page = new DOMParser().parseFromString(await response.text(), "text/html");
-      throw new Error(page.querySelector("p.error")?.textContent || `the server answered ${response.status}`);
-    }
-    const tx = await response.json();
-    status.textContent = "Please confirm the request in your wallet.";
-    const hash = await wallet().request({ method: "eth_sendTransaction", params: [{ from: tx.from, to: tx.to, data: tx.data }] });
-    status.textContent = `Sent (${hash.slice(0, 10)}…); waiting for it to be mined…`;
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const state = await (await fetch("/patient/erasure/state", { credentials: "same-origin" })).json();
-      if (state.requested > before) {
-        window.location.reload();
-        return;
-      }
-    }
-  } catch (error) {
-    status.textContent = `Nothing was asked: ${error.message}`;
-    button.disabled = false;
-  }
+  const before = (await getJson("/patient/erasure/state")).requested;
+  return sendPreparedTransaction({
+    status: section.querySelector(".erase-status"),
+    buttons: [button],
+    transactionUrl: "/patient/erasure/transaction",
+    what: "the request",
+    failure: "Nothing was asked",
+    isMined: async () => (await getJson("/patient/erasure/state")).requested > before,
+  });
 }
 
 function sortTable(header) {
