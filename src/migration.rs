@@ -7,7 +7,8 @@
 //! commitment, and inserts the record unless it is already archived. Entries whose patient asked
 //! for their erasure are never archived (again). The checkpoint
 //! moves past a batch only after the batch's records are durably written, so a crash loses
-//! nothing and a rerun duplicates nothing (the unique index and `$setOnInsert` see to that).
+//! nothing and a rerun duplicates nothing (a record's `_id` names its entry, and an insert never
+//! overwrites).
 //! Entries that cannot be migrated are reported with the reason and kept in the checkpoint, to
 //! be retried by every later run.
 //!
@@ -26,12 +27,13 @@ use alloy::signers::local::PrivateKeySigner;
 use mongodb::bson::{self, Bson};
 use serde::Serialize;
 
-use crate::chain::{Approval, ChainError, Confirmations, ConfirmedHead, Consortium, Submission};
+use crate::chain::{Approval, ChainError, Confirmations, ConfirmedHead, Consortium, DeploymentRecord, Submission};
 use crate::exchange::{EnvelopeFinder, ExchangeError};
+use crate::records::RecipientKey;
 use crate::store::archive::{archive_id, hex_address};
 use crate::store::checkpoint::{FailedEntry, common_ancestor};
 use crate::store::{Archive, ArchivedRecord, MigrationCheckpoint, Provenance, RecordCollection, StoreError};
-use crate::submission::{SubmissionError, open_submission};
+use crate::submission::{SubmissionError, open_submission_as, recipient_key};
 
 /// How migration runs.
 #[derive(Debug, Clone)]
@@ -179,7 +181,7 @@ pub async fn migrate(
         reorganisation,
         ..Default::default()
     };
-    let mut writes = 0usize;
+    let mut run = RunProgress::default();
 
     // Entries that failed before are retried first, from their approval events.
     let mut retries = Vec::new();
@@ -203,7 +205,7 @@ pub async fn migrate(
         approvals.retain(|a| !erasures.requested(a.id));
         report.erasure_requested += before - approvals.len();
         // Everything an approval up to `target` refers to was mined by `target`.
-        let outcome = archive_batch(consortium, archive, signer, &approvals, target, options, &mut writes).await?;
+        let outcome = archive_batch(consortium, archive, signer, &approvals, target, options, &mut run).await?;
         report.migrated += outcome.migrated;
         report.already_present += outcome.already_present;
         for (approval, reason) in outcome.failed {
@@ -289,12 +291,42 @@ async fn rewind_after_reorganisation(
     Ok(Some(Reorganisation { last_block_read, common_ancestor: ancestor, depth: last_block_read - ancestor, orphaned }))
 }
 
+/// What a run carries from one block batch to the next.
+#[derive(Debug, Default)]
+struct RunProgress {
+    /// Records sent to the database so far (for `abort_after_writes`).
+    writes: usize,
+    floors: SubmissionFloors,
+}
+
 struct BatchOutcome {
     migrated: usize,
     already_present: usize,
     failed: Vec<(Approval, String)>,
 }
 
+/// One chunk's approvals with what opening them needs, read from the chain and the database.
+struct FetchedChunk {
+    approvals: Vec<Approval>,
+    submissions: HashMap<u64, Submission>,
+    voters: HashMap<u64, Vec<Address>>,
+    envelopes: HashMap<u64, Result<Vec<u8>, ExchangeError>>,
+}
+
+/// One chunk's records, opened and checked, grouped by the collection they go to.
+struct OpenedChunk {
+    records: Vec<(RecordCollection, Vec<ArchivedRecord>)>,
+    failed: Vec<(Approval, String)>,
+}
+
+/// A chunk being written: how many records it holds, and the write's count of new ones.
+type ChunkWrite = (usize, tokio::task::JoinHandle<Result<usize, StoreError>>);
+
+/// Archives `approvals` in chunks of `options.write_chunk`, in three overlapping stages: chunk
+/// `k + 2` is read (its events and envelopes) while chunk `k + 1` is opened on a blocking thread
+/// (decryption and the commitment check) and chunk `k` is written. The database server then
+/// reads and writes without waiting for hrm's decryption, and hrm decrypts while the server
+/// works, so a chunk takes about as long as the slower of the two rather than their sum.
 async fn archive_batch(
     consortium: &Consortium,
     archive: &Archive,
@@ -302,63 +334,183 @@ async fn archive_batch(
     approvals: &[Approval],
     up_to_block: u64,
     options: &MigrationOptions,
-    writes: &mut usize,
+    run: &mut RunProgress,
 ) -> Result<BatchOutcome, MigrationError> {
     let mut outcome = BatchOutcome { migrated: 0, already_present: 0, failed: Vec::new() };
-    if approvals.is_empty() {
-        return Ok(outcome);
-    }
-    let ids: Vec<u64> = approvals.iter().map(|a| a.id).collect();
-    let submissions = consortium.submissions_of(&ids, up_to_block).await?;
-    let voters = consortium.approvers_of(&ids, up_to_block).await?;
-    let finder = EnvelopeFinder { consortium, archive: Some(archive), signer: Some(signer) };
-    let listed: Vec<Submission> = submissions.values().cloned().collect();
-    let mut envelopes = finder.envelopes_of(&listed).await?;
-
-    let mut by_collection: HashMap<&'static str, (RecordCollection, Vec<ArchivedRecord>)> = HashMap::new();
-    for approval in approvals {
-        let envelope = envelopes.remove(&approval.id);
-        let found = (submissions.get(&approval.id), envelope);
-        match build_record(consortium, signer, approval, found, voters.get(&approval.id)) {
-            Ok(record) => {
-                let collection = RecordCollection::for_kind(record.kind);
-                by_collection.entry(collection.name()).or_insert_with(|| (collection, Vec::new())).1.push(record);
+    let mut opening: Option<tokio::task::JoinHandle<OpenedChunk>> = None;
+    let mut writing: Option<ChunkWrite> = None;
+    let mut chunks = approvals.chunks(options.write_chunk.max(1));
+    let key = recipient_key(signer);
+    loop {
+        let fetched = match chunks.next() {
+            Some(chunk) => Some(fetch_chunk(consortium, archive, signer, chunk, up_to_block, &mut run.floors).await),
+            None => None,
+        };
+        if let Some(opened) = opening.take() {
+            let opened = opened.await.unwrap_or_else(|joined| std::panic::resume_unwind(joined.into_panic()));
+            // The write in flight finishes (and is counted) before the next starts or anything fails.
+            if let Some(write) = writing.take() {
+                finish_write(write, &mut outcome).await?;
             }
-            Err(reason) => outcome.failed.push((approval.clone(), reason)),
-        }
-    }
-    for (collection, records) in by_collection.into_values() {
-        for chunk in records.chunks(options.write_chunk.max(1)) {
-            let chunk = match options.abort_after_writes {
-                Some(limit) => &chunk[..chunk.len().min(limit.saturating_sub(*writes))],
-                None => chunk,
-            };
-            let inserted = archive.insert_missing(collection, chunk).await?;
-            *writes += chunk.len();
-            outcome.migrated += inserted;
-            outcome.already_present += chunk.len() - inserted;
-            if options.abort_after_writes.is_some_and(|limit| *writes >= limit) {
-                return Err(MigrationError::AbortedForTest(*writes));
+            let write = start_write(archive, opened, options, &mut run.writes, &mut outcome);
+            if options.abort_after_writes.is_some_and(|limit| run.writes >= limit) {
+                finish_write(write, &mut outcome).await?;
+                return Err(MigrationError::AbortedForTest(run.writes));
             }
+            writing = Some(write);
         }
+        let Some(fetched) = fetched else { break };
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                if let Some(write) = writing.take() {
+                    finish_write(write, &mut outcome).await?;
+                }
+                return Err(error);
+            }
+        };
+        let (deployment, key) = (consortium.deployment().clone(), key.clone());
+        opening = Some(tokio::task::spawn_blocking(move || open_chunk(fetched, &deployment, &key)));
+    }
+    if let Some(write) = writing {
+        finish_write(write, &mut outcome).await?;
     }
     Ok(outcome)
 }
 
+/// Starts writing an opened chunk (cut short for `abort_after_writes`); its failures are counted
+/// now.
+fn start_write(
+    archive: &Archive,
+    mut opened: OpenedChunk,
+    options: &MigrationOptions,
+    writes: &mut usize,
+    outcome: &mut BatchOutcome,
+) -> ChunkWrite {
+    outcome.failed.append(&mut opened.failed);
+    let mut records = opened.records;
+    if let Some(limit) = options.abort_after_writes {
+        let mut allowed = limit.saturating_sub(*writes);
+        for (_, group) in &mut records {
+            group.truncate(allowed);
+            allowed -= group.len();
+        }
+    }
+    let count: usize = records.iter().map(|(_, group)| group.len()).sum();
+    *writes += count;
+    (count, tokio::spawn(write_chunk(archive.clone(), records)))
+}
+
+/// Writes one chunk's records; returns how many were new.
+async fn write_chunk(
+    archive: Archive,
+    records: Vec<(RecordCollection, Vec<ArchivedRecord>)>,
+) -> Result<usize, StoreError> {
+    let mut inserted = 0;
+    for (collection, group) in records {
+        inserted += archive.insert_missing(collection, &group).await?;
+    }
+    Ok(inserted)
+}
+
+/// Waits for a chunk's write and counts what it archived.
+async fn finish_write((count, write): ChunkWrite, outcome: &mut BatchOutcome) -> Result<(), MigrationError> {
+    let inserted = match write.await {
+        Ok(result) => result?,
+        Err(joined) if joined.is_panic() => std::panic::resume_unwind(joined.into_panic()),
+        Err(_) => {
+            return Err(StoreError::Operation {
+                operation: "archiving records",
+                message: "the write was cancelled".into(),
+            }
+            .into());
+        }
+    };
+    outcome.migrated += inserted;
+    outcome.already_present += count - inserted;
+    Ok(())
+}
+
+/// Lower bounds on the block an entry was submitted in, learnt from submissions read earlier in
+/// the run. The contract numbers entries in the order they are mined, so entry `n` was mined no
+/// earlier than any entry below it: log queries can start there instead of at the deployment,
+/// which spares the node reading the whole chain for every chunk.
+#[derive(Debug, Default)]
+struct SubmissionFloors(std::collections::BTreeMap<u64, u64>);
+
+impl SubmissionFloors {
+    /// The latest block known to be at or before entry `id`'s submission.
+    fn floor_of(&self, id: u64) -> Option<u64> {
+        self.0.range(..=id).next_back().map(|(_, block)| *block)
+    }
+
+    /// Remembers the lowest and highest entry of `submissions` (two per chunk keep it small).
+    fn learn(&mut self, submissions: &HashMap<u64, Submission>) {
+        let lowest = submissions.values().min_by_key(|s| s.id);
+        let highest = submissions.values().max_by_key(|s| s.id);
+        for submission in lowest.into_iter().chain(highest) {
+            self.0.insert(submission.id, submission.block);
+        }
+    }
+}
+
+/// Reads the submissions, votes and envelopes of `approvals`.
+async fn fetch_chunk(
+    consortium: &Consortium,
+    archive: &Archive,
+    signer: &PrivateKeySigner,
+    approvals: &[Approval],
+    up_to_block: u64,
+    floors: &mut SubmissionFloors,
+) -> Result<FetchedChunk, MigrationError> {
+    let ids: Vec<u64> = approvals.iter().map(|a| a.id).collect();
+    // An entry's submission and votes were all mined by the block that approved it, and no
+    // earlier than the submission of any entry with a lower id.
+    let to = approvals.iter().map(|a| a.block).max().unwrap_or(up_to_block).min(up_to_block);
+    let from = ids.iter().min().and_then(|id| floors.floor_of(*id)).unwrap_or(consortium.deployment().deploy_block);
+    let submissions = consortium.submissions_in(&ids, from, to).await?;
+    floors.learn(&submissions);
+    let voters = consortium.approvers_in(&ids, from, to).await?;
+    let finder = EnvelopeFinder { consortium, archive: Some(archive), signer: Some(signer) };
+    let listed: Vec<Submission> = submissions.values().cloned().collect();
+    let envelopes = finder.envelopes_of(&listed).await?;
+    Ok(FetchedChunk { approvals: approvals.to_vec(), submissions, voters, envelopes })
+}
+
+/// Opens each entry of a fetched chunk and checks it against its commitment.
+fn open_chunk(mut fetched: FetchedChunk, deployment: &DeploymentRecord, key: &RecipientKey) -> OpenedChunk {
+    let mut opened =
+        OpenedChunk { records: RecordCollection::ALL.iter().map(|c| (*c, Vec::new())).collect(), failed: Vec::new() };
+    for approval in fetched.approvals {
+        let envelope = fetched.envelopes.remove(&approval.id);
+        let found = (fetched.submissions.get(&approval.id), envelope);
+        match build_record(deployment, key, &approval, found, fetched.voters.get(&approval.id)) {
+            Ok(record) => {
+                let collection = RecordCollection::for_kind(record.kind);
+                if let Some((_, group)) = opened.records.iter_mut().find(|(c, _)| *c == collection) {
+                    group.push(record);
+                }
+            }
+            Err(reason) => opened.failed.push((approval, reason)),
+        }
+    }
+    opened
+}
+
 /// Opens and checks one approved entry; the error is the reason it cannot be migrated.
 fn build_record(
-    consortium: &Consortium,
-    signer: &PrivateKeySigner,
+    deployment: &DeploymentRecord,
+    key: &RecipientKey,
     approval: &Approval,
     (submission, envelope): (Option<&Submission>, Option<Result<Vec<u8>, ExchangeError>>),
     voters: Option<&Vec<Address>>,
 ) -> Result<ArchivedRecord, String> {
     let submission = submission.ok_or("its submission event was not found")?;
     let envelope = envelope.ok_or("its envelope was not looked for")?.map_err(|e| e.to_string())?;
-    let opened = match open_submission(submission, &envelope, signer) {
+    let opened = match open_submission_as(submission, &envelope, key) {
         Ok(Some(opened)) => opened,
         Ok(None) => {
-            return Err(format!("it is not sealed to the migrating account {}", signer.address()));
+            return Err(format!("it is not sealed to the migrating account {}", key.address()));
         }
         Err(SubmissionError::CommitmentMismatch { .. }) => {
             return Err("the opened record does not match its on-chain commitment".into());
@@ -368,7 +520,6 @@ fn build_record(
     let Ok(Bson::Document(record)) = Bson::try_from(opened.record) else {
         return Err("the opened record is not a JSON object".into());
     };
-    let deployment = consortium.deployment();
     Ok(ArchivedRecord {
         id: archive_id(deployment.chain_id, deployment.address, approval.id),
         chain_id: deployment.chain_id as i64,

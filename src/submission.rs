@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::chain::{ChainError, Consortium, Submission, TxOutcome};
 use crate::exchange::{DeliveryReport, ExchangeError, deliver};
 use crate::records::envelope::{EnvelopeRecipient, envelope_recipients};
-use crate::records::{EnvelopeError, Record, commitment, open_envelope, seal_record};
+use crate::records::{EnvelopeError, RecipientKey, Record, commitment, seal_record};
 use crate::store::{Archive, EnvelopeSource, StoreError};
 
 /// Why a record could not be submitted or opened.
@@ -136,16 +136,29 @@ pub fn open_submission(
     envelope: &[u8],
     signer: &PrivateKeySigner,
 ) -> Result<Option<OpenedEntry>, SubmissionError> {
+    open_submission_as(submission, envelope, &recipient_key(signer))
+}
+
+/// `signer`'s key as a recipient of envelopes, for opening many with [`open_submission_as`].
+pub fn recipient_key(signer: &PrivateKeySigner) -> RecipientKey {
+    let secret = k256::SecretKey::from_slice(&signer.to_bytes()[..]).expect("a signer's key is a valid secret key");
+    RecipientKey::new(secret)
+}
+
+/// [`open_submission`] with a key prepared once for many envelopes.
+pub fn open_submission_as(
+    submission: &Submission,
+    envelope: &[u8],
+    key: &RecipientKey,
+) -> Result<Option<OpenedEntry>, SubmissionError> {
     let id = submission.id;
     if keccak256(envelope) != submission.envelope_digest {
         return Err(SubmissionError::EnvelopeDigestMismatch { id });
     }
-    let address = signer.address();
-    if !envelope_recipients(envelope)?.contains(&address) {
+    if !envelope_recipients(envelope)?.contains(&key.address()) {
         return Ok(None);
     }
-    let secret = k256::SecretKey::from_slice(&signer.to_bytes()[..]).expect("a signer's key is a valid secret key");
-    let opened = open_envelope(envelope, address, &secret)?;
+    let opened = key.open(envelope)?;
     if commitment(&opened.salt, &opened.record_json) != submission.commitment || opened.kind != submission.kind {
         return Err(SubmissionError::CommitmentMismatch { id });
     }

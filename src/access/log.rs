@@ -162,6 +162,10 @@ struct AppendCounts {
     all: std::sync::atomic::AtomicI64,
     /// Entries whose reader is not the patient: what a patient's history shows.
     by_others: std::sync::atomic::AtomicI64,
+    /// The highest position this process has written, is writing, or read as the head.
+    known_head: std::sync::atomic::AtomicI64,
+    /// Times this process found a position taken by another writer.
+    others_found: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
@@ -190,33 +194,48 @@ impl AccessLog {
         (self.counts.all.load(Relaxed), self.counts.by_others.load(Relaxed))
     }
 
+    /// The highest position this process knows of (written, being written, or read as the head),
+    /// and how many times it found another writer's entries. A head beyond the first, or a
+    /// change in the second, means another process appended. (The position is raised before a
+    /// write is sent, so a head read while this process writes never looks like another's.)
+    pub fn known_here(&self) -> (i64, u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.counts.known_head.load(SeqCst), self.counts.others_found.load(SeqCst))
+    }
+
     /// Appends `event` after the current head and returns the stored entry once it is written.
     pub async fn append(&self, event: &AccessEvent) -> Result<AccessLogEntry, StoreError> {
-        let (done, written) = tokio::sync::oneshot::channel();
+        let (done, mut written) = tokio::sync::oneshot::channel();
         let waiting = WaitingAppend { event: event.clone(), at: bson::DateTime::now(), done };
         self.waiting.lock().expect("access log queue").push(waiting);
-        {
-            let mut head = self.head.lock().await;
-            let batch = std::mem::take(&mut *self.waiting.lock().expect("access log queue"));
-            if !batch.is_empty() {
-                self.write(&mut head, batch).await;
+        // Either another append's writer takes this one along (and this append leaves the queue
+        // for the writer's lock at once), or this append becomes the writer and takes along
+        // every append waiting by then. Waiting for the lock even when already written would
+        // make each append queue behind every writer before it, in single file.
+        tokio::select! {
+            biased;
+            result = &mut written => return result.unwrap_or_else(|_| Err(writer_stopped())),
+            mut head = self.head.lock() => {
+                let batch = std::mem::take(&mut *self.waiting.lock().expect("access log queue"));
+                if !batch.is_empty() {
+                    self.write(&mut head, batch).await;
+                }
             }
         }
-        written.await.unwrap_or_else(|_| {
-            Err(StoreError::Operation {
-                operation: "appending to the access log",
-                message: "the writer stopped".into(),
-            })
-        })
+        written.await.unwrap_or_else(|_| Err(writer_stopped()))
     }
 
     /// Writes `batch` after the head, in order, and tells each waiting append its entry.
     async fn write(&self, head: &mut Option<(i64, B256)>, mut batch: Vec<WaitingAppend>) {
         for _ in 0..APPEND_ATTEMPTS {
+            use std::sync::atomic::Ordering::SeqCst;
             let (position, prev) = match *head {
                 Some(known) => known,
                 None => match self.read_head().await {
-                    Ok(read) => read,
+                    Ok(read) => {
+                        self.counts.known_head.fetch_max(read.0, SeqCst);
+                        read
+                    }
                     Err(error) => return fail_all(batch, &error),
                 },
             };
@@ -225,6 +244,8 @@ impl AccessLog {
                 let prev = sealed.last().map_or(prev, AccessLogEntry::stored_hash);
                 sealed.push(AccessLogEntry::seal(position + 1 + offset as i64, prev, waiting.at, &waiting.event));
             }
+            let last_position = sealed.last().expect("a batch is not empty").position;
+            self.counts.known_head.fetch_max(last_position, SeqCst);
             match self.entries.insert_many(&sealed).ordered(true).await {
                 Ok(_) => {
                     let last = sealed.last().expect("a batch is not empty");
@@ -236,6 +257,7 @@ impl AccessLog {
                     return;
                 }
                 Err(error) if crate::store::is_duplicate_key(&error) => {
+                    self.counts.others_found.fetch_add(1, SeqCst);
                     // Another writer took a position: those of ours already written (an ordered
                     // insert stops at the first failure) are done; the rest go after the new head.
                     *head = None;
@@ -335,6 +357,11 @@ impl AccessLog {
             .await
             .map_err(StoreError::operation("reading the access log"))
     }
+}
+
+/// The answer of an append whose writer stopped before it said how the write went.
+fn writer_stopped() -> StoreError {
+    StoreError::Operation { operation: "appending to the access log", message: "the writer stopped".into() }
 }
 
 fn fail_all(batch: Vec<WaitingAppend>, error: &StoreError) {

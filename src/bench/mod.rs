@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod gas;
+pub mod gas_trace;
 pub mod latency;
 pub mod migration;
 pub mod model;

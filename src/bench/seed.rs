@@ -12,11 +12,15 @@ use crate::scenario::{ConsortiumScenario, sample_record};
 use crate::store::{Archive, EnvelopeSource};
 use crate::submission::{gather_recipients, seal, seal_for_submission};
 
-/// Gas limit given to seeded transactions, so that no estimate is needed per transaction.
+/// Gas limit given to single seeded transactions, so that no estimate is needed per transaction.
 pub(super) const SEED_GAS: u64 = 400_000;
+/// Records per seeded submission, and votes per seeded vote, in one transaction each.
+const SEED_BATCH: usize = 50;
+/// Gas limit of a seeded batch: 50 submissions or 50 deciding votes take about 2 million.
+const SEED_BATCH_GAS: u64 = 4_000_000;
 /// Transactions in flight before waiting for the latest receipt. A deep queue makes Anvil mine
 /// full blocks, and full blocks raise the base fee until queued transactions are priced out.
-const IN_FLIGHT: usize = 200;
+const IN_FLIGHT: usize = 20;
 
 /// A provider that keeps its own nonce, so transactions can be sent back to back without
 /// waiting for each receipt.
@@ -29,7 +33,8 @@ pub(super) fn pipelined_provider(rpc_url: &Url, signer: PrivateKeySigner) -> Dyn
 }
 
 /// Submits `count` health records for the scenario's first patient and has the primary's panel
-/// and the patient approve each; returns the ids. The envelopes are kept in `archive`.
+/// and the patient approve each (in batches, as `hrm vote` sends them); returns the ids. The
+/// envelopes are kept in `archive`.
 pub async fn seed_approved_entries(
     scenario: &ConsortiumScenario,
     archive: &Archive,
@@ -52,15 +57,16 @@ pub async fn seed_approved_entries(
     for voter in voters {
         let contract = HealthRecords::new(address, pipelined_provider(rpc_url, voter.signer.clone()));
         let mut last = None;
-        for (sent, id) in ids.iter().enumerate() {
+        for (sent, batch) in ids.chunks(SEED_BATCH).enumerate() {
+            let batch: Vec<U256> = batch.iter().map(|id| U256::from(*id)).collect();
             let pending = contract
-                .approvePendingEntry(U256::from(*id))
-                .gas(SEED_GAS)
+                .approvePendingEntries(batch)
+                .gas(SEED_BATCH_GAS)
                 .max_fee_per_gas(max_fee)
                 .max_priority_fee_per_gas(1)
                 .send()
                 .await
-                .map_err(|e| BenchError::failed(format!("seeding a vote on entry {id}"), e))?;
+                .map_err(|e| BenchError::failed(format!("seeding votes from entry {}", ids[sent * SEED_BATCH]), e))?;
             last = Some(pending);
             if (sent + 1) % IN_FLIGHT == 0 {
                 wait_for(last.take()).await?;
@@ -72,8 +78,8 @@ pub async fn seed_approved_entries(
 }
 
 /// Submits `count` health records from the primary about the scenario's first patient, sealed and
-/// left waiting for votes; returns the ids. The envelopes are kept in `archive`, as a submitting
-/// hospital keeps them.
+/// left waiting for votes, in batches as `hrm import` sends them; returns the ids. The envelopes
+/// are kept in `archive`, as a submitting hospital keeps them.
 pub async fn seed_pending_entries(
     scenario: &ConsortiumScenario,
     archive: &Archive,
@@ -90,19 +96,28 @@ pub async fn seed_pending_entries(
     let max_fee = provider.get_gas_price().await.map_err(|e| BenchError::failed("reading the gas price", e))? * 4;
     let contract = HealthRecords::new(address, provider);
     let mut last = None;
-    for i in 0..count {
-        let sealed = seal(&sample_record(i), &recipients)?;
-        archive.store_envelope(&sealed.envelope, &EnvelopeSource::SealedHere).await?;
+    let indexes: Vec<usize> = (0..count).collect();
+    for (sent, batch) in indexes.chunks(SEED_BATCH).enumerate() {
+        let mut sealed = Vec::with_capacity(batch.len());
+        for i in batch {
+            sealed.push(seal(&sample_record(*i), &recipients)?);
+        }
+        let envelopes: Vec<&[u8]> = sealed.iter().map(|s| s.envelope.as_slice()).collect();
+        archive.store_envelopes(&envelopes, &EnvelopeSource::SealedHere).await?;
         let pending = contract
-            .submitHealthDetails(patient.address(), sealed.commitment, sealed.envelope_digest)
-            .gas(SEED_GAS)
+            .submitHealthDetailsBatch(
+                vec![patient.address(); batch.len()],
+                sealed.iter().map(|s| s.commitment).collect(),
+                sealed.iter().map(|s| s.envelope_digest).collect(),
+            )
+            .gas(SEED_BATCH_GAS)
             .max_fee_per_gas(max_fee)
             .max_priority_fee_per_gas(1)
             .send()
             .await
-            .map_err(|e| BenchError::failed(format!("seeding submission {i}"), e))?;
+            .map_err(|e| BenchError::failed(format!("seeding submissions from record {}", batch[0]), e))?;
         last = Some(pending);
-        if (i + 1) % IN_FLIGHT == 0 {
+        if (sent + 1) % IN_FLIGHT == 0 {
             wait_for(last.take()).await?;
         }
     }

@@ -9,11 +9,14 @@ use serde::Serialize;
 
 use super::BenchError;
 use super::seed::{SEED_GAS, pipelined_provider, wait_for};
-use crate::chain::{DeploymentStore, EntryKind, HealthRecords};
+use crate::chain::{Confirmations, Consortium, DeploymentStore, EntryKind, HealthRecords};
 use crate::devnet::{Engine, LocalNetwork, NetworkSpec};
-use crate::import::{ImportIdentity, ImportJournal, ImportParty, ImportRow, ImportSettings, import_rows};
-use crate::scenario::{ScenarioPlan, sample_record, set_up_consortium};
+use crate::import::{ImportIdentity, ImportJournal, ImportParty, ImportReport, ImportRow, ImportSettings, import_rows};
+use crate::migration::{MigrationOptions, migrate};
+use crate::scenario::{ConsortiumScenario, ScenarioPlan, sample_record, set_up_consortium};
+use crate::store::Archive;
 use crate::submission::{gather_recipients, seal, seal_for_submission};
+use crate::voting::vote_on_entries;
 
 /// Submissions per second both ways.
 #[derive(Debug, Clone, Serialize)]
@@ -36,12 +39,37 @@ pub struct ThroughputBench {
     pub pipelined: Duration,
     #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
     pub import: Duration,
+    /// Records taken from import to the archive.
+    pub end_to_end: EndToEnd,
 }
 
-/// Measures `submissions` health submissions each way on a fresh network of `engine`.
+/// Records brought all the way: imported, voted on by every panel hospital and the patient (each
+/// voter's votes in batches, voters at once), and migrated into the archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndToEnd {
+    pub records: usize,
+    /// The nodes' block gas limit, which bounds batches of records and of votes.
+    pub block_gas_limit: u64,
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
+    pub import: Duration,
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
+    pub votes: Duration,
+    /// Vote transactions sent, all voters together.
+    pub vote_transactions: usize,
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
+    pub migration: Duration,
+    /// From the first import transaction to the last archived record.
+    #[serde(serialize_with = "crate::serialize::duration_as_seconds")]
+    pub elapsed: Duration,
+    pub approved_records_per_second: f64,
+}
+
+/// Measures `submissions` health submissions each way on a fresh network of `engine`, then takes
+/// `records` records from import to the archive.
 pub async fn bench_throughput(
     engine: Engine,
     submissions: usize,
+    records: usize,
     workdir: &Path,
 ) -> Result<ThroughputBench, BenchError> {
     let network = LocalNetwork::start(&NetworkSpec::of(engine), workdir).await?;
@@ -85,20 +113,14 @@ pub async fn bench_throughput(
     }
     let pipelined = started.elapsed();
 
-    let rows: Vec<ImportRow> =
-        (0..count).map(|i| ImportRow { line: i + 2, patient, record: sample_record(i) }).collect();
-    let identity = ImportIdentity::of("bench throughput".into(), b"", EntryKind::Health, &primary.client);
-    let mut journal = ImportJournal::open(&workdir.join("import-journal.jsonl"), &identity)
-        .map_err(|e| BenchError::failed("opening the import journal", e))?;
-    let settings = ImportSettings::default();
-    let started = Instant::now();
     let mongodb_uri = network.mongodb_uri().ok_or(BenchError::MissingService("document database"))?;
     let archive = crate::store::Archive::connect(&mongodb_uri, "hrm_bench_throughput").await?;
-    let party = ImportParty { archive: &archive, signer: &primary.signer };
-    let imported = import_rows(&primary.client, &party, EntryKind::Health, &rows, &mut journal, settings, &mut |_| {})
-        .await
-        .map_err(|e| BenchError::failed("importing", e))?;
+    let settings = ImportSettings::default();
+    let started = Instant::now();
+    let imported = import_sample(&primary.client, &archive, &primary.signer, patient, 0..count, workdir).await?;
     let import = started.elapsed();
+
+    let end_to_end = approve_and_archive(&scenario, &archive, count..count + records.max(1), workdir).await?;
 
     Ok(ThroughputBench {
         engine: engine.as_str().to_string(),
@@ -111,5 +133,76 @@ pub async fn bench_throughput(
         sequential,
         pipelined,
         import,
+        end_to_end,
+    })
+}
+
+/// Imports sample records `lines` about `patient` as `hrm import` does (journaled, envelopes kept
+/// in `archive`), each range with its own journal.
+async fn import_sample(
+    primary: &Consortium,
+    archive: &Archive,
+    signer: &alloy::signers::local::PrivateKeySigner,
+    patient: alloy::primitives::Address,
+    lines: std::ops::Range<usize>,
+    workdir: &Path,
+) -> Result<ImportReport, BenchError> {
+    let rows: Vec<ImportRow> =
+        lines.clone().map(|i| ImportRow { line: i + 2, patient, record: sample_record(i) }).collect();
+    let source = format!("bench throughput {lines:?}");
+    let identity = ImportIdentity::of(source.clone(), b"", EntryKind::Health, primary);
+    let journal_path = workdir.join(format!("import-journal-{}.jsonl", lines.start));
+    let mut journal = ImportJournal::open(&journal_path, &identity)
+        .map_err(|e| BenchError::failed("opening the import journal", e))?;
+    let party = ImportParty { archive, signer };
+    import_rows(primary, &party, EntryKind::Health, &rows, &mut journal, ImportSettings::default(), &mut |_| {})
+        .await
+        .map_err(|e| BenchError::failed("importing", e))
+}
+
+/// Imports sample records `lines`, has every panel hospital and the patient approve them (each
+/// voter as `hrm vote` does, the voters at once), and migrates them; times each step.
+async fn approve_and_archive(
+    scenario: &ConsortiumScenario,
+    archive: &Archive,
+    lines: std::ops::Range<usize>,
+    workdir: &Path,
+) -> Result<EndToEnd, BenchError> {
+    let (primary, patient) = (scenario.primary(), &scenario.patients[0]);
+    let block_gas_limit = primary.client.block_gas_limit().await?;
+    let records = lines.len();
+    let started = Instant::now();
+    let imported = import_sample(&primary.client, archive, &primary.signer, patient.address(), lines, workdir).await?;
+    let import = started.elapsed();
+    let ids: Vec<u64> = imported.rows.iter().map(|row| row.entry_id).collect();
+
+    let voted_at = Instant::now();
+    let voters = scenario.panel().iter().chain([patient]);
+    let batches =
+        futures_util::future::try_join_all(voters.map(|voter| vote_on_entries(&voter.client, &ids, true))).await?;
+    let votes = voted_at.elapsed();
+
+    let migrated_at = Instant::now();
+    // Every vote is mined: read up to the head, as a follower does once blocks are final.
+    let options = MigrationOptions { confirmations: Confirmations::Depth(0), ..MigrationOptions::default() };
+    let report = migrate(&primary.client, archive, &primary.signer, &options, |_| {}).await?;
+    let migration = migrated_at.elapsed();
+    if report.migrated < records || !report.failed.is_empty() {
+        return Err(BenchError::IncompleteMigration {
+            migrated: report.migrated,
+            expected: records,
+            failed: report.failed.len(),
+        });
+    }
+    let elapsed = started.elapsed();
+    Ok(EndToEnd {
+        records,
+        block_gas_limit,
+        import,
+        votes,
+        vote_transactions: batches.iter().map(Vec::len).sum(),
+        migration,
+        elapsed,
+        approved_records_per_second: records as f64 / elapsed.as_secs_f64(),
     })
 }

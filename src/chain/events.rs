@@ -4,23 +4,24 @@ use std::collections::HashMap;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
-use alloy::rpc::types::{Filter, Log};
+use alloy::rpc::types::{Filter, Log, Topic};
 use alloy::sol_types::SolEvent;
 
 use super::contract::HealthRecords;
 use super::{ChainError, Consortium, EntryKind, Submission};
 
-/// Most entry ids named in one log query's topic filter.
-const IDS_PER_QUERY: usize = 200;
+/// Most entry ids named in one log query's topic filter. A node reads the whole block range for
+/// each query, so fewer, larger queries are faster; Geth refuses more than 1,000 per position.
+const IDS_PER_QUERY: usize = 500;
 /// Blocks per `eth_getLogs` query when a range is read whole (public nodes cap the range).
 const BLOCKS_PER_QUERY: u64 = 10_000;
 
-/// An `EntryApproved` event.
+/// An `EntryApproved` event: the vote that completed an entry's approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
     pub id: u64,
-    pub kind: EntryKind,
-    pub patient: Address,
+    /// Who cast the last approving vote.
+    pub voter: Address,
     pub tx_hash: B256,
     pub block: u64,
 }
@@ -55,9 +56,7 @@ impl Consortium {
                 let event = decode::<HealthRecords::EntryApproved>(log)?;
                 Ok(Approval {
                     id: event.id.saturating_to(),
-                    kind: EntryKind::from_u8(event.kind)
-                        .ok_or_else(|| ChainError::Rpc(format!("unknown entry kind {}", event.kind)))?,
-                    patient: event.patient,
+                    voter: event.voter,
                     tx_hash: log.transaction_hash.unwrap_or_default(),
                     block: log.block_number.unwrap_or_default(),
                 })
@@ -80,9 +79,21 @@ impl Consortium {
 
     /// The submission events of `ids` (mined up to block `to`), by id.
     pub async fn submissions_of(&self, ids: &[u64], to: u64) -> Result<HashMap<u64, Submission>, ChainError> {
+        self.submissions_in(ids, self.deployment().deploy_block, to).await
+    }
+
+    /// The submission events of `ids` mined in blocks `from..=to`, by id. A node reads every
+    /// block of the range, so a caller that knows where the entries were submitted saves the
+    /// node that work.
+    pub async fn submissions_in(
+        &self,
+        ids: &[u64],
+        from: u64,
+        to: u64,
+    ) -> Result<HashMap<u64, Submission>, ChainError> {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_QUERY) {
-            let filter = self.entry_filter(HealthRecords::EntrySubmitted::SIGNATURE_HASH, chunk, to);
+            let filter = self.entry_filter(HealthRecords::EntrySubmitted::SIGNATURE_HASH, chunk, from, to);
             for log in self.logs(filter).await? {
                 let event = decode::<HealthRecords::EntrySubmitted>(&log)?;
                 let id = event.id.saturating_to();
@@ -109,22 +120,38 @@ impl Consortium {
 
     /// The accounts that approved each of `ids` (votes mined up to block `to`), in vote order.
     pub async fn approvers_of(&self, ids: &[u64], to: u64) -> Result<HashMap<u64, Vec<Address>>, ChainError> {
+        self.approvers_in(ids, self.deployment().deploy_block, to).await
+    }
+
+    /// The accounts that approved each of `ids` with votes mined in blocks `from..=to`, in vote
+    /// order: the `VoteCast` events and the `EntryApproved` of the last vote, read together.
+    pub async fn approvers_in(
+        &self,
+        ids: &[u64],
+        from: u64,
+        to: u64,
+    ) -> Result<HashMap<u64, Vec<Address>>, ChainError> {
         let mut voters: HashMap<u64, Vec<Address>> = HashMap::with_capacity(ids.len());
+        let approving = vec![HealthRecords::VoteCast::SIGNATURE_HASH, HealthRecords::EntryApproved::SIGNATURE_HASH];
         for chunk in ids.chunks(IDS_PER_QUERY) {
-            let filter = self.entry_filter(HealthRecords::VoteCast::SIGNATURE_HASH, chunk, to);
+            let filter = self.entry_filter(approving.clone(), chunk, from, to);
             for log in self.logs(filter).await? {
-                let event = decode::<HealthRecords::VoteCast>(&log)?;
-                if event.approve {
-                    voters.entry(event.id.saturating_to()).or_default().push(event.voter);
-                }
+                let (id, voter) = if log.topic0() == Some(&HealthRecords::VoteCast::SIGNATURE_HASH) {
+                    let event = decode::<HealthRecords::VoteCast>(&log)?;
+                    (event.id, event.voter)
+                } else {
+                    let event = decode::<HealthRecords::EntryApproved>(&log)?;
+                    (event.id, event.voter)
+                };
+                voters.entry(id.saturating_to()).or_default().push(voter);
             }
         }
         Ok(voters)
     }
 
-    fn entry_filter(&self, signature: B256, ids: &[u64], to: u64) -> Filter {
+    fn entry_filter(&self, signatures: impl Into<Topic>, ids: &[u64], from: u64, to: u64) -> Filter {
         let topics: Vec<B256> = ids.iter().map(|id| B256::from(U256::from(*id))).collect();
-        Filter::new().event_signature(signature).topic1(topics).from_block(self.deployment().deploy_block).to_block(to)
+        Filter::new().event_signature(signatures).topic1(topics).from_block(from).to_block(to)
     }
 }
 

@@ -204,14 +204,15 @@ impl EntryLedger {
             );
         } else if signature == HealthRecords::VoteCast::SIGNATURE_HASH {
             let event = decode::<HealthRecords::VoteCast>(log)?;
-            if let Some(entry) = self.entries.get_mut(&event.id.saturating_to()) {
-                entry.votes.push(LedgerVote { voter: event.voter, approve: event.approve, at });
-            }
+            self.vote(event.id.saturating_to(), event.voter, true, at);
         } else if signature == HealthRecords::EntryApproved::SIGNATURE_HASH {
+            // The last approving vote: a vote, and the decision.
             let event = decode::<HealthRecords::EntryApproved>(log)?;
+            self.vote(event.id.saturating_to(), event.voter, true, at);
             self.decide(event.id.saturating_to(), EntryStatus::Approved, at);
         } else if signature == HealthRecords::EntryRejected::SIGNATURE_HASH {
             let event = decode::<HealthRecords::EntryRejected>(log)?;
+            self.vote(event.id.saturating_to(), event.rejectedBy, false, at);
             self.decide(event.id.saturating_to(), EntryStatus::Rejected, at);
         } else if signature == HealthRecords::AccessGranted::SIGNATURE_HASH {
             let event = decode::<HealthRecords::AccessGranted>(log)?;
@@ -235,6 +236,12 @@ impl EntryLedger {
             });
         }
         Ok(())
+    }
+
+    fn vote(&mut self, id: u64, voter: Address, approve: bool, at: ChainStep) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.votes.push(LedgerVote { voter, approve, at });
+        }
     }
 
     fn decide(&mut self, id: u64, status: EntryStatus, at: ChainStep) {

@@ -24,6 +24,8 @@ pub struct AnvilOptions {
     /// Load the chain from this file if it exists, and save it there when the node stops
     /// (Anvil's `--state`), so a restarted node goes on with the same chain.
     pub state: Option<std::path::PathBuf>,
+    /// Record each transaction's steps, for `debug_traceTransaction`'s opcode traces.
+    pub steps_tracing: bool,
 }
 
 /// A running Anvil node, stopped when dropped.
@@ -47,6 +49,9 @@ impl AnvilNode {
         }
         if let Some(state) = &options.state {
             command.arg("--state").arg(state);
+        }
+        if options.steps_tracing {
+            command.arg("--steps-tracing");
         }
         let mut process = ManagedProcess::spawn("anvil", command, log_path, options.tie_to_parent)?;
         let port = process.wait_until(START_TIMEOUT, |p| listening_port(&p.log()))?;

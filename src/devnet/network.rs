@@ -53,18 +53,26 @@ pub struct NetworkSpec {
     /// Also start the MongoDB-wire document database.
     pub with_database: bool,
     pub lifetime: Lifetime,
+    /// Anvil records every step of every transaction, so `debug_traceTransaction` returns
+    /// opcode traces (Geth always does). It slows Anvil; only the gas benchmark asks for it.
+    pub traced: bool,
 }
 
 impl NetworkSpec {
     /// The usual network of `engine`: one Anvil node, or the paper's five Geth nodes with
     /// one-second blocks; with the database, tied to this process.
     pub fn of(engine: Engine) -> Self {
-        Self { engine, nodes: 5, block_time: None, with_database: true, lifetime: Lifetime::ThisProcess }
+        Self { engine, nodes: 5, block_time: None, with_database: true, lifetime: Lifetime::ThisProcess, traced: false }
     }
 
     /// The same without the document database.
     pub fn without_database(self) -> Self {
         Self { with_database: false, ..self }
+    }
+
+    /// The same with opcode traces of every transaction (see [`NetworkSpec::traced`]).
+    pub fn traced(self) -> Self {
+        Self { traced: true, ..self }
     }
 
     fn tie_to_parent(&self) -> bool {
@@ -100,6 +108,7 @@ impl LocalNetwork {
                 let options = AnvilOptions {
                     block_time: spec.block_time,
                     tie_to_parent: spec.tie_to_parent(),
+                    steps_tracing: spec.traced,
                     ..Default::default()
                 };
                 LocalChain::Anvil(AnvilNode::start(&options, &dir.join("anvil.log"))?)

@@ -136,35 +136,74 @@ pub fn seal_record(
 
 /// Opens an envelope as `address`, whose secret key is `secret`.
 pub fn open_envelope(envelope: &[u8], address: Address, secret: &SecretKey) -> Result<OpenedPayload, EnvelopeError> {
-    let header = parse_header(envelope)?;
-    let slot = header.recipients.iter().position(|a| *a == address).ok_or(EnvelopeError::NotARecipient(address))?;
-    let ephemeral_bytes = &envelope[7..HEADER_FIXED];
-    let ephemeral = PublicKey::from_sec1_bytes(ephemeral_bytes).map_err(|_| EnvelopeError::Tampered)?;
-    let own_public = secret.public_key().to_encoded_point(true);
-    let kek = key_encryption_key(secret, &ephemeral, ephemeral_bytes, own_public.as_bytes());
-    let start = HEADER_FIXED + slot * RECIPIENT_LEN + 20;
-    let wrapped = &envelope[start..start + 48];
-    let data_key = kek
-        .decrypt(&Nonce::default(), Payload { msg: wrapped, aad: &wrap_aad(header.kind, address) })
-        .map_err(|_| EnvelopeError::Tampered)?;
-    let cipher = Aes256Gcm::new_from_slice(&data_key).map_err(|_| EnvelopeError::Tampered)?;
-    let nonce: [u8; NONCE_LEN] = envelope[header.len..header.len + NONCE_LEN].try_into().expect("length checked");
-    let plaintext = cipher
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload { msg: &envelope[header.len + NONCE_LEN..], aad: &envelope[..header.len] },
-        )
-        .map_err(|_| EnvelopeError::Tampered)?;
-    if plaintext.len() < SALT_LEN {
-        return Err(EnvelopeError::Malformed);
+    RecipientKey::with_address(secret.clone(), address).open(envelope)
+}
+
+/// A recipient's key, ready to open many envelopes: its public half, which every opening salts
+/// the key derivation with, is derived once rather than per envelope.
+#[derive(Clone)]
+pub struct RecipientKey {
+    address: Address,
+    secret: SecretKey,
+    /// The public key, SEC1-compressed.
+    public: k256::EncodedPoint,
+}
+
+impl std::fmt::Debug for RecipientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecipientKey").field("address", &self.address).finish_non_exhaustive()
     }
-    let (salt, record_json) = plaintext.split_at(SALT_LEN);
-    Ok(OpenedPayload {
-        kind: header.kind,
-        salt: salt.try_into().expect("split at the salt length"),
-        record_json: record_json.to_vec(),
-        recipients: header.recipients,
-    })
+}
+
+impl RecipientKey {
+    /// The key of the account `secret` controls.
+    pub fn new(secret: SecretKey) -> Self {
+        let address = alloy::primitives::Address::from_public_key(&secret.public_key().into());
+        Self::with_address(secret, address)
+    }
+
+    fn with_address(secret: SecretKey, address: Address) -> Self {
+        let public = secret.public_key().to_encoded_point(true);
+        Self { address, secret, public }
+    }
+
+    /// The account the key opens envelopes as.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Opens an envelope sealed to this key's account.
+    pub fn open(&self, envelope: &[u8]) -> Result<OpenedPayload, EnvelopeError> {
+        let (address, secret) = (self.address, &self.secret);
+        let header = parse_header(envelope)?;
+        let slot = header.recipients.iter().position(|a| *a == address).ok_or(EnvelopeError::NotARecipient(address))?;
+        let ephemeral_bytes = &envelope[7..HEADER_FIXED];
+        let ephemeral = PublicKey::from_sec1_bytes(ephemeral_bytes).map_err(|_| EnvelopeError::Tampered)?;
+        let kek = key_encryption_key(secret, &ephemeral, ephemeral_bytes, self.public.as_bytes());
+        let start = HEADER_FIXED + slot * RECIPIENT_LEN + 20;
+        let wrapped = &envelope[start..start + 48];
+        let data_key = kek
+            .decrypt(&Nonce::default(), Payload { msg: wrapped, aad: &wrap_aad(header.kind, address) })
+            .map_err(|_| EnvelopeError::Tampered)?;
+        let cipher = Aes256Gcm::new_from_slice(&data_key).map_err(|_| EnvelopeError::Tampered)?;
+        let nonce: [u8; NONCE_LEN] = envelope[header.len..header.len + NONCE_LEN].try_into().expect("length checked");
+        let plaintext = cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload { msg: &envelope[header.len + NONCE_LEN..], aad: &envelope[..header.len] },
+            )
+            .map_err(|_| EnvelopeError::Tampered)?;
+        if plaintext.len() < SALT_LEN {
+            return Err(EnvelopeError::Malformed);
+        }
+        let (salt, record_json) = plaintext.split_at(SALT_LEN);
+        Ok(OpenedPayload {
+            kind: header.kind,
+            salt: salt.try_into().expect("split at the salt length"),
+            record_json: record_json.to_vec(),
+            recipients: header.recipients,
+        })
+    }
 }
 
 /// The addresses an envelope is sealed to, readable without any key.

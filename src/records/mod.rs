@@ -7,7 +7,7 @@ pub mod health;
 pub mod keys;
 
 pub use bill::{Amount, BillDetails, LineItem};
-pub use envelope::{EnvelopeError, OpenedPayload, open_envelope, seal_record};
+pub use envelope::{EnvelopeError, OpenedPayload, RecipientKey, open_envelope, seal_record};
 pub use health::{HealthDetails, Readings};
 
 use alloy::primitives::{B256, keccak256};

@@ -143,9 +143,9 @@ pub fn canonical_record_json(record: &Document) -> Vec<u8> {
 }
 
 impl Archive {
-    /// Inserts each record unless its entry is already archived (an upsert with
-    /// `$setOnInsert`, so an existing document is never overwritten), in one `update` command.
-    /// Returns how many were new.
+    /// Inserts each record unless its entry is already archived (its `_id` names the deployment
+    /// and the entry, so an existing document is found by the insert and never overwritten), in
+    /// one unordered `insert` command. Returns how many were new.
     ///
     /// The write is acknowledged but not journaled on its own: the checkpoint saved after it is
     /// (`j: true`), and a journaled write makes every earlier write of the journal durable too,
@@ -159,28 +159,14 @@ impl Archive {
         if records.is_empty() {
             return Ok(0);
         }
-        let mut updates = Vec::with_capacity(records.len());
+        let mut documents = Vec::with_capacity(records.len());
         for record in records {
-            let document = bson::to_document(record)
-                .map_err(|e| StoreError::Damaged { id: record.id.clone(), message: e.to_string() })?;
-            updates.push(doc! {
-                "q": { "chain_id": record.chain_id, "contract": &record.contract, "entry_id": record.entry_id },
-                "u": { "$setOnInsert": document },
-                "upsert": true,
-            });
+            documents.push(
+                bson::to_document(record)
+                    .map_err(|e| StoreError::Damaged { id: record.id.clone(), message: e.to_string() })?,
+            );
         }
-        let command = doc! {
-            "update": collection.name(),
-            "updates": updates,
-            "ordered": false,
-        };
-        let reply = self.db.run_command(command).await.map_err(StoreError::operation("archiving records"))?;
-        if let Ok(errors) = reply.get_array("writeErrors")
-            && let Some(first) = errors.first()
-        {
-            return Err(StoreError::Operation { operation: "archiving records", message: first.to_string() });
-        }
-        Ok(reply.get_array("upserted").map(Vec::len).unwrap_or(0))
+        self.insert_new(collection.name(), documents, false, "archiving records").await
     }
 
     /// Every archived record of one deployment in one collection, as raw documents (so a damaged

@@ -61,7 +61,7 @@ impl Archive {
     /// digests, in order. An import stores a whole batch's this way before sending it.
     pub async fn store_envelopes(&self, envelopes: &[&[u8]], source: &EnvelopeSource) -> Result<Vec<B256>, StoreError> {
         let mut digests = Vec::with_capacity(envelopes.len());
-        let mut updates = Vec::with_capacity(envelopes.len());
+        let mut documents = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
             let digest = keccak256(envelope);
             let document = StoredEnvelope {
@@ -70,27 +70,13 @@ impl Archive {
                 source: source.to_string(),
                 stored_at: bson::DateTime::now(),
             };
-            let document = bson::to_document(&document)
-                .map_err(|e| StoreError::Damaged { id: digest.to_string(), message: e.to_string() })?;
-            updates
-                .push(doc! { "q": { "_id": digest.to_string() }, "u": { "$setOnInsert": document }, "upsert": true });
+            documents.push(
+                bson::to_document(&document)
+                    .map_err(|e| StoreError::Damaged { id: digest.to_string(), message: e.to_string() })?,
+            );
             digests.push(digest);
         }
-        if updates.is_empty() {
-            return Ok(digests);
-        }
-        let command = doc! {
-            "update": ENVELOPES_COLLECTION,
-            "updates": updates,
-            "ordered": false,
-            "writeConcern": { "w": 1, "j": true },
-        };
-        let reply = self.db.run_command(command).await.map_err(StoreError::operation("storing envelopes"))?;
-        if let Ok(errors) = reply.get_array("writeErrors")
-            && let Some(first) = errors.first()
-        {
-            return Err(StoreError::Operation { operation: "storing envelopes", message: first.to_string() });
-        }
+        self.insert_new(ENVELOPES_COLLECTION, documents, true, "storing envelopes").await?;
         Ok(digests)
     }
 

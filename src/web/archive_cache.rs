@@ -24,10 +24,51 @@ pub const MAX_AGE: Duration = Duration::from_secs(30);
 /// Patients kept; past this the oldest half is forgotten.
 const CAPACITY: usize = 10_000;
 
+/// How long a look at the database may take before another request may start its own (the
+/// first may have been cancelled with its request).
+const LOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// When a cache last looked at the database, and whether a look is under way. One request looks
+/// at a time; the others go on with what was seen before rather than all waiting for that read
+/// (behind a busy database, fifty pages would wait for one read).
+#[derive(Default)]
+pub(super) struct Lookout {
+    checked: Option<Instant>,
+    looking_since: Option<Instant>,
+}
+
+impl Lookout {
+    /// Whether the caller should look now: the last look is older than [`CHECK_EVERY`] (or there
+    /// was none, or it was forgotten) and nobody else is looking. The others go on with the
+    /// generation they have: a server that changed the archive itself has moved it already.
+    pub(super) fn start(&mut self) -> bool {
+        let due = self.checked.is_none_or(|at| at.elapsed() >= CHECK_EVERY);
+        let someone_looking = self.looking_since.is_some_and(|since| since.elapsed() < LOOK_TIMEOUT);
+        let start = due && !someone_looking;
+        if start {
+            self.looking_since = Some(Instant::now());
+        }
+        start
+    }
+
+    /// The look ended; `seen` when it read the database.
+    pub(super) fn finish(&mut self, seen: bool) {
+        self.looking_since = None;
+        if seen {
+            self.checked = Some(Instant::now());
+        }
+    }
+
+    /// The next call looks, whoever else is looking.
+    pub(super) fn forget(&mut self) {
+        self.checked = None;
+    }
+}
+
 /// The checkpoint as last seen, and when.
 #[derive(Default)]
 struct ArchiveVersion {
-    checked: Option<Instant>,
+    lookout: Lookout,
     updated_at: Option<bson::DateTime>,
     /// Bumped whenever `updated_at` changes or this server migrates.
     generation: u64,
@@ -43,7 +84,7 @@ struct CachedPatient {
 /// The cache; one per server.
 #[derive(Default)]
 pub struct PatientArchives {
-    version: tokio::sync::Mutex<ArchiveVersion>,
+    version: Mutex<ArchiveVersion>,
     patients: Mutex<HashMap<Address, CachedPatient>>,
 }
 
@@ -81,24 +122,53 @@ impl PatientArchives {
 
     /// Forgets everything: this server has just changed the archive.
     pub async fn invalidate(&self) {
-        let mut version = self.version.lock().await;
+        let mut version = self.version.lock().expect("cache lock");
         version.generation += 1;
-        version.checked = None;
+        version.lookout.forget();
     }
 
     /// The archive's generation, reading the checkpoint if the last look is older than
-    /// [`CHECK_EVERY`].
+    /// [`CHECK_EVERY`] and nobody else is reading it.
     async fn generation(&self, archive: &Archive, deployment: &DeploymentRecord) -> Result<u64, StoreError> {
-        let mut version = self.version.lock().await;
-        if version.checked.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
-            return Ok(version.generation);
+        {
+            let mut version = self.version.lock().expect("cache lock");
+            if !version.lookout.start() {
+                return Ok(version.generation);
+            }
         }
-        let updated_at = archive.checkpoint(deployment.chain_id, deployment.address).await?.map(|c| c.updated_at);
+        let read = archive.checkpoint(deployment.chain_id, deployment.address).await;
+        let mut version = self.version.lock().expect("cache lock");
+        version.lookout.finish(read.is_ok());
+        let updated_at = read?.map(|c| c.updated_at);
         if updated_at != version.updated_at {
             version.updated_at = updated_at;
             version.generation += 1;
         }
-        version.checked = Some(Instant::now());
         Ok(version.generation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_caller_looks_at_a_time_and_the_next_look_waits_its_turn() {
+        let mut lookout = Lookout::default();
+        assert!(lookout.start(), "the first caller looks");
+        assert!(!lookout.start(), "the others go on while it looks, even before any look ended");
+        lookout.finish(true);
+        assert!(!lookout.start(), "a fresh look is used as it is");
+        lookout.checked = Some(Instant::now() - CHECK_EVERY);
+        assert!(lookout.start(), "a stale look is renewed");
+        assert!(!lookout.start(), "while one caller looks, the others go on");
+        lookout.finish(false);
+        assert!(lookout.start(), "a failed look leaves the next caller to look");
+        lookout.looking_since = Some(Instant::now() - LOOK_TIMEOUT);
+        assert!(lookout.start(), "a look abandoned with its request does not block the others");
+        lookout.finish(true);
+        assert!(!lookout.start());
+        lookout.forget();
+        assert!(lookout.start(), "after forgetting, the next caller looks");
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Every patient page load appends an entry (the patient's own read), so the log's head moves
 //! all the time; what a history shows changes only with reads by others. This server knows its
-//! own (the log counts them); another process's appends show as the head moving further than this
-//! server moved it, checked at most every [`CHECK_EVERY`].
+//! own (the log counts them); another process's appends show as the head beyond every position
+//! this server wrote or is writing, or as a write of this server finding its position taken,
+//! checked at most every [`CHECK_EVERY`](super::archive_cache::CHECK_EVERY) by one request at a time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use alloy::primitives::Address;
 use hrm::access::{AccessLog, AccessLogEntry};
 use hrm::store::StoreError;
 
-use super::archive_cache::{CHECK_EVERY, MAX_AGE};
+use super::archive_cache::{Lookout, MAX_AGE};
 
 /// Rows of a history kept and shown.
 pub const HISTORY_ROWS: i64 = 50;
@@ -23,10 +24,13 @@ const CAPACITY: usize = 10_000;
 
 #[derive(Default)]
 struct LogVersion {
-    checked: Option<Instant>,
-    /// The head position and this server's append counts when last checked.
-    head: i64,
-    appended_here: (i64, i64),
+    lookout: Lookout,
+    /// The last head seen beyond this server's own writes.
+    head_beyond_ours: i64,
+    /// `AccessLog::known_here`'s count of other writers found, when last checked.
+    others_found: u64,
+    /// This server's appends of reads by others, when last checked.
+    by_others_here: i64,
     generation: u64,
 }
 
@@ -40,7 +44,7 @@ struct CachedHistory {
 /// The cache; one per server.
 #[derive(Default)]
 pub struct AccessHistories {
-    version: tokio::sync::Mutex<LogVersion>,
+    version: Mutex<LogVersion>,
     patients: Mutex<HashMap<Address, CachedHistory>>,
 }
 
@@ -66,22 +70,31 @@ impl AccessHistories {
     /// Moves on when this server logged a read by someone other than the patient, or when the
     /// log grew by more than this server appended (another process wrote).
     async fn generation(&self, log: &AccessLog) -> Result<u64, StoreError> {
-        let mut version = self.version.lock().await;
-        let (all, by_others) = log.appended_here();
-        if by_others != version.appended_here.1 {
-            version.generation += 1;
-            version.appended_here.1 = by_others;
-        }
-        if version.checked.is_none_or(|at| at.elapsed() >= CHECK_EVERY) {
-            let (head, _) = log.read_head().await?;
-            let grown_elsewhere = (head - version.head) - (all - version.appended_here.0);
-            if grown_elsewhere != 0 || version.checked.is_none() {
+        {
+            let mut version = self.version.lock().expect("cache lock");
+            let (_, by_others) = log.appended_here();
+            if by_others != version.by_others_here {
                 version.generation += 1;
+                version.by_others_here = by_others;
             }
-            version.head = head;
-            version.appended_here.0 = all;
-            version.checked = Some(Instant::now());
+            if !version.lookout.start() {
+                return Ok(version.generation);
+            }
         }
+        let read = log.read_head().await;
+        // Read after the head: a write of ours the head already holds is known by now.
+        let (known, others_found) = log.known_here();
+        let mut version = self.version.lock().expect("cache lock");
+        version.lookout.finish(read.is_ok());
+        let (head, _) = read?;
+        let beyond_ours = head > known && head != version.head_beyond_ours;
+        if beyond_ours || others_found != version.others_found {
+            version.generation += 1;
+        }
+        if head > known {
+            version.head_beyond_ours = head;
+        }
+        version.others_found = others_found;
         Ok(version.generation)
     }
 }

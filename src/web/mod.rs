@@ -145,7 +145,8 @@ pub struct WebApp {
     challenges: SignInChallenges,
     links: SignInLinks,
     throttle: SignInThrottle,
-    ledger: tokio::sync::Mutex<EntryLedger>,
+    /// The entry ledger, and when its last sync with the chain began.
+    ledger: tokio::sync::Mutex<(EntryLedger, Option<std::time::Instant>)>,
     /// Patients' archived records and predictions, read again when the archive changes.
     pub patient_archives: archive_cache::PatientArchives,
     /// The model file as last read, with its modification time.
@@ -181,7 +182,7 @@ impl WebApp {
             challenges,
             links: SignInLinks::default(),
             throttle: SignInThrottle::default(),
-            ledger: tokio::sync::Mutex::new(EntryLedger::default()),
+            ledger: tokio::sync::Mutex::new((EntryLedger::default(), None)),
             patient_archives: archive_cache::PatientArchives::default(),
             model: Mutex::new(None),
             admin_runs: Mutex::new(AdminRuns::default()),
@@ -234,11 +235,21 @@ impl WebApp {
         self.settings.public_url.scheme() == "https"
     }
 
-    /// The entry ledger brought up to the chain's head.
-    pub async fn ledger(&self) -> Result<tokio::sync::MutexGuard<'_, EntryLedger>, PageError> {
-        let mut ledger = self.ledger.lock().await;
-        self.consortium.sync_ledger(&mut ledger).await.map_err(PageError::failed)?;
-        Ok(ledger)
+    /// The entry ledger brought up to the chain's head as it was at least when this call began.
+    ///
+    /// A sync that began after this call did read a head at least that new, so the call uses it
+    /// rather than asking the node again: requests that arrive together while one sync runs
+    /// share the next, instead of queueing behind the lock for one node round trip each.
+    pub async fn ledger(&self) -> Result<tokio::sync::MappedMutexGuard<'_, EntryLedger>, PageError> {
+        let asked = std::time::Instant::now();
+        let mut guard = self.ledger.lock().await;
+        let (ledger, last_sync) = &mut *guard;
+        if !last_sync.is_some_and(|began| began > asked) {
+            let began = std::time::Instant::now();
+            self.consortium.sync_ledger(ledger).await.map_err(PageError::failed)?;
+            *last_sync = Some(began);
+        }
+        Ok(tokio::sync::MutexGuard::map(guard, |(ledger, _)| ledger))
     }
 }
 

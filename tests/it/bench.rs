@@ -11,6 +11,12 @@ async fn bench_commands_run_and_report() {
     assert_eq!(migration["entries"], 25);
     assert_eq!(migration["audit_clean"], true);
     assert!(migration["entries_per_second"].as_f64().unwrap() > 0.0);
+    // The same documents, bulk-inserted raw beside migration, give the ratio.
+    assert_eq!(migration["raw_insert"]["documents"], 25, "{migration}");
+    let ratio = migration["ratio_to_raw_insert"].as_f64().unwrap();
+    let expected = migration["entries_per_second"].as_f64().unwrap()
+        / migration["raw_insert"]["documents_per_second"].as_f64().unwrap();
+    assert!(ratio > 0.0 && (ratio - expected).abs() < 1e-9, "{migration}");
 
     let is_png = |path: &std::path::Path| {
         std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() > 10_000)
@@ -35,6 +41,25 @@ async fn bench_commands_run_and_report() {
         assert!(rows.iter().any(|r| r["function"] == function && r["hrm"].as_u64().is_some()), "{function} missing");
     }
     assert!(gas["batch_reduction"].as_f64().unwrap() >= 5.0, "{gas}");
+    // An approved record, traced: the parts add up to the receipts, and the whole is ≥ 5× under
+    // the paper's way.
+    let approved = &gas["approved_record"];
+    let part = |name: &str, field: &str| approved[name][field].as_u64().unwrap();
+    let alone = |field: &str| part("patient_vote", field);
+    assert_eq!(alone("intrinsic"), 21_000, "{approved}");
+    assert_eq!(
+        alone("intrinsic") + alone("calldata") + alone("storage") + alone("events") + alone("computation")
+            - alone("refund"),
+        alone("total"),
+        "the traced parts of the patient's vote add up to its receipt: {approved}"
+    );
+    assert!(alone("storage") >= 2_100 + 2_900 && alone("events") > 0, "{approved}");
+    assert_eq!(
+        part("total", "total"),
+        part("submission", "total") + part("panel_votes", "total") + part("patient_vote", "total"),
+        "{approved}"
+    );
+    assert!(approved["reduction"].as_f64().unwrap() >= 5.0, "{approved}");
 
     let latency_chart = hrm.home().join("latency.png");
     let latency = hrm.json(&["bench", "latency", "--iterations", "3", "--chart", latency_chart.to_str().unwrap()]);
@@ -49,7 +74,7 @@ async fn bench_commands_run_and_report() {
     );
     assert_eq!(latency["cast"].as_array().unwrap().len(), 2, "cast was not compared: {latency}");
 
-    let throughput = hrm.json(&["bench", "throughput", "--submissions", "10"]);
+    let throughput = hrm.json(&["bench", "throughput", "--submissions", "10", "--records", "20"]);
     assert_eq!(throughput["submissions"], 10);
     assert!(
         throughput["sequential_per_second"].as_f64().unwrap() > 0.0
@@ -57,6 +82,12 @@ async fn bench_commands_run_and_report() {
             && throughput["import_per_second"].as_f64().unwrap() > 0.0
     );
     assert!(throughput["import_gas_per_record"].as_u64().unwrap() < 100_000, "{throughput}");
+    let end_to_end = &throughput["end_to_end"];
+    assert_eq!(end_to_end["records"], 20, "{throughput}");
+    assert!(end_to_end["block_gas_limit"].as_u64().unwrap() > 0, "{throughput}");
+    // The panel's hospital and the patient, each in one batch.
+    assert_eq!(end_to_end["vote_transactions"], 2, "{throughput}");
+    assert!(end_to_end["approved_records_per_second"].as_f64().unwrap() > 0.0, "{throughput}");
 
     let model = hrm.json(&["bench", "model", "--runs", "3", "--predictions", "1000"]);
     assert_eq!((model["rows"].as_u64(), model["training_runs"].as_u64()), (Some(768), Some(3)));

@@ -266,22 +266,36 @@ async fn every_state_change_emits_its_event_with_the_right_arguments() {
 
     let id = U256::from(1);
     let receipt = mined(c.as_(&c.panel[0]).approvePendingEntry(id).send().await).await;
+    // Each vote emits one event naming its voter: VoteCast while the entry stays pending,
+    // EntryApproved for the vote that completes it, EntryRejected for a rejection.
     let vote: HealthRecords::VoteCast = event(&receipt);
-    assert_eq!(
-        (vote.id, vote.voter, vote.approve, vote.approvals, vote.requiredVotes),
-        (id, c.panel[0].address(), true, 1, 3)
-    );
+    assert_eq!((vote.id, vote.voter), (id, c.panel[0].address()));
     assert!(receipt.decoded_log::<HealthRecords::EntryApproved>().is_none(), "approved too early");
+    let stored = admin.getEntry(id).call().await.unwrap();
+    assert_eq!((stored.approvals, stored.votedMask, stored.status), (1, 0b10, EntryStatus::Pending as u8));
     mined(c.as_(&c.panel[1]).approvePendingEntry(id).send().await).await;
     let receipt = mined(c.as_(&c.patient).approvePendingEntry(id).send().await).await;
     let approved: HealthRecords::EntryApproved = event(&receipt);
-    assert_eq!((approved.id, approved.patient, approved.kind), (id, c.patient.address(), EntryKind::Health as u8));
+    assert_eq!((approved.id, approved.voter), (id, c.patient.address()));
+    assert!(
+        receipt.decoded_log::<HealthRecords::VoteCast>().is_none(),
+        "the completing vote emits EntryApproved alone"
+    );
+    // The entry's word keeps every field in place through the votes.
+    let stored = admin.getEntry(id).call().await.unwrap();
+    assert_eq!((stored.patient, stored.submitter, stored.panelId), (c.patient.address(), c.primary.address(), 1));
+    assert_eq!((stored.kind, stored.status), (EntryKind::Health as u8, EntryStatus::Approved as u8));
+    assert_eq!((stored.approvals, stored.requiredVotes, stored.votedMask), (3, 3, 0b111));
 
     let (bill, _) = c.submit_bill().await;
     let bill = U256::from(bill);
     let receipt = mined(c.as_(&c.panel[1]).rejectPendingEntry(bill).send().await).await;
-    let vote: HealthRecords::VoteCast = event(&receipt);
-    assert_eq!((vote.id, vote.voter, vote.approve, vote.approvals), (bill, c.panel[1].address(), false, 0));
+    assert!(receipt.decoded_log::<HealthRecords::VoteCast>().is_none(), "a rejection emits EntryRejected alone");
+    let stored = admin.getEntry(bill).call().await.unwrap();
+    assert_eq!(
+        (stored.kind, stored.status, stored.votedMask),
+        (EntryKind::Bill as u8, EntryStatus::Rejected as u8, 0b100)
+    );
     let rejected: HealthRecords::EntryRejected = event(&receipt);
     assert_eq!((rejected.id, rejected.patient, rejected.rejectedBy), (bill, c.patient.address(), c.panel[1].address()));
 }
@@ -599,7 +613,7 @@ async fn votes_in_a_batch_count_one_by_one_and_a_refusal_names_its_entry() {
         .map(|log| log.data)
         .collect();
     assert_eq!(votes.iter().map(|v| v.id).collect::<Vec<_>>(), ids);
-    assert!(votes.iter().all(|v| v.voter == c.panel[0].address() && v.approve));
+    assert!(votes.iter().all(|v| v.voter == c.panel[0].address()));
 
     // Voting again on one of them refuses the whole batch, naming that entry.
     let result = member.approvePendingEntries(vec![ids[2]]).call().await;
