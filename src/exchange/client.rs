@@ -13,6 +13,9 @@ use crate::chain::{Consortium, Submission};
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long to wait before asking again a receiver whose node does not know the entry yet.
+const UNKNOWN_ENTRY_WAITS: [Duration; 4] =
+    [Duration::from_millis(250), Duration::from_millis(500), Duration::from_secs(1), Duration::from_secs(2)];
 
 /// Checks a hospital's endpoint before it is published: an `https://` base URL (plain `http://`
 /// only on this machine's loopback, for tests and local networks), no query or fragment. Returns
@@ -83,15 +86,28 @@ impl ExchangeClient {
     }
 
     /// Pushes an envelope to the hospital at `endpoint`.
+    ///
+    /// The pusher's node has mined the entry; the receiver's node may not have the block yet and
+    /// answers 404 (no such entry). So a 404 is asked again, a few times over about four seconds,
+    /// each time with a fresh signature (a signed request is accepted once), before it counts as
+    /// a refusal.
     pub async fn push(&self, endpoint: &str, entry_id: u64, envelope: &[u8]) -> Result<(), ExchangeError> {
         let url = envelope_url(endpoint, entry_id);
-        let signed = self.sign(ExchangeAction::Push, entry_id, keccak256(envelope));
-        let mut request =
-            self.http.put(&url).header("content-type", "application/octet-stream").body(envelope.to_vec());
-        for (name, value) in signed.headers() {
-            request = request.header(name, value);
+        let mut waits = UNKNOWN_ENTRY_WAITS.iter();
+        loop {
+            let signed = self.sign(ExchangeAction::Push, entry_id, keccak256(envelope));
+            let mut request =
+                self.http.put(&url).header("content-type", "application/octet-stream").body(envelope.to_vec());
+            for (name, value) in signed.headers() {
+                request = request.header(name, value);
+            }
+            match send(request, &url).await {
+                Err(ExchangeError::RefusedBy { status: 404, .. }) if let Some(wait) = waits.next() => {
+                    tokio::time::sleep(*wait).await;
+                }
+                result => return result.map(drop),
+            }
         }
-        send(request, &url).await.map(drop)
     }
 
     /// Sends a request exactly as given, for tests of what a server refuses (a replay, say).
