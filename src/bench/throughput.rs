@@ -150,7 +150,7 @@ async fn import_sample(
     let rows: Vec<ImportRow> =
         lines.clone().map(|i| ImportRow { line: i + 2, patient, record: sample_record(i) }).collect();
     let source = format!("bench throughput {lines:?}");
-    let identity = ImportIdentity::of(source.clone(), b"", EntryKind::Health, primary);
+    let identity = ImportIdentity::of(source, b"", EntryKind::Health, primary);
     let journal_path = workdir.join(format!("import-journal-{}.jsonl", lines.start));
     let mut journal = ImportJournal::open(&journal_path, &identity)
         .map_err(|e| BenchError::failed("opening the import journal", e))?;
