@@ -159,7 +159,6 @@ pub struct AccessLog {
 /// What this process has appended, for caches of the log to tell their own appends from others'.
 #[derive(Debug, Default)]
 struct AppendCounts {
-    all: std::sync::atomic::AtomicI64,
     /// Entries whose reader is not the patient: what a patient's history shows.
     by_others: std::sync::atomic::AtomicI64,
     /// The highest position this process has written, is writing, or read as the head.
@@ -187,11 +186,10 @@ impl AccessLog {
         }
     }
 
-    /// How many entries this process has appended: all, and those read by someone other than the
-    /// patient.
-    pub fn appended_here(&self) -> (i64, i64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (self.counts.all.load(Relaxed), self.counts.by_others.load(Relaxed))
+    /// How many entries this process has appended whose reader is not the patient: what a
+    /// patient's history shows.
+    pub fn reads_by_others_here(&self) -> i64 {
+        self.counts.by_others.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The highest position this process knows of (written, being written, or read as the head),
@@ -288,7 +286,6 @@ impl AccessLog {
     fn count(&self, written: &[AccessLogEntry]) {
         use std::sync::atomic::Ordering::Relaxed;
         let by_others = written.iter().filter(|e| e.reader != e.patient).count() as i64;
-        self.counts.all.fetch_add(written.len() as i64, Relaxed);
         self.counts.by_others.fetch_add(by_others, Relaxed);
     }
 

@@ -72,7 +72,7 @@ impl AccessHistories {
     async fn generation(&self, log: &AccessLog) -> Result<u64, StoreError> {
         {
             let mut version = self.version.lock().expect("cache lock");
-            let (_, by_others) = log.appended_here();
+            let by_others = log.reads_by_others_here();
             if by_others != version.by_others_here {
                 version.generation += 1;
                 version.by_others_here = by_others;
