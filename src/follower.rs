@@ -214,6 +214,10 @@ pub async fn follow(
         };
         match result {
             Ok(report) => {
+                if let Some(confirmed) = &report.confirmed {
+                    let read = report.blocks_read().map_or(report.read_before(), |(_, to)| to);
+                    crate::metrics::metrics().follower_lag_blocks.set(confirmed.head.saturating_sub(read) as i64);
+                }
                 if let Some((service, since)) = outage.take() {
                     on_event(FollowEvent::Recovered { service, after: since.elapsed() });
                     if heads.is_none() && options.new_heads_url.is_some() {

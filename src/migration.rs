@@ -237,6 +237,9 @@ pub async fn migrate(
         batch_from = batch_to + 1;
     }
     report.elapsed = started.elapsed();
+    let metrics = crate::metrics::metrics();
+    metrics.records_migrated.inc_by(report.migrated as u64);
+    metrics.records_failed.inc_by(report.failed.len() as u64);
     Ok(report)
 }
 

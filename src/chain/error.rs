@@ -61,6 +61,7 @@ impl ChainError {
     /// Classifies a failed JSON-RPC request.
     pub fn from_transport(error: TransportError, url: &str, sender: Option<Address>) -> Self {
         if error.is_transport_error() {
+            crate::metrics::metrics().node_error();
             return Self::Unreachable { url: url.to_string(), reason: root_cause(&error) };
         }
         let text = error.to_string();
@@ -68,6 +69,7 @@ impl ChainError {
             let account = sender.map_or_else(|| "the sender".to_string(), |a| a.to_string());
             return Self::InsufficientFunds { account };
         }
+        crate::metrics::metrics().node_error();
         Self::Rpc(text)
     }
 }

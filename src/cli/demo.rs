@@ -45,7 +45,7 @@ fn step(text: &str) {
     println!("\n{}", bold(&format!("== {text}")));
 }
 
-pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
+pub async fn run(context: &Context, args: DemoArgs) -> eyre::Result<()> {
     let started = Instant::now();
     let engine = Engine::from(args.engine);
     let workdir = tempfile::Builder::new().prefix("hrm-demo-").tempdir().context("creating the demo's folder")?;
@@ -89,6 +89,7 @@ pub async fn run(_context: &Context, args: DemoArgs) -> eyre::Result<()> {
 
     if args.serve {
         step("St Mary's web app runs on the demo's data");
+        super::logging::init(context.global.log_format);
         serve_demo(&scenario, &archive, &model, workdir.path(), args.listen).await?;
     }
     drop(network);
@@ -263,7 +264,8 @@ async fn serve_demo(
         model_path,
         migration: demo_migration_options(),
         explorer_url: None,
-        log_requests: true,
+        ready_max_lag: None,
+        trusted_proxies: Vec::new(),
     };
     let primary = scenario.primary();
     let app = Arc::new(WebApp::new(

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use alloy::transports::http::reqwest::Url;
 use clap::Args;
+use eyre::Context as _;
 use hrm::chain::provider::websocket_url_of;
 use hrm::chain::{Confirmations, Consortium};
 use hrm::follower::{FollowEvent, FollowOptions, follow};
@@ -34,6 +35,10 @@ pub struct MigrateArgs {
     /// With --follow: seconds between passes
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS", requires = "follow")]
     pub poll_interval: f64,
+    /// With --follow: serve Prometheus metrics (records migrated and failed, the lag in blocks,
+    /// node and database errors) at http://ADDR:PORT/metrics
+    #[arg(long, value_name = "ADDR:PORT", requires = "follow")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub retention: RetentionArgs,
 }
@@ -79,7 +84,17 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
             retention: args.retention.policy(),
             ..follow_options(args.poll_interval, consortium.connection().rpc_url())?
         };
-        return follow_chain(context, &archive, &consortium, &signer, &options, follow).await;
+        let (stop_metrics, metrics_stopping) = tokio::sync::watch::channel(false);
+        let metrics = match args.metrics_listen {
+            Some(address) => Some(tokio::spawn(super::serve::serve_metrics(address, metrics_stopping).await?)),
+            None => None,
+        };
+        let followed = follow_chain(context, &archive, &consortium, &signer, &options, follow).await;
+        let _ = stop_metrics.send(true);
+        if let Some(metrics) = metrics {
+            metrics.await.context("the metrics task")?.context("serving metrics")?;
+        }
+        return followed;
     }
     let bar = progress_bar(context.json(), "{spinner} blocks {pos}/{len} [{bar:30}] {msg}");
     let on_progress = |p: MigrationProgress| {

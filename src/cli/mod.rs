@@ -15,6 +15,7 @@ mod export;
 mod hospital;
 mod import;
 mod key;
+mod logging;
 mod login;
 mod man;
 mod migrate;
@@ -99,6 +100,9 @@ pub struct GlobalArgs {
     /// Print machine-readable JSON instead of tables
     #[arg(long, global = true)]
     pub json: bool,
+    /// How `hrm serve` writes its log to stderr: readable lines, or JSON for a log shipper
+    #[arg(long, global = true, env = "HRM_LOG_FORMAT", value_enum, default_value_t, value_name = "FORMAT")]
+    pub log_format: logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]

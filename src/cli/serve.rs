@@ -43,6 +43,19 @@ pub struct ServeArgs {
     /// With --follow: seconds between passes
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS", requires = "follow")]
     pub poll_interval: f64,
+    /// With --follow: blocks the archive may fall behind the chain's head before GET /readyz
+    /// answers 503
+    #[arg(long, default_value_t = 30, value_name = "BLOCKS", requires = "follow")]
+    pub ready_max_lag: u64,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics, apart from the pages (keep it on
+    /// the hospital's network)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// A reverse proxy (an address or a CIDR range; repeat for several) whose X-Forwarded-For or
+    /// Forwarded header names the client, so that sign-in failures count against the client
+    /// rather than against the proxy that everyone shares
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     #[command(flatten)]
     pub retention: super::migrate::RetentionArgs,
 }
@@ -108,7 +121,8 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
         model_path: args.model.clone().unwrap_or_else(|| default_model_path(context)),
         migration: MigrationOptions::default(),
         explorer_url,
-        log_requests: true,
+        ready_max_lag: args.follow.then_some(args.ready_max_lag),
+        trusted_proxies: args.trusted_proxies.clone(),
     };
     let name = consortium.hospitals().await?.into_iter().find(|(a, _)| *a == hospital.address()).map(|(_, n)| n);
     let app = Arc::new(WebApp::new(consortium, hospital.clone(), archive, context.identities.clone(), settings));
@@ -119,7 +133,12 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
         hospital.address()
     );
     eprintln!("Press Ctrl-C to stop.");
+    super::logging::init(context.global.log_format);
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    let metrics = match args.metrics_listen {
+        Some(address) => Some(tokio::spawn(serve_metrics(address, stopping.clone()).await?)),
+        None => None,
+    };
     let follower = follow.map(|options| tokio::spawn(run_follower(app.clone(), options, stopping.clone())));
     let mut server_stopping = stopping.clone();
     let mut server = tokio::spawn(crate::web::serve(listener, app, async move {
@@ -138,6 +157,9 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
     if let Some(follower) = follower {
         follower.await.context("the follower task")??;
     }
+    if let Some(metrics) = metrics {
+        metrics.await.context("the metrics task")?.context("serving metrics")?;
+    }
     eprintln!("Stopped.");
     Ok(())
 }
@@ -150,18 +172,40 @@ async fn run_follower(
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> eyre::Result<()> {
     *app.follower.lock().expect("follower lock") = Some(FollowerStatus::default());
-    eprintln!("following the chain: approvals are archived as they are confirmed");
+    tracing::info!("following the chain: approvals are archived as they are confirmed");
     let stop = async move {
         let _ = stopping.wait_for(|stop| *stop).await;
     };
     let on_event = |event: FollowEvent| {
-        eprintln!("follower: {}", describe_follow_event(&event));
+        tracing::info!(target: "hrm::follower", "{}", describe_follow_event(&event));
         if let Some(status) = app.follower.lock().expect("follower lock").as_mut() {
             status.record(&event);
         }
     };
     follow(&app.consortium, &app.archive, &app.hospital, &app.settings.migration, &options, stop, on_event).await?;
     Ok(())
+}
+
+/// Binds `--metrics-listen` now (so a taken port fails the command at once) and returns the
+/// server to spawn, which stops with the rest.
+pub(super) async fn serve_metrics(
+    address: SocketAddr,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> eyre::Result<impl std::future::Future<Output = std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("--metrics-listen {address}: cannot listen there (is the port taken?)"))?;
+    eprintln!("Metrics at http://{}/metrics", listener.local_addr()?);
+    Ok(crate::web::serve_metrics(listener, async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    }))
+}
+
+/// `--trusted-proxy`: an address (a /32 or /128) or a CIDR range.
+fn parse_trusted_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{text}' is neither an IP address nor a CIDR range such as 10.0.0.0/8"))
 }
 
 async fn run_user(context: &Context, command: UserCommand) -> eyre::Result<()> {

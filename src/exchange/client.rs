@@ -10,6 +10,7 @@ use alloy::transports::http::reqwest;
 use super::ExchangeError;
 use super::request::{ExchangeAction, SignedRequest, exchange_domain, unix_now};
 use crate::chain::{Consortium, Submission};
+use crate::metrics::{OutcomeLabels, metrics};
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -71,6 +72,12 @@ impl ExchangeClient {
     /// Pulls a submission's envelope from the hospital at `endpoint`, and checks it against the
     /// digest on chain.
     pub async fn pull(&self, endpoint: &str, submission: &Submission) -> Result<Vec<u8>, ExchangeError> {
+        let pulled = self.pull_checked(endpoint, submission).await;
+        metrics().envelope_pulls.get_or_create(&OutcomeLabels::of(&pulled)).inc();
+        pulled
+    }
+
+    async fn pull_checked(&self, endpoint: &str, submission: &Submission) -> Result<Vec<u8>, ExchangeError> {
         let url = envelope_url(endpoint, submission.id);
         let signed = self.sign(ExchangeAction::Pull, submission.id, submission.envelope_digest);
         let mut request = self.http.get(&url);
@@ -92,6 +99,12 @@ impl ExchangeClient {
     /// each time with a fresh signature (a signed request is accepted once), before it counts as
     /// a refusal.
     pub async fn push(&self, endpoint: &str, entry_id: u64, envelope: &[u8]) -> Result<(), ExchangeError> {
+        let pushed = self.push_until_known(endpoint, entry_id, envelope).await;
+        metrics().envelope_pushes.get_or_create(&OutcomeLabels::of(&pushed)).inc();
+        pushed
+    }
+
+    async fn push_until_known(&self, endpoint: &str, entry_id: u64, envelope: &[u8]) -> Result<(), ExchangeError> {
         let url = envelope_url(endpoint, entry_id);
         let mut waits = UNKNOWN_ENTRY_WAITS.iter();
         loop {

@@ -46,7 +46,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn operation(operation: &'static str) -> impl FnOnce(mongodb::error::Error) -> Self {
-        move |e| Self::Operation { operation, message: e.to_string() }
+        move |e| {
+            crate::metrics::metrics().database_error();
+            Self::Operation { operation, message: e.to_string() }
+        }
     }
 }
 
@@ -69,9 +72,10 @@ impl Archive {
         let client = Client::with_options(options)
             .map_err(|e| StoreError::InvalidUri { uri: redact(uri), message: e.to_string() })?;
         let db = client.database(name);
-        db.run_command(doc! { "ping": 1 })
-            .await
-            .map_err(|e| StoreError::Unreachable { hosts: hosts.clone(), message: first_line(&e.to_string()) })?;
+        db.run_command(doc! { "ping": 1 }).await.map_err(|e| {
+            crate::metrics::metrics().database_error();
+            StoreError::Unreachable { hosts: hosts.clone(), message: first_line(&e.to_string()) }
+        })?;
         Ok(Self { db, hosts })
     }
 

@@ -11,11 +11,15 @@ mod archive_cache;
 mod assets;
 mod chart;
 mod clerk;
+mod client_address;
 mod entries;
 mod history_cache;
 mod layout;
+mod metrics_endpoint;
+mod observe;
 mod patient;
 mod patients;
+mod probes;
 mod reviewer;
 mod session;
 mod signin;
@@ -23,7 +27,7 @@ mod signin;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
@@ -48,6 +52,7 @@ use hrm::siwe::{SignInChallenges, domain_of};
 use hrm::store::{Archive, StaffRole};
 use mongodb::bson;
 
+pub use metrics_endpoint::serve_metrics;
 pub use session::{Principal, Session};
 use session::{Sessions, SignInLinks, SignInThrottle};
 
@@ -72,9 +77,12 @@ pub struct ServeSettings {
     pub migration: MigrationOptions,
     /// A block explorer (`<url>/tx/<hash>`) for transaction links; none on local chains.
     pub explorer_url: Option<Url>,
-    /// Whether each request is logged to stderr (method, path, status, time); off under load
-    /// tests, where the log would be most of the work.
-    pub log_requests: bool,
+    /// With the follower in this process (`--follow`): how many blocks it may fall behind the
+    /// head before `/readyz` says the server is not ready.
+    pub ready_max_lag: Option<u64>,
+    /// Reverse proxies whose `X-Forwarded-For` (or `Forwarded`) header names the client; any
+    /// other peer is the client itself.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// What the last migration and audit started from the admin page did.
@@ -253,10 +261,13 @@ impl WebApp {
     }
 }
 
-/// The router with every page, and the hospital-to-hospital API beside them (outside the
-/// pages' sessions).
+/// The router with every page, and the hospital-to-hospital API and the probes beside them
+/// (outside the pages' sessions); every request is logged and counted.
 pub fn router(app: Arc<WebApp>) -> Router {
-    api::router(app.clone()).merge(pages(app))
+    api::router(app.clone())
+        .merge(probes::router(app.clone()))
+        .merge(pages(app))
+        .layer(middleware::from_fn(observe::observe))
 }
 
 fn pages(app: Arc<WebApp>) -> Router {
@@ -461,22 +472,27 @@ async fn session_layer(
     request: Request,
     next: Next,
 ) -> Response {
-    let started = Instant::now();
     let method = request.method().clone();
-    // Only the path is ever logged: no query string, no body, so no health data.
     let path = request.uri().path().to_string();
     let cookie_id = cookie_value(request.headers(), session::COOKIE);
     let known = cookie_id.as_deref().and_then(|id| app.sessions.get(id));
     let is_new = known.is_none();
     let session = known.unwrap_or_else(|| app.sessions.start());
-    let visit = Visit { session, client: peer.ip() };
+    let client = client_address::client_address(peer.ip(), request.headers(), &app.settings.trusted_proxies);
+    let visit = Visit { session, client };
 
     let mut response = match check_csrf(&method, &path, &visit, request).await {
         Ok(mut request) => {
             request.extensions_mut().insert(visit.clone());
             let response = next.run(request).await;
             match response.extensions().get::<Arc<PageError>>().cloned() {
-                Some(error) => error.render(&visit),
+                Some(error) => {
+                    if let PageError::Failed(message) = &*error {
+                        // Library errors name entries, files and services, never a record's contents.
+                        tracing::warn!(error = %message, "the page failed");
+                    }
+                    error.render(&visit)
+                }
                 None => response,
             }
         }
@@ -494,9 +510,6 @@ async fn session_layer(
     if is_new && !headers.contains_key(header::SET_COOKIE) {
         let cookie = session::session_cookie(&visit.session.id, app.secure_cookies());
         headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
-    }
-    if app.settings.log_requests {
-        eprintln!("{method} {path} {} {:.1} ms", response.status().as_u16(), started.elapsed().as_secs_f64() * 1e3);
     }
     response
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
+use hrm::metrics::metrics;
 use hrm::store::{StaffAccount, StaffRole};
 use rand::RngCore;
 
@@ -62,6 +63,7 @@ impl Sessions {
         let session = open.get_mut(id)?;
         if session.last_seen.elapsed() > IDLE_TIMEOUT {
             open.remove(id);
+            metrics().sessions_open.set(open.len() as i64);
             return None;
         }
         session.last_seen = Instant::now();
@@ -81,14 +83,18 @@ impl Sessions {
 
     /// Signs out.
     pub fn end(&self, id: &str) {
-        self.open.lock().expect("sessions lock").remove(id);
+        let mut open = self.open.lock().expect("sessions lock");
+        open.remove(id);
+        metrics().sessions_open.set(open.len() as i64);
     }
 
     /// Signs a staff member out everywhere (their account was disabled or changed).
     pub fn end_all_of(&self, username: &str) {
-        self.open.lock().expect("sessions lock").retain(
+        let mut open = self.open.lock().expect("sessions lock");
+        open.retain(
             |_, session| !matches!(&session.principal, Some(Principal::Staff { username: name, .. }) if name == username),
         );
+        metrics().sessions_open.set(open.len() as i64);
     }
 
     /// Leaves a message for the session's next page.
@@ -109,6 +115,7 @@ impl Sessions {
         let mut open = self.open.lock().expect("sessions lock");
         open.retain(|_, s| s.last_seen.elapsed() <= IDLE_TIMEOUT);
         open.insert(session.id.clone(), session.clone());
+        metrics().sessions_open.set(open.len() as i64);
         session
     }
 }
@@ -136,19 +143,29 @@ impl SignInThrottle {
     /// How long until `client` (and `username`, if given) may try again; `None` when they may now.
     pub fn wait_before_next(&self, client: IpAddr, username: Option<&str>) -> Option<Duration> {
         let mut failures = self.failures.lock().expect("throttle lock");
-        Self::keys(client, username)
+        let wait = Self::keys(client, username)
             .iter()
             .filter_map(|(key, limit)| {
                 let times = failures.get_mut(key)?;
                 times.retain(|t| t.elapsed() < THROTTLE_WINDOW);
                 (times.len() >= *limit).then(|| THROTTLE_WINDOW - times[0].elapsed())
             })
-            .max()
+            .max();
+        if wait.is_some() {
+            metrics().sign_in_lockouts.inc();
+        }
+        wait
     }
 
     /// Records a failed sign-in.
     pub fn record_failure(&self, client: IpAddr, username: Option<&str>) {
+        metrics().sign_in_failures.inc();
         let mut failures = self.failures.lock().expect("throttle lock");
+        // Made-up user names each add a counter: forget those whose failures have expired.
+        failures.retain(|_, times| {
+            times.retain(|t| t.elapsed() < THROTTLE_WINDOW);
+            !times.is_empty()
+        });
         for (key, _) in Self::keys(client, username) {
             failures.entry(key).or_default().push(Instant::now());
         }

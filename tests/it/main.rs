@@ -21,6 +21,7 @@ mod harness;
 mod import;
 mod migration;
 mod model;
+mod operations;
 mod privacy;
 mod readme;
 mod reorg;

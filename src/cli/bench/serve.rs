@@ -60,7 +60,8 @@ pub async fn run(context: &Context, args: ServeArgs, workdir: &Path) -> eyre::Re
         model_path: site.model_path.clone(),
         migration: MigrationOptions::default(),
         explorer_url: None,
-        log_requests: false,
+        ready_max_lag: None,
+        trusted_proxies: Vec::new(),
     };
     let identities = Identities::open(&workdir.join("home"));
     let app = Arc::new(WebApp::new(

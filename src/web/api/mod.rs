@@ -8,12 +8,9 @@
 mod envelopes;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hrm::exchange::{ExchangeError, ExchangeRefusal};
@@ -21,12 +18,9 @@ use serde_json::json;
 
 use super::WebApp;
 
-/// The API's routes, with their own request log.
+/// The API's routes.
 pub fn router(app: Arc<WebApp>) -> Router {
-    Router::new()
-        .route("/api/v1/envelopes/{entry}", get(envelopes::pull).put(envelopes::push))
-        .layer(middleware::from_fn_with_state(app.clone(), log_request))
-        .with_state(app)
+    Router::new().route("/api/v1/envelopes/{entry}", get(envelopes::pull).put(envelopes::push)).with_state(app)
 }
 
 /// The status and JSON body of an exchange that did not happen; the reason is the library's
@@ -47,15 +41,4 @@ fn refused(error: ExchangeError) -> Response {
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
     (status, axum::Json(json!({ "error": error.to_string() }))).into_response()
-}
-
-/// Logs method, path, status and time: no header (signatures), no body (envelopes).
-async fn log_request(State(app): State<Arc<WebApp>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
-    let response = next.run(request).await;
-    if app.settings.log_requests {
-        eprintln!("{method} {path} {} {:.1} ms", response.status().as_u16(), started.elapsed().as_secs_f64() * 1e3);
-    }
-    response
 }

@@ -161,4 +161,5 @@ pub use hrm::chain::dev_keys::dev_account as dev;
 
 pub mod cli;
 pub mod consortium;
+pub mod proxy;
 pub mod web;

@@ -74,6 +74,19 @@ impl Server {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The metrics URL the server printed (started with `--metrics-listen 127.0.0.1:0`).
+    pub fn metrics_url(&self) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log_text();
+            if let Some(rest) = log.split("Metrics at ").nth(1) {
+                return rest.lines().next().unwrap().trim().to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "no metrics address in the log:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -122,7 +135,17 @@ impl HttpVisitor {
 
     /// A visitor of the web app at `base` (`http://IP:PORT`).
     pub fn at(base: &str) -> Self {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self::from_address(base, None)
+    }
+
+    /// A visitor whose connections come from `local` (any of 127.0.0.0/8 on Linux), so that tests
+    /// can have several clients with addresses of their own.
+    pub fn from_address(base: &str, local: Option<std::net::IpAddr>) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(local)
+            .build()
+            .unwrap();
         Self { base: base.trim_end_matches('/').to_string(), cookie: None, client }
     }
 
@@ -149,12 +172,25 @@ impl HttpVisitor {
 
     /// A form post; `fields` should include `_csrf` unless the test means to leave it out.
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        self.post_form_with_headers(path, fields, &[]).await
+    }
+
+    /// A form post with more headers, such as one a client forges.
+    pub async fn post_form_with_headers(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let body = serde_urlencoded::to_string(fields).unwrap();
-        let request = self
+        let mut request = self
             .client
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         self.send(request).await
     }
 

@@ -1,0 +1,181 @@
+//! What a hospital's IT team runs `hrm serve` with: health and readiness probes for the load
+//! balancer, Prometheus metrics on their own address, a structured log with a request id on every
+//! line, and a sign-in throttle that reads the client's address through a trusted reverse proxy.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use alloy::transports::http::reqwest;
+use hrm::chain::dev_keys::dev_account;
+use hrm::devnet::{AnvilNode, AnvilOptions, DocumentDbServer, free_port};
+use serde_json::Value;
+
+use crate::common::TestEnv;
+use crate::common::cli::{Hrm, health_json};
+use crate::common::proxy::ForwardingProxy;
+use crate::common::web::{HttpVisitor, STAFF_PASSWORD, Server};
+
+/// A glucose reading and a note no log line may ever hold.
+const GLUCOSE: &str = "163.5";
+const NOTE: &str = "feels dizzy after meals";
+
+/// The value of the sample `name{labels}` in a Prometheus exposition (0 when absent).
+fn sample(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+async fn scrape(url: &str) -> String {
+    let response = reqwest::get(url).await.expect("the metrics endpoint answers");
+    assert_eq!(response.status().as_u16(), 200);
+    response.text().await.unwrap()
+}
+
+/// Asks `/readyz` until its answer has `status`, for up to 20 s; returns the body.
+async fn readiness_becomes(visitor: &mut HttpVisitor, status: u16) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = visitor.get("/readyz").await;
+        if reply.status == status {
+            return reply.json();
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed {}: {}", reply.status, reply.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn probes_metrics_and_a_json_log_show_what_the_server_does_and_never_a_record() {
+    // A database this test stops and restarts on the same port, under the running server.
+    let dir = tempfile::tempdir().unwrap();
+    let anvil_options = AnvilOptions { port: free_port().unwrap(), tie_to_parent: true, ..Default::default() };
+    let anvil = AnvilNode::start(&anvil_options, &dir.path().join("anvil.log")).unwrap();
+    let db_port = free_port().unwrap();
+    let start_database = || DocumentDbServer::start(&dir.path().join("docdb"), db_port, true).unwrap();
+    let mut database = start_database();
+    let env = TestEnv::attach("operations", &anvil.rpc_url(), database.uri()).await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    let record = hrm.write_file("record.json", &health_json(GLUCOSE, NOTE));
+    let submit = ["--from", "dev:1", "--database", "ops", "submit-health", "--patient", "dev:4", "--file"];
+    hrm.ok(&[&submit[..], &[record.to_str().unwrap()]].concat());
+    hrm.ok(&["--from", "dev:2", "vote", "1", "--approve"]);
+    hrm.ok(&["--from", "dev:4", "vote", "1", "--approve"]);
+    let flags = ["--follow", "--poll-interval", "0.2", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"];
+    let server = Server::start(&hrm, "dev:1", "ops", &[("nina", "reviewer")], &flags);
+    let metrics_url = server.metrics_url();
+
+    // Probes answer without a session, in JSON, and the follower has caught up.
+    let mut probe = HttpVisitor::new(&server);
+    let health = probe.get("/healthz").await;
+    assert_eq!((health.status, health.json()["status"].as_str()), (200, Some("up")));
+    assert!(health.header("set-cookie").is_empty(), "a probe gets no session");
+    let ready = readiness_becomes(&mut probe, 200).await;
+    let checks: Vec<&str> = ready["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(checks, ["node", "database", "follower"], "{ready}");
+    assert!(probe.cookie.is_none());
+
+    // The metrics move with what people do.
+    let before = scrape(&metrics_url).await;
+    let mut guesser = HttpVisitor::new(&server);
+    assert_eq!(guesser.sign_in_staff("nina", "not her password").await.status, 401);
+    let mut patient = HttpVisitor::new(&server);
+    assert_eq!(patient.sign_in_patient(&dev_account(4)).await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let page = patient.get("/patient/records/1").await;
+        if page.status == 200 || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(page.status == 200 && page.body.contains(GLUCOSE), "the patient reads the record: {}", page.status);
+    let request_id = page.header("x-request-id");
+    assert_eq!(request_id.len(), 16, "every answer names its request");
+    let after = scrape(&metrics_url).await;
+    let failed_sign_ins = r#"hrm_http_requests_total{route="/sign-in/staff",status="401"}"#;
+    assert_eq!(sample(&after, failed_sign_ins) - sample(&before, failed_sign_ins), 1.0, "{after}");
+    assert_eq!(sample(&after, "hrm_sign_in_failures_total") - sample(&before, "hrm_sign_in_failures_total"), 1.0);
+    let record_reads = r#"hrm_http_request_duration_seconds_count{route="/patient/records/{entry}"}"#;
+    assert!(sample(&after, record_reads) >= 1.0, "{after}");
+    assert!(sample(&after, "hrm_sessions_open") >= 2.0, "{after}");
+    assert_eq!(sample(&after, "hrm_records_migrated_total"), 1.0, "the follower archived the record: {after}");
+    assert!(after.contains("hrm_follower_lag_blocks "), "{after}");
+
+    // The database goes away: the server is not ready, and says why; it comes back: ready again.
+    database.stop();
+    let not_ready = readiness_becomes(&mut probe, 503).await;
+    let failing: Vec<&Value> = not_ready["checks"].as_array().unwrap().iter().filter(|c| c["ok"] == false).collect();
+    assert!(failing.iter().any(|c| c["name"] == "database"), "{not_ready}");
+    database = start_database();
+    readiness_becomes(&mut probe, 200).await;
+    let errors = scrape(&metrics_url).await;
+    assert!(sample(&errors, r#"hrm_service_errors_total{service="database"}"#) >= 1.0, "{errors}");
+    drop(database);
+
+    // Every log line is JSON; each request's line carries its id; nothing private is written.
+    let log = server.log_text();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let answered: Vec<&Value> = lines.iter().filter(|l| l["message"] == "answered").collect();
+    assert!(answered.len() >= 6, "{log}");
+    assert!(answered.iter().all(|l| l["span"]["request_id"].as_str().is_some_and(|id| id.len() == 16)), "{log}");
+    let record_line =
+        answered.iter().find(|l| l["span"]["request_id"] == request_id.as_str()).expect("the read is logged");
+    assert_eq!(record_line["span"]["route"], "/patient/records/{entry}");
+    assert_eq!(record_line["status"], 200);
+    assert_log_keeps_secrets(&log, &[GLUCOSE, NOTE, "not her password", patient.cookie.as_deref().unwrap()]);
+}
+
+/// A log holds none of `secrets`, no patient's address and no record field.
+pub fn assert_log_keeps_secrets(log: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!log.contains(secret), "the log holds {secret:?}:\n{log}");
+    }
+    let patient = format!("{:#x}", dev_account(4).address());
+    assert!(!log.to_lowercase().contains(&patient[2..]), "the log names the patient:\n{log}");
+    assert!(!log.contains("glucose") && !log.contains("mg/dL"), "the log holds a record field:\n{log}");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_attacker_cannot_lock_a_nurse_out() {
+    let env = TestEnv::start("trusted_proxy").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    let server = Server::start(&hrm, "dev:1", "proxied", &[("nurse", "reviewer")], &["--trusted-proxy", "127.0.0.1"]);
+    let proxy = ForwardingProxy::start(&server.url).await;
+    let (attacker_address, nurse_address): (IpAddr, IpAddr) =
+        ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+
+    // Twenty failures with made-up names lock the attacker's own address, and only that: a name
+    // it claims in X-Forwarded-For does not help it, since the proxy's entry comes last.
+    let mut attacker = HttpVisitor::from_address(&proxy.url, Some(attacker_address));
+    for attempt in 0..20 {
+        let reply = attacker.sign_in_staff(&format!("made-up-{attempt}"), "guess").await;
+        assert_eq!(reply.status, 401, "attempt {attempt}");
+    }
+    assert_eq!(attacker.sign_in_staff("made-up-20", "guess").await.status, 429, "the attacker is locked out");
+    let csrf = attacker.get("/sign-in").await.csrf();
+    let fields = [("_csrf", csrf.as_str()), ("username", "made-up-21"), ("password", "guess")];
+    let claimed = nurse_address.to_string();
+    let spoofed = attacker.post_form_with_headers("/sign-in/staff", &fields, &[("x-forwarded-for", &claimed)]).await;
+    assert_eq!(spoofed.status, 429, "a forged X-Forwarded-For does not lift the lock");
+
+    // The nurse at another client, through the same proxy, signs in.
+    let mut nurse = HttpVisitor::from_address(&proxy.url, Some(nurse_address));
+    let signed_in = nurse.sign_in_staff("nurse", STAFF_PASSWORD).await;
+    assert_eq!((signed_in.status, signed_in.header("location")), (303, "/reviewer".to_string()), "{}", signed_in.body);
+    assert_eq!(nurse.get("/reviewer").await.status, 200);
+
+    // The readable log has a request id on every request's line, and no password or cookie.
+    let log = server.log_text();
+    let request_lines: Vec<&str> = log.lines().filter(|l| l.contains("answered")).collect();
+    assert!(request_lines.len() >= 22, "{log}");
+    assert!(request_lines.iter().all(|l| l.contains("request_id=") && l.contains("route=")), "{log}");
+    assert_log_keeps_secrets(&log, &[STAFF_PASSWORD, "guess", nurse.cookie.as_deref().unwrap()]);
+}
