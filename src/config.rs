@@ -47,18 +47,19 @@ pub struct FileConfig {
 }
 
 impl FileConfig {
+    /// The config file `load` reads: `explicit` if given, else the first of `./hrm.toml` and
+    /// `<home>/hrm.toml` that exists; `None` when there is none.
+    pub fn path(explicit: Option<&Path>, home: &Path) -> Option<PathBuf> {
+        match explicit {
+            Some(path) => Some(path.to_path_buf()),
+            None => [PathBuf::from(CONFIG_FILE_NAME), home.join(CONFIG_FILE_NAME)].into_iter().find(|p| p.is_file()),
+        }
+    }
+
     /// Reads the config file: `explicit` if given (it must exist), else the first of
     /// `./hrm.toml` and `<home>/hrm.toml` that exists, else an empty config.
     pub fn load(explicit: Option<&Path>, home: &Path) -> Result<Self, ConfigError> {
-        let path = match explicit {
-            Some(path) => path.to_path_buf(),
-            None => {
-                match [PathBuf::from(CONFIG_FILE_NAME), home.join(CONFIG_FILE_NAME)].into_iter().find(|p| p.is_file()) {
-                    Some(path) => path,
-                    None => return Ok(Self::default()),
-                }
-            }
-        };
+        let Some(path) = Self::path(explicit, home) else { return Ok(Self::default()) };
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         toml::from_str(&text).map_err(|e| ConfigError::Invalid { path, message: e.to_string() })
     }

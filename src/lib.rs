@@ -9,6 +9,7 @@ pub mod bench;
 pub mod chain;
 pub mod config;
 pub mod devnet;
+pub mod doctor;
 pub mod erasure;
 pub mod exchange;
 pub mod fhir;

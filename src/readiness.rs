@@ -11,6 +11,7 @@ use mongodb::bson::doc;
 use serde::Serialize;
 
 use crate::chain::Consortium;
+use crate::metrics::metrics;
 use crate::store::Archive;
 
 /// How long one check may take before it counts as failed.
@@ -52,6 +53,9 @@ async fn check_node(consortium: &Consortium) -> ReadinessCheck {
         Ok(Err(error)) => (false, format!("the node answered with an error: {error}")),
         Err(_) => (false, format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
     };
+    if !ok {
+        metrics().node_error();
+    }
     ReadinessCheck { name: "node", ok, detail }
 }
 
@@ -62,6 +66,9 @@ async fn check_database(archive: &Archive) -> ReadinessCheck {
         Ok(Err(error)) => (false, format!("{}: {}", archive.hosts(), first_line(&error.to_string()))),
         Err(_) => (false, format!("{}: no answer within {} s", archive.hosts(), CHECK_TIMEOUT.as_secs())),
     };
+    if !ok {
+        metrics().database_error();
+    }
     ReadinessCheck { name: "database", ok, detail }
 }
 

@@ -13,6 +13,8 @@ use alloy::primitives::{Address, Signature};
 use mongodb::bson::DateTime;
 use rand::RngCore;
 
+use crate::store::{Archive, StoreError};
+
 /// How long an issued challenge may be signed and redeemed.
 pub const CHALLENGE_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// Most challenges outstanding at once; the oldest are dropped beyond it, so a flood of requests
@@ -38,6 +40,14 @@ pub enum SiweError {
     BadSignature(String),
     #[error("the message was signed by {signer}, not by {address} which it names")]
     SignerMismatch { address: Address, signer: Address },
+    #[error("the sign-in challenges cannot be kept: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for SiweError {
+    fn from(error: StoreError) -> Self {
+        Self::Unavailable(error.to_string())
+    }
 }
 
 /// An EIP-4361 message.
@@ -141,38 +151,80 @@ pub fn signer_of(text: &str, signature_hex: &str) -> Result<Address, SiweError> 
     signature.recover_address_from_msg(text.as_bytes()).map_err(|e| SiweError::BadSignature(e.to_string()))
 }
 
-/// The challenges one server has issued and not yet seen redeemed.
+/// Where issued nonces wait to be redeemed: this process's memory, or the archive database,
+/// which every server of the hospital shares and which outlives a restart.
+#[derive(Debug)]
+enum NonceBook {
+    Memory(Mutex<HashMap<String, (Address, SystemTime)>>),
+    Archive(Archive),
+}
+
+impl NonceBook {
+    async fn put(&self, nonce: &str, address: Address, expires: SystemTime) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(outstanding) => {
+                let mut outstanding = outstanding.lock().expect("challenge book lock");
+                let now = SystemTime::now();
+                outstanding.retain(|_, (_, expiry)| *expiry > now);
+                if outstanding.len() >= MAX_OUTSTANDING {
+                    let oldest =
+                        outstanding.iter().min_by_key(|(_, (_, expiry))| *expiry).map(|(nonce, _)| nonce.clone());
+                    if let Some(oldest) = oldest {
+                        outstanding.remove(&oldest);
+                    }
+                }
+                outstanding.insert(nonce.to_string(), (address, expires));
+                Ok(())
+            }
+            // The database's TTL index drops expired nonces.
+            Self::Archive(archive) => archive.save_sign_in_nonce(nonce, address, expires).await,
+        }
+    }
+
+    async fn take(&self, nonce: &str) -> Result<Option<(Address, SystemTime)>, StoreError> {
+        match self {
+            Self::Memory(outstanding) => Ok(outstanding.lock().expect("challenge book lock").remove(nonce)),
+            Self::Archive(archive) => archive.take_sign_in_nonce(nonce).await,
+        }
+    }
+}
+
+/// The challenges a server has issued and not yet seen redeemed.
 #[derive(Debug)]
 pub struct SignInChallenges {
     domain: String,
     uri: String,
     chain_id: u64,
-    outstanding: Mutex<HashMap<String, (Address, SystemTime)>>,
+    book: NonceBook,
 }
 
 impl SignInChallenges {
-    /// Challenges for the server at `uri` (its host is the domain) on chain `chain_id`.
+    /// Challenges for the server at `uri` (its host is the domain) on chain `chain_id`, kept in
+    /// this process's memory.
     pub fn new(uri: &str, domain: &str, chain_id: u64) -> Self {
-        Self { domain: domain.to_string(), uri: uri.to_string(), chain_id, outstanding: Mutex::new(HashMap::new()) }
+        Self {
+            domain: domain.to_string(),
+            uri: uri.to_string(),
+            chain_id,
+            book: NonceBook::Memory(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The same challenges kept in `archive`, so that a challenge issued by one server of the
+    /// hospital is redeemed by another, or after a restart.
+    pub fn kept_in(self, archive: Archive) -> Self {
+        Self { book: NonceBook::Archive(archive), ..self }
     }
 
     /// A fresh message for `address` to sign.
-    pub fn issue(&self, address: Address) -> SignInMessage {
+    pub async fn issue(&self, address: Address) -> Result<SignInMessage, SiweError> {
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let nonce = alloy::hex::encode(nonce);
         let now = SystemTime::now();
         let expires = now + CHALLENGE_LIFETIME;
-        let mut outstanding = self.outstanding.lock().expect("challenge book lock");
-        outstanding.retain(|_, (_, expiry)| *expiry > now);
-        if outstanding.len() >= MAX_OUTSTANDING {
-            let oldest = outstanding.iter().min_by_key(|(_, (_, expiry))| *expiry).map(|(nonce, _)| nonce.clone());
-            if let Some(oldest) = oldest {
-                outstanding.remove(&oldest);
-            }
-        }
-        outstanding.insert(nonce.clone(), (address, expires));
-        SignInMessage {
+        self.book.put(&nonce, address, expires).await?;
+        Ok(SignInMessage {
             domain: self.domain.clone(),
             address,
             statement: STATEMENT.to_string(),
@@ -181,11 +233,11 @@ impl SignInChallenges {
             nonce,
             issued_at: DateTime::from_system_time(now),
             expiration_time: DateTime::from_system_time(expires),
-        }
+        })
     }
 
     /// Checks a signed message and uses its nonce up; the address that signed in.
-    pub fn redeem(&self, text: &str, signature_hex: &str) -> Result<Address, SiweError> {
+    pub async fn redeem(&self, text: &str, signature_hex: &str) -> Result<Address, SiweError> {
         let message = SignInMessage::parse(text)?;
         if message.domain != self.domain || message.uri != self.uri {
             return Err(SiweError::WrongDomain { expected: self.domain.clone(), found: message.domain });
@@ -193,9 +245,10 @@ impl SignInChallenges {
         if message.chain_id != self.chain_id {
             return Err(SiweError::WrongChain { expected: self.chain_id, found: message.chain_id });
         }
-        // Removed before the signature is checked: a nonce is tried once, whatever the outcome.
-        let issued = self.outstanding.lock().expect("challenge book lock").remove(&message.nonce);
-        let Some((address, expiry)) = issued else { return Err(SiweError::UnknownNonce) };
+        // Taken before the signature is checked: a nonce is tried once, whatever the outcome.
+        let Some((address, expiry)) = self.book.take(&message.nonce).await? else {
+            return Err(SiweError::UnknownNonce);
+        };
         if address != message.address {
             return Err(SiweError::UnknownNonce);
         }
@@ -210,12 +263,14 @@ impl SignInChallenges {
         Ok(signer)
     }
 
-    /// Makes every outstanding challenge expire now.
+    /// Makes every outstanding challenge in memory expire now.
     #[cfg(test)]
     fn expire_all(&self) {
         let past = SystemTime::now() - Duration::from_secs(1);
-        for (_, expiry) in self.outstanding.lock().expect("challenge book lock").values_mut() {
-            *expiry = past;
+        if let NonceBook::Memory(outstanding) = &self.book {
+            for (_, expiry) in outstanding.lock().expect("challenge book lock").values_mut() {
+                *expiry = past;
+            }
         }
     }
 }
@@ -235,39 +290,42 @@ mod tests {
         alloy::hex::encode_prefixed(signer.sign_message_sync(text.as_bytes()).unwrap().as_bytes())
     }
 
-    #[test]
-    fn a_signed_challenge_signs_in_once() {
+    #[tokio::test]
+    async fn a_signed_challenge_signs_in_once() {
         let patient = PrivateKeySigner::random();
         let challenges = book();
-        let text = challenges.issue(patient.address()).to_text();
+        let text = challenges.issue(patient.address()).await.unwrap().to_text();
         assert_eq!(SignInMessage::parse(&text).unwrap().to_text(), text, "the text round-trips");
         let signature = sign(&patient, &text);
-        assert_eq!(challenges.redeem(&text, &signature).unwrap(), patient.address());
-        assert_eq!(challenges.redeem(&text, &signature).unwrap_err(), SiweError::UnknownNonce, "single use");
+        assert_eq!(challenges.redeem(&text, &signature).await.unwrap(), patient.address());
+        assert_eq!(challenges.redeem(&text, &signature).await.unwrap_err(), SiweError::UnknownNonce, "single use");
     }
 
-    #[test]
-    fn another_key_another_server_or_an_old_challenge_is_refused() {
+    #[tokio::test]
+    async fn another_key_another_server_or_an_old_challenge_is_refused() {
         let patient = PrivateKeySigner::random();
         let thief = PrivateKeySigner::random();
         let challenges = book();
 
-        let text = challenges.issue(patient.address()).to_text();
-        let refused = challenges.redeem(&text, &sign(&thief, &text)).unwrap_err();
+        let text = challenges.issue(patient.address()).await.unwrap().to_text();
+        let refused = challenges.redeem(&text, &sign(&thief, &text)).await.unwrap_err();
         assert!(matches!(refused, SiweError::SignerMismatch { .. }), "{refused}");
 
         let other_server = SignInChallenges::new("http://evil.example", "evil.example", 31337);
-        let text = other_server.issue(patient.address()).to_text();
-        let refused = challenges.redeem(&text, &sign(&patient, &text)).unwrap_err();
+        let text = other_server.issue(patient.address()).await.unwrap().to_text();
+        let refused = challenges.redeem(&text, &sign(&patient, &text)).await.unwrap_err();
         assert!(matches!(refused, SiweError::WrongDomain { .. }), "{refused}");
 
-        let text = challenges.issue(patient.address()).to_text();
+        let text = challenges.issue(patient.address()).await.unwrap().to_text();
         challenges.expire_all();
-        assert_eq!(challenges.redeem(&text, &sign(&patient, &text)).unwrap_err(), SiweError::Expired);
+        assert_eq!(challenges.redeem(&text, &sign(&patient, &text)).await.unwrap_err(), SiweError::Expired);
 
-        let text = challenges.issue(patient.address()).to_text();
+        let text = challenges.issue(patient.address()).await.unwrap().to_text();
         let edited = text.replace("Chain ID: 31337", "Chain ID: 1");
-        assert!(matches!(challenges.redeem(&edited, &sign(&patient, &edited)), Err(SiweError::WrongChain { .. })));
+        assert!(matches!(
+            challenges.redeem(&edited, &sign(&patient, &edited)).await,
+            Err(SiweError::WrongChain { .. })
+        ));
     }
 
     #[test]
@@ -276,13 +334,13 @@ mod tests {
         assert_eq!(domain_of(&"https://records.example".parse().unwrap()), "records.example");
     }
 
-    #[test]
-    fn a_nonce_issued_to_one_address_does_not_sign_in_another() {
+    #[tokio::test]
+    async fn a_nonce_issued_to_one_address_does_not_sign_in_another() {
         let patient = PrivateKeySigner::random();
         let other = PrivateKeySigner::random();
         let challenges = book();
-        let issued = challenges.issue(patient.address());
+        let issued = challenges.issue(patient.address()).await.unwrap();
         let forged = SignInMessage { address: other.address(), ..issued }.to_text();
-        assert_eq!(challenges.redeem(&forged, &sign(&other, &forged)).unwrap_err(), SiweError::UnknownNonce);
+        assert_eq!(challenges.redeem(&forged, &sign(&other, &forged)).await.unwrap_err(), SiweError::UnknownNonce);
     }
 }

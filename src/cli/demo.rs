@@ -288,7 +288,8 @@ async fn serve_demo(
          (it works once, for 5 minutes; `hrm login {url} --from dev:N` prints a new one):"
     );
     for patient in &scenario.patients {
-        println!("  {:<6} dev:{}  {}", patient.name, patient.account, app.sign_in_link(patient.address()));
+        let link = app.sign_in_link(patient.address()).await?;
+        println!("  {:<6} dev:{}  {link}", patient.name, patient.account);
     }
     println!("Press Ctrl-C to stop the server, the node and the database.");
     crate::web::serve(listener, app, async {

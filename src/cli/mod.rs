@@ -10,6 +10,7 @@ mod context;
 mod demo;
 mod deploy;
 mod devnet;
+mod doctor;
 mod erase;
 mod export;
 mod hospital;
@@ -39,7 +40,8 @@ pub use context::Context;
 
 /// Exit statuses, like ripgrep's: what a script can tell apart without reading the output.
 pub mod exit_code {
-    /// The command ran and found something: `hrm audit` found the archive differing from the chain.
+    /// The command ran and found something: `hrm audit` found the archive differing from the chain,
+    /// `hrm doctor` a problem.
     pub const FOUND: u8 = 1;
     /// The command could not do its work: bad input, a refused transaction, an unreachable service.
     /// Usage errors caught while parsing the command line exit with 2 as well.
@@ -53,7 +55,7 @@ Exit status:
   0  success
   1  the command found something: `hrm audit` found differences between the archive and the chain,
      `hrm export fhir --verify` found a record that differs from its commitment,
-     `hrm access-log verify` found the log changed
+     `hrm access-log verify` found the log changed, `hrm doctor` found a problem
   2  an error: bad input, a refused transaction, an unreachable node or database
   3  `hrm migrate` finished but some approved entries could not be migrated (they are retried)";
 
@@ -165,6 +167,9 @@ pub enum Command {
     /// Benchmarks on local services it starts and stops itself (use a release build)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Check this machine: config, keystore permissions, the node and its chain id against the
+    /// deployment, the clock, the database and its indexes, the hospital's endpoint and its TLS
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh or fish)
     Completions(completions::CompletionsArgs),
     /// Print the manual page, or write one per subcommand into a folder
@@ -187,6 +192,7 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Completions(_) | Command::Man(_) => unreachable!("answered before reading settings"),
         Command::Migrate(args) => return migrate::run(&context, args).await,
         Command::Audit(args) => return audit::run(&context, args).await,
+        Command::Doctor(args) => return doctor::run(&context, args).await,
         Command::Export(command) => return export::run(&context, command).await,
         Command::AccessLog(command) => return access_log::run(&context, command).await,
         Command::Records(args) => records::run(&context, args).await,

@@ -28,6 +28,36 @@ impl KeystoreDir {
         self.dir.join(format!("{name}.json"))
     }
 
+    /// The folder, and each keystore in it, that others than its owner may read or write, with
+    /// its mode: a keystore is encrypted, but its password is then all that guards the key.
+    pub fn loose_permissions(&self) -> std::io::Result<Vec<(PathBuf, u32)>> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut loose = Vec::new();
+        if !self.dir.exists() {
+            return Ok(loose);
+        }
+        let mode_of = |path: &Path| std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777);
+        let dir_mode = mode_of(&self.dir)?;
+        if dir_mode & 0o077 != 0 {
+            loose.push((self.dir.clone(), dir_mode));
+        }
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let mode = mode_of(&path)?;
+                if mode & 0o077 != 0 {
+                    loose.push((path, mode));
+                }
+            }
+        }
+        Ok(loose)
+    }
+
+    /// The folder the keystores are in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Whether a keystore exists for `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.path_of(name).is_file()

@@ -9,6 +9,7 @@ pub mod envelopes;
 pub mod erasure;
 pub mod orphans;
 pub mod predictions;
+pub mod sign_ins;
 pub mod staff;
 
 pub use archive::{ArchivedRecord, Provenance, RecordCollection, canonical_record_json};
@@ -16,6 +17,7 @@ pub use checkpoint::{BlockMark, MigrationCheckpoint};
 pub use envelopes::{ENVELOPES_COLLECTION, EnvelopeSource};
 pub use orphans::OrphanedRecord;
 pub use predictions::StoredPrediction;
+pub use sign_ins::{Principal, StoredSession};
 pub use staff::{StaffAccount, StaffError, StaffRole};
 
 use std::time::Duration;
@@ -96,24 +98,8 @@ impl Archive {
     /// Archives created before that also hold `chain_entry_unique` (and health records
     /// `patient_newest`), which are left in place and cost only speed.
     pub async fn create_record_indexes(&self, collection: RecordCollection, name: &str) -> Result<(), StoreError> {
-        // Every read of records is by patient: health records also newest reading first (one
-        // index serves both), bills by submission.
-        let index = match collection {
-            RecordCollection::Health => {
-                let mut keys = doc! { "patient": 1 };
-                keys.extend(archive::LATEST_FIRST.clone());
-                IndexModel::builder()
-                    .keys(keys)
-                    .options(IndexOptions::builder().name("patient_latest".to_string()).build())
-                    .build()
-            }
-            RecordCollection::Bills => IndexModel::builder()
-                .keys(doc! { "patient": 1, "submission.block": -1 })
-                .options(IndexOptions::builder().name("patient_newest".to_string()).build())
-                .build(),
-        };
         let records = self.db.collection::<mongodb::bson::Document>(name);
-        records.create_index(index).await.map_err(StoreError::operation("creating indexes"))?;
+        records.create_index(record_index(collection)).await.map_err(StoreError::operation("creating indexes"))?;
         Ok(())
     }
 
@@ -182,38 +168,89 @@ impl Archive {
         Ok(elapsed)
     }
 
-    /// Creates the indexes the archive relies on; harmless when they exist.
+    /// Creates the indexes the archive relies on, each in its own command (FerretDB closes the
+    /// connection when one command lists several that all exist); harmless when they exist.
     pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        for collection in [RecordCollection::Health, RecordCollection::Bills] {
-            self.create_record_indexes(collection, collection.name()).await?;
+        for (collection, index) in archive_indexes() {
+            self.db
+                .collection::<mongodb::bson::Document>(collection)
+                .create_index(index)
+                .await
+                .map_err(StoreError::operation("creating indexes"))?;
         }
-        // A patient's access history, newest first.
-        let by_patient = IndexModel::builder()
-            .keys(doc! { "patient": 1, "_id": -1 })
-            .options(IndexOptions::builder().name("patient_newest".to_string()).build())
-            .build();
-        self.db
-            .collection::<mongodb::bson::Document>(ACCESS_LOG_COLLECTION)
-            .create_index(by_patient)
-            .await
-            .map_err(StoreError::operation("creating indexes"))?;
-        // The replay guard need remember a request only as long as it could be accepted: the
-        // database drops each after ten minutes (twice the longest a request lives).
-        let expiring = IndexModel::builder()
-            .keys(doc! { "seen_at": 1 })
-            .options(
-                IndexOptions::builder()
-                    .name("seen_at_expiry".to_string())
-                    .expire_after(Duration::from_secs(600))
-                    .build(),
-            )
-            .build();
-        self.db
-            .collection::<mongodb::bson::Document>(envelopes::SEEN_REQUESTS_COLLECTION)
-            .create_index(expiring)
-            .await
-            .map_err(StoreError::operation("creating indexes"))?;
         Ok(())
+    }
+
+    /// The indexes the archive relies on that the database lacks, as `(collection, index name)`.
+    pub async fn missing_indexes(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut missing = Vec::new();
+        for (collection, index) in archive_indexes() {
+            let name = index.options.and_then(|o| o.name).unwrap_or_default();
+            let present = match self.db.collection::<mongodb::bson::Document>(collection).list_index_names().await {
+                Ok(names) => names,
+                // A collection not created yet has no indexes.
+                Err(error) if matches!(*error.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == NAMESPACE_NOT_FOUND) => {
+                    Vec::new()
+                }
+                Err(error) => return Err(StoreError::operation("listing indexes")(error)),
+            };
+            if !present.contains(&name) {
+                missing.push((collection.to_string(), name));
+            }
+        }
+        Ok(missing)
+    }
+}
+
+/// The server's code for a command on a collection that does not exist.
+const NAMESPACE_NOT_FOUND: i32 = 26;
+
+/// Every index the archive relies on besides `_id`, with its collection.
+fn archive_indexes() -> Vec<(&'static str, IndexModel)> {
+    // A patient's access history, newest first.
+    let by_patient = IndexModel::builder()
+        .keys(doc! { "patient": 1, "_id": -1 })
+        .options(IndexOptions::builder().name("patient_newest".to_string()).build())
+        .build();
+    // The replay guard need remember a request only as long as it could be accepted: the
+    // database drops each after ten minutes (twice the longest a request lives).
+    let expiring = IndexModel::builder()
+        .keys(doc! { "seen_at": 1 })
+        .options(
+            IndexOptions::builder().name("seen_at_expiry".to_string()).expire_after(Duration::from_secs(600)).build(),
+        )
+        .build();
+    let mut indexes = vec![
+        (RecordCollection::Health.name(), record_index(RecordCollection::Health)),
+        (RecordCollection::Bills.name(), record_index(RecordCollection::Bills)),
+        (ACCESS_LOG_COLLECTION, by_patient),
+        (envelopes::SEEN_REQUESTS_COLLECTION, expiring),
+    ];
+    indexes.extend(sign_ins::sign_in_indexes());
+    indexes
+}
+
+/// The one index of a record collection. A record's `_id` is its deployment and entry id
+/// (`archive::archive_id`), so `_id` alone keeps an entry from being archived twice: each further
+/// index slows every insert (on SecantusDB, by about a third), so only the one the pages read by is
+/// kept. Archives created before that also hold `chain_entry_unique` (and health records
+/// `patient_newest`), which are left in place and cost only speed.
+fn record_index(collection: RecordCollection) -> IndexModel {
+    // Every read of records is by patient: health records also newest reading first (one index
+    // serves both), bills by submission.
+    match collection {
+        RecordCollection::Health => {
+            let mut keys = doc! { "patient": 1 };
+            keys.extend(archive::LATEST_FIRST.clone());
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().name("patient_latest".to_string()).build())
+                .build()
+        }
+        RecordCollection::Bills => IndexModel::builder()
+            .keys(doc! { "patient": 1, "submission.block": -1 })
+            .options(IndexOptions::builder().name("patient_newest".to_string()).build())
+            .build(),
     }
 }
 
@@ -233,8 +270,8 @@ pub(crate) fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
     }
 }
 
-/// The URI without its password, for messages.
-fn redact(uri: &str) -> String {
+/// The URI without its user name and password, for messages.
+pub fn redact(uri: &str) -> String {
     match (uri.find("://"), uri.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}://…@{}", &uri[..scheme], &uri[at + 1..])

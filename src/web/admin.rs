@@ -126,7 +126,7 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
         }
     };
     drop(runs);
-    Ok(page(&app, &visit, "Consortium", body))
+    Ok(page(&visit, "Consortium", body))
 }
 
 /// `POST /admin/migrate`.
@@ -139,7 +139,7 @@ pub async fn migrate(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Red
         Err(e) => format!("Migration stopped: {e}"),
     };
     app.admin_runs.lock().expect("admin runs lock").migration = Some(result.map_err(|e| e.to_string()));
-    app.sessions.set_flash(&visit.session.id, message);
+    app.sessions.set_flash(&visit.session.id, message).await.map_err(PageError::failed)?;
     Ok(Redirect::to("/admin"))
 }
 
@@ -153,7 +153,7 @@ pub async fn audit(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Redir
         Err(e) => format!("Audit stopped: {e}"),
     };
     app.admin_runs.lock().expect("admin runs lock").audit = Some(result.map_err(|e| e.to_string()));
-    app.sessions.set_flash(&visit.session.id, message);
+    app.sessions.set_flash(&visit.session.id, message).await.map_err(PageError::failed)?;
     Ok(Redirect::to("/admin"))
 }
 
@@ -166,7 +166,6 @@ pub async fn staff(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Marku
 async fn staff_page(app: &WebApp, visit: &Visit, error: Option<&str>) -> Result<Markup, PageError> {
     let accounts = app.archive.staff_accounts().await.map_err(PageError::failed)?;
     Ok(page(
-        app,
         visit,
         "Staff",
         html! {
@@ -265,7 +264,10 @@ pub async fn add_staff(
     match app.archive.add_staff(&username, &form.password, &form.roles()).await {
         Ok(account) => {
             let roles: Vec<&str> = account.roles.iter().map(|r| r.as_str()).collect();
-            app.sessions.set_flash(&visit.session.id, format!("Added {} ({}).", account.username, roles.join(", ")));
+            app.sessions
+                .set_flash(&visit.session.id, format!("Added {} ({}).", account.username, roles.join(", ")))
+                .await
+                .map_err(PageError::failed)?;
             Ok(Redirect::to("/admin/staff").into_response())
         }
         Err(e) => refused(&app, &visit, e).await,
@@ -302,8 +304,8 @@ pub async fn change_staff(
     match outcome {
         Ok(message) => {
             // Their open sessions carry the old roles (or none should remain): sign them out.
-            app.sessions.end_all_of(&username);
-            app.sessions.set_flash(&visit.session.id, message);
+            app.sessions.end_all_of(&username).await.map_err(PageError::failed)?;
+            app.sessions.set_flash(&visit.session.id, message).await.map_err(PageError::failed)?;
             Ok(Redirect::to("/admin/staff").into_response())
         }
         Err(e) => refused(&app, &visit, e).await,

@@ -29,7 +29,6 @@ pub async fn submissions(State(app): State<Arc<WebApp>>, visit: Visit) -> Result
     let mine: Vec<_> = ledger.submitted_by(app.hospital_address()).into_iter().cloned().collect();
     drop(ledger);
     Ok(page(
-        &app,
         &visit,
         "Submissions",
         html! {
@@ -201,9 +200,9 @@ fn check(record: Record, errors: &mut FieldErrors) -> Option<Record> {
 }
 
 /// `GET /clerk/health`.
-pub async fn health_form(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
+pub async fn health_form(visit: Visit) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Clerk)?;
-    Ok(health_page(&app, &visit, &HealthForm::default(), &FieldErrors::new()))
+    Ok(health_page(&visit, &HealthForm::default(), &FieldErrors::new()))
 }
 
 /// `POST /clerk/health`.
@@ -216,14 +215,14 @@ pub async fn submit_health(
     let mut errors = FieldErrors::new();
     let patient = resolve_patient(&app, &form.patient, &mut errors);
     let record = form.record(&mut errors);
-    submit(&app, &visit, patient, record, errors, |errors| health_page(&app, &visit, &form, errors)).await
+    submit(&app, &visit, patient, record, errors, |errors| health_page(&visit, &form, errors)).await
 }
 
 /// `GET /clerk/bill`.
-pub async fn bill_form(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
+pub async fn bill_form(visit: Visit) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Clerk)?;
     let form = BillForm { currency: "USD".into(), ..BillForm::default() };
-    Ok(bill_page(&app, &visit, &form, &FieldErrors::new()))
+    Ok(bill_page(&visit, &form, &FieldErrors::new()))
 }
 
 /// `POST /clerk/bill`.
@@ -236,7 +235,7 @@ pub async fn submit_bill(
     let mut errors = FieldErrors::new();
     let patient = resolve_patient(&app, &form.patient, &mut errors);
     let record = form.record(&mut errors);
-    submit(&app, &visit, patient, record, errors, |errors| bill_page(&app, &visit, &form, errors)).await
+    submit(&app, &visit, patient, record, errors, |errors| bill_page(&visit, &form, errors)).await
 }
 
 fn resolve_patient(app: &WebApp, spec: &str, errors: &mut FieldErrors) -> Option<Address> {
@@ -270,7 +269,7 @@ async fn submit(
                     record.kind().describe(),
                     short_address(patient)
                 );
-                app.sessions.set_flash(&visit.session.id, message);
+                app.sessions.set_flash(&visit.session.id, message).await.map_err(PageError::failed)?;
                 return Ok(Redirect::to(&format!("/entries/{id}")).into_response());
             }
             Err(error) => {
@@ -305,10 +304,9 @@ fn form_error(errors: &FieldErrors) -> Markup {
     }
 }
 
-fn health_page(app: &WebApp, visit: &Visit, form: &HealthForm, errors: &FieldErrors) -> Markup {
+fn health_page(visit: &Visit, form: &HealthForm, errors: &FieldErrors) -> Markup {
     let ranges = hrm::records::health::READING_RANGES;
     page(
-        app,
         visit,
         "Enter health details",
         html! {
@@ -330,9 +328,8 @@ fn health_page(app: &WebApp, visit: &Visit, form: &HealthForm, errors: &FieldErr
     )
 }
 
-fn bill_page(app: &WebApp, visit: &Visit, form: &BillForm, errors: &FieldErrors) -> Markup {
+fn bill_page(visit: &Visit, form: &BillForm, errors: &FieldErrors) -> Markup {
     page(
-        app,
         visit,
         "Enter a bill",
         html! {

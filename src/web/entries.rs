@@ -173,7 +173,6 @@ pub async fn entry(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<
         app.archive.archived_entry(deployment.chain_id, deployment.address, id).await.map_err(PageError::failed)?;
     let awaits_us = entry.awaits_vote_of(app.hospital_address()) && visit.has_role(StaffRole::Reviewer);
     Ok(page(
-        &app,
         &visit,
         &format!("Entry {id}"),
         html! {

@@ -8,9 +8,8 @@ use hrm::records::EntryKind;
 use hrm::store::StaffRole;
 
 /// A whole page: header, navigation for the visitor's role, the session's message, `body`.
-pub fn page(app: &WebApp, visit: &Visit, title: &str, body: Markup) -> Markup {
-    let flash = app.sessions.take_flash(&visit.session.id);
-    frame(visit, title, flash.as_deref(), body)
+pub fn page(visit: &Visit, title: &str, body: Markup) -> Markup {
+    frame(visit, title, visit.session.flash.as_deref(), body)
 }
 
 /// The page shown for an error.
@@ -61,7 +60,7 @@ fn navigation(visit: &Visit) -> Markup {
     html! {
         nav {
             @match principal {
-                Principal::Patient(address) => {
+                Principal::Patient { address } => {
                     a href="/patient" { "My records" }
                     span.who title=(address) { "Patient " (short_address(*address)) }
                 }

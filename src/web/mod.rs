@@ -178,18 +178,19 @@ impl WebApp {
     ) -> Self {
         let domain = domain_of(&settings.public_url);
         let uri = settings.public_url.as_str().trim_end_matches('/').to_string();
-        let challenges = SignInChallenges::new(&uri, &domain, consortium.connection().chain_id());
+        let challenges =
+            SignInChallenges::new(&uri, &domain, consortium.connection().chain_id()).kept_in(archive.clone());
         let access_log = AccessLog::new(&archive);
         Self {
             consortium,
             hospital,
-            archive,
             identities,
             settings,
-            sessions: Sessions::default(),
+            sessions: Sessions::new(archive.clone()),
             challenges,
-            links: SignInLinks::default(),
-            throttle: SignInThrottle::default(),
+            links: SignInLinks::new(archive.clone()),
+            throttle: SignInThrottle::new(archive.clone()),
+            archive,
             ledger: tokio::sync::Mutex::new((EntryLedger::default(), None)),
             patient_archives: archive_cache::PatientArchives::default(),
             model: Mutex::new(None),
@@ -207,9 +208,9 @@ impl WebApp {
 
     /// A one-time link that signs `patient` in (for 5 minutes): what `hrm login` prints after the
     /// patient signed the challenge, and what `hrm demo --serve` prints for its patients.
-    pub fn sign_in_link(&self, patient: Address) -> String {
-        let token = self.links.issue(patient);
-        format!("{}/sign-in/link/{token}", self.settings.public_url.as_str().trim_end_matches('/'))
+    pub async fn sign_in_link(&self, patient: Address) -> Result<String, hrm::store::StoreError> {
+        let token = self.links.issue(patient).await?;
+        Ok(format!("{}/sign-in/link/{token}", self.settings.public_url.as_str().trim_end_matches('/')))
     }
 
     /// The diabetes model, read again only when its file changes (`hrm model train` replaces it
@@ -317,15 +318,30 @@ fn pages(app: Arc<WebApp>) -> Router {
         .with_state(app)
 }
 
+/// How often the sessions-open metric is counted again.
+const SESSION_COUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<WebApp>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
+    // Sessions live in the database, which other servers share: count them there.
+    let counter = app.clone();
+    let session_count = tokio::spawn(async move {
+        loop {
+            if let Ok(open) = counter.sessions.count().await {
+                hrm::metrics::metrics().sessions_open.set(open as i64);
+            }
+            tokio::time::sleep(SESSION_COUNT_EVERY).await;
+        }
+    });
+    let served = axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    session_count.abort();
+    served
 }
 
 async fn not_found(visit: Visit) -> Response {
@@ -348,7 +364,7 @@ impl Visit {
                 "This page is for the {role} role; your account has {}. Ask your hospital's admin if you need it.",
                 roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" and ")
             ))),
-            Some(Principal::Patient(_)) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
+            Some(Principal::Patient { .. }) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
             None => Err(PageError::SignedOut),
         }
     }
@@ -357,7 +373,7 @@ impl Visit {
     pub fn any_staff(&self) -> Result<&str, PageError> {
         match &self.session.principal {
             Some(Principal::Staff { username, .. }) => Ok(username),
-            Some(Principal::Patient(_)) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
+            Some(Principal::Patient { .. }) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
             None => Err(PageError::SignedOut),
         }
     }
@@ -375,7 +391,7 @@ impl Visit {
                 "Patients' records are for clerks and reviewers; your account has neither role. Ask your hospital's admin if you need one."
                     .into(),
             )),
-            Some(Principal::Patient(_)) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
+            Some(Principal::Patient { .. }) => Err(PageError::Forbidden("This page is for hospital staff.".into())),
             None => Err(PageError::SignedOut),
         }
     }
@@ -384,7 +400,7 @@ impl Visit {
     /// the server's hospital with the staff member's user name.
     pub fn reader(&self, app: &WebApp, action: &str) -> Reader {
         match &self.session.principal {
-            Some(Principal::Patient(address)) => Reader::account(*address, action),
+            Some(Principal::Patient { address }) => Reader::account(*address, action),
             Some(Principal::Staff { username, .. }) => {
                 Reader { account: app.hospital_address(), user: Some(username.clone()), action: action.to_string() }
             }
@@ -395,7 +411,7 @@ impl Visit {
     /// The signed-in patient.
     pub fn patient(&self) -> Result<Address, PageError> {
         match &self.session.principal {
-            Some(Principal::Patient(address)) => Ok(*address),
+            Some(Principal::Patient { address }) => Ok(*address),
             Some(Principal::Staff { .. }) => Err(PageError::Forbidden(
                 "This page is for patients; staff see entries under Submissions or Review.".into(),
             )),
@@ -475,11 +491,23 @@ async fn session_layer(
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let cookie_id = cookie_value(request.headers(), session::COOKIE);
-    let known = cookie_id.as_deref().and_then(|id| app.sessions.get(id));
-    let is_new = known.is_none();
-    let session = known.unwrap_or_else(|| app.sessions.start());
     let client = client_address::client_address(peer.ip(), request.headers(), &app.settings.trusted_proxies);
+    let known = match cookie_id.as_deref() {
+        Some(id) => app.sessions.get(id).await,
+        None => Ok(None),
+    };
+    let (session, unavailable) = match known {
+        Ok(known) => (known.unwrap_or_else(Session::unsaved), None),
+        Err(error) => (Session::unsaved(), Some(error)),
+    };
     let visit = Visit { session, client };
+    if let Some(error) = unavailable {
+        tracing::warn!(error = %error, "sessions cannot be read");
+        return PageError::failed(
+            "The sign-in service is unavailable (the database does not answer). Try again in a minute.",
+        )
+        .render(&visit);
+    }
 
     let mut response = match check_csrf(&method, &path, &visit, request).await {
         Ok(mut request) => {
@@ -507,11 +535,38 @@ async fn session_layer(
     if !path.starts_with("/assets/") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if is_new && !headers.contains_key(header::SET_COOKIE) {
-        let cookie = session::session_cookie(&visit.session.id, app.secure_cookies());
-        headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
-    }
+    keep_session(&app, &visit.session, &mut response).await;
     response
+}
+
+/// After a page: a new visitor shown a page (a form whose CSRF token must be checked when it is
+/// posted) gets their session stored and its cookie; a message the page showed is forgotten.
+/// Redirects, JSON, assets and errors store nothing.
+async fn keep_session(app: &WebApp, session: &Session, response: &mut Response) {
+    let is_page = response.status() == StatusCode::OK
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/html"));
+    if !is_page {
+        return;
+    }
+    if let Some(message) = &session.flash
+        && let Err(error) = app.sessions.clear_flash(&session.id, message).await
+    {
+        tracing::warn!(error = %error, "a shown message could not be cleared");
+    }
+    if session.is_stored() || response.headers().contains_key(header::SET_COOKIE) {
+        return;
+    }
+    match app.sessions.save(session).await {
+        Ok(()) => {
+            let cookie = session::session_cookie(&session.id, app.secure_cookies());
+            response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
+        }
+        Err(error) => tracing::warn!(error = %error, "a session could not be stored"),
+    }
 }
 
 /// Lets safe requests through; a state-changing one must carry the session's CSRF token in the

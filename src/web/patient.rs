@@ -94,7 +94,6 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
     let reads = app.access_histories.get(&app.access_log, patient).await.map_err(PageError::failed)?;
 
     Ok(page(
-        &app,
         &visit,
         "My records",
         html! {
@@ -508,7 +507,6 @@ pub async fn record(
     let entry = ledger.entry(entry_id).filter(|e| e.patient == patient).cloned();
     drop(ledger);
     Ok(page(
-        &app,
         &visit,
         &format!("Record {entry_id}"),
         html! {
@@ -566,7 +564,6 @@ pub async fn pending(
     };
     let names = app.ledger().await?.hospital_names().clone();
     Ok(page(
-        &app,
         &visit,
         &format!("Entry {entry_id}"),
         html! {

@@ -38,9 +38,7 @@ pub async fn find(
         })?;
         return Ok(Redirect::to(&format!("/patients/{patient}")).into_response());
     }
-    Ok(page(
-        &app,
-        &visit,
+    Ok(page(&visit,
         "Patients",
         html! {
             h1 { "Look up a patient" }
@@ -74,7 +72,6 @@ pub async fn records(
         .map_err(PageError::failed)?;
     let names = app.ledger().await?.hospital_names().clone();
     Ok(page(
-        &app,
         &visit,
         &format!("Patient {}", short_address(patient)),
         html! {

@@ -30,7 +30,6 @@ pub async fn queue(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Marku
     let waiting: Vec<LedgerEntry> = ledger.awaiting_vote_of(app.hospital_address()).into_iter().cloned().collect();
     drop(ledger);
     Ok(page(
-        &app,
         &visit,
         "Review",
         html! {
@@ -109,7 +108,6 @@ pub async fn open(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<u
             .collect();
     let awaits_us = entry.awaits_vote_of(app.hospital_address());
     Ok(page(
-        &app,
         &visit,
         &format!("Entry {id}"),
         html! {
@@ -183,7 +181,6 @@ pub async fn confirm(
     let (entry, _) = entry_we_vote_on(&app, id).await?;
     let verb = if approve { "Approve" } else { "Reject" };
     Ok(page(
-        &app,
         &visit,
         &format!("{verb} entry {id}?"),
         html! {
@@ -239,7 +236,6 @@ pub async fn confirm_selected(
     let entries = selected_entries(&app, &fields).await?;
     let title = format!("Approve {} entries?", entries.len());
     Ok(page(
-        &app,
         &visit,
         &title,
         html! {
@@ -276,7 +272,7 @@ pub async fn approve_selected(
         vote_on_entries(&app.consortium, &ids, true).await.map_err(|e| PageError::BadRequest(e.to_string()))?;
     let listed: Vec<String> = ids.iter().map(ToString::to_string).collect();
     let message = format!("You approved entries {} in {} transaction(s).", listed.join(", "), batches.len());
-    app.sessions.set_flash(&visit.session.id, message);
+    app.sessions.set_flash(&visit.session.id, message).await.map_err(PageError::failed)?;
     Ok(Redirect::to("/reviewer"))
 }
 
@@ -296,6 +292,6 @@ pub async fn vote(
     let outcome = app.consortium.vote(id, approve).await.map_err(|e| PageError::BadRequest(e.to_string()))?;
     let message =
         format!("You {} entry {id} (block {}).", if approve { "approved" } else { "rejected" }, outcome.block);
-    app.sessions.set_flash(&visit.session.id, message);
+    app.sessions.set_flash(&visit.session.id, message).await.map_err(PageError::failed)?;
     Ok(Redirect::to("/reviewer"))
 }

@@ -1,43 +1,41 @@
-//! Sessions, sign-in throttling and one-time sign-in links: the server's memory of who is signed in.
+//! Sessions, sign-in throttling and one-time sign-in links, kept in the archive database
+//! (`hrm::store::sign_ins`): a restart signs nobody out, and two servers on one database serve
+//! one session.
 //!
-//! A session is a random id in an HttpOnly, SameSite=Strict cookie; every visitor gets one (signed
-//! out at first) so that even the sign-in forms carry a CSRF token. Signing in replaces the id
-//! (no session fixation). Everything lives in memory: restarting the server signs everyone out.
+//! A session is a random id in an HttpOnly, SameSite=Strict cookie. A visitor gets one only when
+//! a page gives them a form to post (the sign-in page, whose CSRF token must be checked later):
+//! a probe, a crawler or a redirect stores nothing. Signing in replaces the id (no session
+//! fixation).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use alloy::primitives::Address;
 use hrm::metrics::metrics;
-use hrm::store::{StaffAccount, StaffRole};
+use hrm::store::{Archive, StoreError, StoredSession};
 use rand::RngCore;
+
+pub use hrm::store::Principal;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "hrm_session";
 /// A session unused this long is signed out.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// A session's last use is written at most this often, not on every request.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Most signed-out sessions kept: beyond it the least recently used go, so a flood of visits to
+/// the sign-in page cannot grow the database without bound.
+const MAX_SIGNED_OUT_SESSIONS: u64 = 10_000;
+/// New signed-out sessions between two prunings.
+const PRUNE_EVERY: u64 = 100;
 /// A one-time sign-in link from `hrm login` works this long.
 const LINK_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// Failed sign-ins allowed per user name within `THROTTLE_WINDOW`.
-pub const MAX_FAILED_SIGN_INS: usize = 5;
+pub const MAX_FAILED_SIGN_INS: u64 = 5;
 /// Failed sign-ins allowed per client address (a hospital's staff may share one behind NAT).
-pub const MAX_FAILED_SIGN_INS_PER_ADDRESS: usize = 20;
+pub const MAX_FAILED_SIGN_INS_PER_ADDRESS: u64 = 20;
 const THROTTLE_WINDOW: Duration = Duration::from_secs(10 * 60);
-
-/// Who a session belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    Staff { username: String, roles: Vec<StaffRole> },
-    Patient(Address),
-}
-
-impl Principal {
-    pub fn staff(account: &StaffAccount) -> Self {
-        Principal::Staff { username: account.username.clone(), roles: account.roles.clone() }
-    }
-}
 
 /// One browser's session.
 #[derive(Debug, Clone)]
@@ -47,76 +45,91 @@ pub struct Session {
     pub principal: Option<Principal>,
     /// A message for the next page shown ("Entry 7 approved").
     pub flash: Option<String>,
-    last_seen: Instant,
+    /// Whether the database holds it (a new visitor's is not stored until a page needs it).
+    stored: bool,
 }
 
-/// Every open session.
-#[derive(Debug, Default)]
+impl Session {
+    /// A signed-out session that exists only for this request.
+    pub fn unsaved() -> Self {
+        Self { id: random_token(), csrf: random_token(), principal: None, flash: None, stored: false }
+    }
+
+    pub fn is_stored(&self) -> bool {
+        self.stored
+    }
+}
+
+/// The sessions in the archive database.
+#[derive(Debug)]
 pub struct Sessions {
-    open: Mutex<HashMap<String, Session>>,
+    archive: Archive,
+    signed_out_saved: AtomicU64,
 }
 
 impl Sessions {
-    /// The session with `id`, touched; `None` when unknown or idle too long.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut open = self.open.lock().expect("sessions lock");
-        let session = open.get_mut(id)?;
-        if session.last_seen.elapsed() > IDLE_TIMEOUT {
-            open.remove(id);
-            metrics().sessions_open.set(open.len() as i64);
-            return None;
-        }
-        session.last_seen = Instant::now();
-        Some(session.clone())
+    pub fn new(archive: Archive) -> Self {
+        Self { archive, signed_out_saved: AtomicU64::new(0) }
     }
 
-    /// A new signed-out session.
-    pub fn start(&self) -> Session {
-        self.insert(None)
+    /// The session with `id`, marked used; `None` when unknown or idle too long.
+    pub async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let Some(stored) = self.archive.session(id).await? else { return Ok(None) };
+        let idle = SystemTime::now().duration_since(stored.last_seen.to_system_time()).unwrap_or_default();
+        if idle > TOUCH_EVERY {
+            self.archive.touch_session(id, IDLE_TIMEOUT).await?;
+        }
+        Ok(Some(Session {
+            id: id.to_string(),
+            csrf: stored.csrf,
+            principal: stored.principal,
+            flash: stored.flash,
+            stored: true,
+        }))
+    }
+
+    /// Stores a signed-out visitor's session, now that a page gave them a form.
+    pub async fn save(&self, session: &Session) -> Result<(), StoreError> {
+        let stored = StoredSession::new(&session.id, session.csrf.clone(), session.principal.clone(), IDLE_TIMEOUT);
+        self.archive.save_session(&stored).await?;
+        if self.signed_out_saved.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.archive.prune_signed_out_sessions(MAX_SIGNED_OUT_SESSIONS).await?;
+        }
+        Ok(())
     }
 
     /// Signs in: the old session ends and a new one with a new id and CSRF token begins.
-    pub fn rotate(&self, old_id: &str, principal: Principal) -> Session {
-        self.open.lock().expect("sessions lock").remove(old_id);
-        self.insert(Some(principal))
+    pub async fn rotate(&self, old_id: &str, principal: Principal) -> Result<Session, StoreError> {
+        self.archive.delete_session(old_id).await?;
+        let session = Session { principal: Some(principal), stored: true, ..Session::unsaved() };
+        let stored = StoredSession::new(&session.id, session.csrf.clone(), session.principal.clone(), IDLE_TIMEOUT);
+        self.archive.save_session(&stored).await?;
+        Ok(session)
     }
 
     /// Signs out.
-    pub fn end(&self, id: &str) {
-        let mut open = self.open.lock().expect("sessions lock");
-        open.remove(id);
-        metrics().sessions_open.set(open.len() as i64);
+    pub async fn end(&self, id: &str) -> Result<(), StoreError> {
+        self.archive.delete_session(id).await
     }
 
     /// Signs a staff member out everywhere (their account was disabled or changed).
-    pub fn end_all_of(&self, username: &str) {
-        let mut open = self.open.lock().expect("sessions lock");
-        open.retain(
-            |_, session| !matches!(&session.principal, Some(Principal::Staff { username: name, .. }) if name == username),
-        );
-        metrics().sessions_open.set(open.len() as i64);
+    pub async fn end_all_of(&self, username: &str) -> Result<(), StoreError> {
+        self.archive.delete_sessions_of(username).await
     }
 
     /// Leaves a message for the session's next page.
-    pub fn set_flash(&self, id: &str, message: String) {
-        if let Some(session) = self.open.lock().expect("sessions lock").get_mut(id) {
-            session.flash = Some(message);
-        }
+    pub async fn set_flash(&self, id: &str, message: String) -> Result<(), StoreError> {
+        self.archive.set_session_flash(id, &message).await
     }
 
-    /// Takes the session's message, if any.
-    pub fn take_flash(&self, id: &str) -> Option<String> {
-        self.open.lock().expect("sessions lock").get_mut(id).and_then(|session| session.flash.take())
+    /// Forgets a message once a page has shown it.
+    pub async fn clear_flash(&self, id: &str, message: &str) -> Result<(), StoreError> {
+        self.archive.clear_session_flash(id, message).await
     }
 
-    fn insert(&self, principal: Option<Principal>) -> Session {
-        let session =
-            Session { id: random_token(), csrf: random_token(), principal, flash: None, last_seen: Instant::now() };
-        let mut open = self.open.lock().expect("sessions lock");
-        open.retain(|_, s| s.last_seen.elapsed() <= IDLE_TIMEOUT);
-        open.insert(session.id.clone(), session.clone());
-        metrics().sessions_open.set(open.len() as i64);
-        session
+    /// Sessions open in the database (every server's), for the metrics.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        self.archive.count_sessions().await
     }
 }
 
@@ -133,72 +146,84 @@ pub fn session_cookie(id: &str, secure: bool) -> String {
     format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}")
 }
 
-/// Counts failed sign-ins per client address and per user name.
-#[derive(Debug, Default)]
+/// Counts failed sign-ins per client address and per user name, in the database.
+///
+/// A name's failures lock only that name; an address's lock only that address (the client's, as
+/// `client_address` reads it behind a trusted proxy). No failure locks anyone else.
+#[derive(Debug)]
 pub struct SignInThrottle {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    archive: Archive,
 }
 
 impl SignInThrottle {
+    pub fn new(archive: Archive) -> Self {
+        Self { archive }
+    }
+
     /// How long until `client` (and `username`, if given) may try again; `None` when they may now.
-    pub fn wait_before_next(&self, client: IpAddr, username: Option<&str>) -> Option<Duration> {
-        let mut failures = self.failures.lock().expect("throttle lock");
-        let wait = Self::keys(client, username)
-            .iter()
-            .filter_map(|(key, limit)| {
-                let times = failures.get_mut(key)?;
-                times.retain(|t| t.elapsed() < THROTTLE_WINDOW);
-                (times.len() >= *limit).then(|| THROTTLE_WINDOW - times[0].elapsed())
-            })
-            .max();
-        if wait.is_some() {
+    pub async fn wait_before_next(
+        &self,
+        client: IpAddr,
+        username: Option<&str>,
+    ) -> Result<Option<Duration>, StoreError> {
+        let mut longest = None;
+        for (key, limit) in Self::keys(client, username) {
+            let (count, nth_newest) = self.archive.sign_in_failures(&key, THROTTLE_WINDOW, limit).await?;
+            let wait = lock_remaining(count, nth_newest, limit, SystemTime::now());
+            longest = longest.max(wait);
+        }
+        if longest.is_some() {
             metrics().sign_in_lockouts.inc();
         }
-        wait
+        Ok(longest)
     }
 
     /// Records a failed sign-in.
-    pub fn record_failure(&self, client: IpAddr, username: Option<&str>) {
+    pub async fn record_failure(&self, client: IpAddr, username: Option<&str>) -> Result<(), StoreError> {
         metrics().sign_in_failures.inc();
-        let mut failures = self.failures.lock().expect("throttle lock");
-        // Made-up user names each add a counter: forget those whose failures have expired.
-        failures.retain(|_, times| {
-            times.retain(|t| t.elapsed() < THROTTLE_WINDOW);
-            !times.is_empty()
-        });
-        for (key, _) in Self::keys(client, username) {
-            failures.entry(key).or_default().push(Instant::now());
-        }
+        let keys: Vec<String> = Self::keys(client, username).into_iter().map(|(key, _)| key).collect();
+        self.archive.record_sign_in_failure(&keys, THROTTLE_WINDOW).await
     }
 
     /// The counters a sign-in attempt touches, with their limits.
-    fn keys(client: IpAddr, username: Option<&str>) -> Vec<(String, usize)> {
+    fn keys(client: IpAddr, username: Option<&str>) -> Vec<(String, u64)> {
         let mut keys = vec![(format!("ip:{client}"), MAX_FAILED_SIGN_INS_PER_ADDRESS)];
         keys.extend(username.map(|name| (format!("user:{name}"), MAX_FAILED_SIGN_INS)));
         keys
     }
 }
 
+/// How long a counter stays locked: with `count` failures in the window, it is locked until the
+/// `limit`-th newest (at `nth_newest`) leaves the window and fewer than `limit` remain.
+fn lock_remaining(count: u64, nth_newest: Option<SystemTime>, limit: u64, now: SystemTime) -> Option<Duration> {
+    if count < limit {
+        return None;
+    }
+    let age = now.duration_since(nth_newest?).unwrap_or_default();
+    Some(THROTTLE_WINDOW.saturating_sub(age).max(Duration::from_secs(1)))
+}
+
 /// One-time sign-in links issued to patients who signed the challenge with `hrm login`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SignInLinks {
-    issued: Mutex<HashMap<String, (Address, Instant)>>,
+    archive: Archive,
 }
 
 impl SignInLinks {
+    pub fn new(archive: Archive) -> Self {
+        Self { archive }
+    }
+
     /// A token for `patient`'s link.
-    pub fn issue(&self, patient: Address) -> String {
+    pub async fn issue(&self, patient: Address) -> Result<String, StoreError> {
         let token = random_token();
-        let mut issued = self.issued.lock().expect("links lock");
-        issued.retain(|_, (_, at)| at.elapsed() < LINK_LIFETIME);
-        issued.insert(token.clone(), (patient, Instant::now()));
-        token
+        self.archive.save_sign_in_link(&token, patient, LINK_LIFETIME).await?;
+        Ok(token)
     }
 
     /// The patient a link signs in, using it up; `None` when unknown, used or expired.
-    pub fn redeem(&self, token: &str) -> Option<Address> {
-        let (patient, at) = self.issued.lock().expect("links lock").remove(token)?;
-        (at.elapsed() < LINK_LIFETIME).then_some(patient)
+    pub async fn redeem(&self, token: &str) -> Result<Option<Address>, StoreError> {
+        self.archive.redeem_sign_in_link(token).await
     }
 }
 
@@ -207,41 +232,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signing_in_replaces_the_session_id() {
-        let sessions = Sessions::default();
-        let anonymous = sessions.start();
-        let signed_in = sessions.rotate(&anonymous.id, Principal::Patient(Address::ZERO));
-        assert_ne!(signed_in.id, anonymous.id);
-        assert_ne!(signed_in.csrf, anonymous.csrf);
-        assert!(sessions.get(&anonymous.id).is_none(), "the old id no longer works");
-        assert_eq!(sessions.get(&signed_in.id).unwrap().principal, Some(Principal::Patient(Address::ZERO)));
+    fn a_counter_locks_at_its_limit_until_the_limit_th_newest_failure_ages_out() {
+        let now = SystemTime::now();
+        assert_eq!(lock_remaining(4, None, 5, now), None, "under the limit");
+        let five_minutes_ago = now - Duration::from_secs(5 * 60);
+        let wait = lock_remaining(5, Some(five_minutes_ago), 5, now).unwrap();
+        assert_eq!(wait.as_secs(), 5 * 60, "locked for the rest of that failure's window");
+        let long_ago = now - Duration::from_secs(11 * 60);
+        assert_eq!(lock_remaining(7, Some(long_ago), 5, now), Some(Duration::from_secs(1)), "at least a second");
     }
 
     #[test]
-    fn failures_are_throttled_per_name_and_per_address() {
-        let throttle = SignInThrottle::default();
-        let client: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..MAX_FAILED_SIGN_INS {
-            assert!(throttle.wait_before_next(client, Some("nurse")).is_none());
-            throttle.record_failure(client, Some("nurse"));
-        }
-        assert!(throttle.wait_before_next(client, Some("nurse")).is_some());
-        let elsewhere: IpAddr = "10.0.0.9".parse().unwrap();
-        assert!(throttle.wait_before_next(elsewhere, Some("nurse")).is_some(), "the name is throttled anywhere");
-        assert!(throttle.wait_before_next(elsewhere, Some("clerk")).is_none());
-        assert!(throttle.wait_before_next(client, Some("clerk")).is_none(), "others at the address may still try");
-        for _ in MAX_FAILED_SIGN_INS..MAX_FAILED_SIGN_INS_PER_ADDRESS {
-            throttle.record_failure(client, None);
-        }
-        assert!(throttle.wait_before_next(client, Some("clerk")).is_some(), "until the address itself is throttled");
-    }
-
-    #[test]
-    fn a_link_signs_in_once() {
-        let links = SignInLinks::default();
-        let token = links.issue(Address::ZERO);
-        assert_eq!(links.redeem(&token), Some(Address::ZERO));
-        assert_eq!(links.redeem(&token), None);
+    fn a_new_visitor_s_session_is_not_stored_and_each_is_new() {
+        let (one, two) = (Session::unsaved(), Session::unsaved());
+        assert!(!one.is_stored());
+        assert_ne!(one.id, two.id);
+        assert_ne!(one.csrf, one.id);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use hrm::siwe::SiweError;
 use hrm::store::{StaffError, StaffRole};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ pub async fn home(visit: Visit) -> Redirect {
 fn start_page(principal: Option<&Principal>) -> &'static str {
     match principal {
         None => "/sign-in",
-        Some(Principal::Patient(_)) => "/patient",
+        Some(Principal::Patient { .. }) => "/patient",
         Some(Principal::Staff { roles, .. }) => {
             if roles.contains(&StaffRole::Clerk) {
                 "/clerk"
@@ -41,7 +42,6 @@ fn start_page(principal: Option<&Principal>) -> &'static str {
 /// The sign-in page.
 fn sign_in_page(app: &WebApp, visit: &Visit, error: Option<&str>) -> Markup {
     page(
-        app,
         visit,
         "Sign in",
         html! {
@@ -94,19 +94,18 @@ pub async fn staff(
     Form(form): Form<StaffSignIn>,
 ) -> Result<Response, PageError> {
     let username = form.username.trim().to_ascii_lowercase();
-    if let Some(wait) = app.throttle.wait_before_next(visit.client, Some(&username)) {
+    let throttled = app.throttle.wait_before_next(visit.client, Some(&username)).await.map_err(PageError::failed)?;
+    if let Some(wait) = throttled {
         let message = too_many_attempts(wait);
         return Ok((StatusCode::TOO_MANY_REQUESTS, sign_in_page(&app, &visit, Some(&message))).into_response());
     }
     match app.archive.sign_in_staff(&username, &form.password).await {
-        Ok(account) => Ok(signed_in(
-            &app,
-            &visit,
-            Principal::staff(&account),
-            Redirect::to(start_page(Some(&Principal::staff(&account)))),
-        )),
+        Ok(account) => {
+            let start = Redirect::to(start_page(Some(&Principal::staff(&account))));
+            signed_in(&app, &visit, Principal::staff(&account), start).await
+        }
         Err(StaffError::SignInRefused) => {
-            app.throttle.record_failure(visit.client, Some(&username));
+            app.throttle.record_failure(visit.client, Some(&username)).await.map_err(PageError::failed)?;
             let message = format!("{}.", capitalise(&StaffError::SignInRefused.to_string()));
             Ok((StatusCode::UNAUTHORIZED, sign_in_page(&app, &visit, Some(&message))).into_response())
         }
@@ -127,12 +126,17 @@ fn too_many_attempts(wait: Duration) -> String {
 }
 
 /// Ends the visitor's session and starts a signed-in one (a new id, so a planted cookie is useless).
-fn signed_in(app: &WebApp, visit: &Visit, principal: Principal, then: impl IntoResponse) -> Response {
-    let session = app.sessions.rotate(&visit.session.id, principal);
+async fn signed_in(
+    app: &WebApp,
+    visit: &Visit,
+    principal: Principal,
+    then: impl IntoResponse,
+) -> Result<Response, PageError> {
+    let session = app.sessions.rotate(&visit.session.id, principal).await.map_err(PageError::failed)?;
     let mut response = then.into_response();
     let cookie = session_cookie(&session.id, app.secure_cookies());
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
-    response
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -147,9 +151,12 @@ pub struct ChallengeReply {
 
 /// `POST /sign-in/challenge`: an EIP-4361 message for the address to sign.
 pub async fn challenge(State(app): State<Arc<WebApp>>, Json(request): Json<ChallengeRequest>) -> Response {
-    match request.address.trim().parse::<Address>() {
-        Ok(address) => Json(ChallengeReply { message: app.challenges.issue(address).to_text() }).into_response(),
-        Err(_) => json_error(StatusCode::BAD_REQUEST, "the address is not a 0x-prefixed 20-byte hex address"),
+    let Ok(address) = request.address.trim().parse::<Address>() else {
+        return json_error(StatusCode::BAD_REQUEST, "the address is not a 0x-prefixed 20-byte hex address");
+    };
+    match app.challenges.issue(address).await {
+        Ok(message) => Json(ChallengeReply { message: message.to_text() }).into_response(),
+        Err(error) => json_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
     }
 }
 
@@ -161,31 +168,43 @@ pub struct SignedChallenge {
 
 /// `POST /sign-in/wallet`: a browser wallet's signature signs the patient in.
 pub async fn wallet(State(app): State<Arc<WebApp>>, visit: Visit, Json(signed): Json<SignedChallenge>) -> Response {
-    match redeem(&app, &visit, &signed) {
-        Ok(patient) => {
-            signed_in(&app, &visit, Principal::Patient(patient), Json(serde_json::json!({ "redirect": "/patient" })))
-        }
-        Err((status, reason)) => json_error(status, &reason),
+    let patient = match redeem(&app, &visit, &signed).await {
+        Ok(patient) => patient,
+        Err((status, reason)) => return json_error(status, &reason),
+    };
+    let then = Json(serde_json::json!({ "redirect": "/patient" }));
+    match signed_in(&app, &visit, Principal::Patient { address: patient }, then).await {
+        Ok(response) => response,
+        Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "the session could not be stored; try again in a minute"),
     }
 }
 
 /// `POST /sign-in/device`: `hrm login` trades a signature for a one-time sign-in link.
 pub async fn device(State(app): State<Arc<WebApp>>, visit: Visit, Json(signed): Json<SignedChallenge>) -> Response {
-    match redeem(&app, &visit, &signed) {
-        Ok(patient) => Json(serde_json::json!({ "link": app.sign_in_link(patient) })).into_response(),
-        Err((status, reason)) => json_error(status, &reason),
+    let patient = match redeem(&app, &visit, &signed).await {
+        Ok(patient) => patient,
+        Err((status, reason)) => return json_error(status, &reason),
+    };
+    match app.sign_in_link(patient).await {
+        Ok(link) => Json(serde_json::json!({ "link": link })).into_response(),
+        Err(error) => json_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
     }
 }
 
 /// The patient a signed challenge signs in, or the refusal's status and reason.
-fn redeem(app: &WebApp, visit: &Visit, signed: &SignedChallenge) -> Result<Address, (StatusCode, String)> {
-    if let Some(wait) = app.throttle.wait_before_next(visit.client, None) {
+async fn redeem(app: &WebApp, visit: &Visit, signed: &SignedChallenge) -> Result<Address, (StatusCode, String)> {
+    let unavailable = |error: hrm::store::StoreError| (StatusCode::SERVICE_UNAVAILABLE, error.to_string());
+    if let Some(wait) = app.throttle.wait_before_next(visit.client, None).await.map_err(unavailable)? {
         return Err((StatusCode::TOO_MANY_REQUESTS, too_many_attempts(wait)));
     }
-    app.challenges.redeem(&signed.message, &signed.signature).map_err(|e| {
-        app.throttle.record_failure(visit.client, None);
-        (StatusCode::UNAUTHORIZED, e.to_string())
-    })
+    match app.challenges.redeem(&signed.message, &signed.signature).await {
+        Ok(patient) => Ok(patient),
+        Err(error @ SiweError::Unavailable(_)) => Err((StatusCode::SERVICE_UNAVAILABLE, error.to_string())),
+        Err(error) => {
+            app.throttle.record_failure(visit.client, None).await.map_err(unavailable)?;
+            Err((StatusCode::UNAUTHORIZED, error.to_string()))
+        }
+    }
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
@@ -198,8 +217,8 @@ pub async fn link(
     visit: Visit,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    match app.links.redeem(&token) {
-        Some(patient) => Ok(signed_in(&app, &visit, Principal::Patient(patient), Redirect::to("/patient"))),
+    match app.links.redeem(&token).await.map_err(PageError::failed)? {
+        Some(patient) => signed_in(&app, &visit, Principal::Patient { address: patient }, Redirect::to("/patient")).await,
         None => Err(PageError::BadRequest(
             "This sign-in link is unknown, already used or expired (links work once, for 5 minutes). Run `hrm login` again."
                 .into(),
@@ -208,7 +227,7 @@ pub async fn link(
 }
 
 /// `POST /sign-out`.
-pub async fn sign_out(State(app): State<Arc<WebApp>>, visit: Visit) -> Redirect {
-    app.sessions.end(&visit.session.id);
-    Redirect::to("/sign-in")
+pub async fn sign_out(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Redirect, PageError> {
+    app.sessions.end(&visit.session.id).await.map_err(PageError::failed)?;
+    Ok(Redirect::to("/sign-in"))
 }
