@@ -41,6 +41,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub rpc_url: Option<String>,
+    /// Several nodes of the network, tried in order (instead of `rpc_url`).
+    pub rpc_urls: Option<Vec<String>>,
     pub mongodb_uri: Option<String>,
     pub database: Option<String>,
     pub receipt_timeout_secs: Option<u64>,

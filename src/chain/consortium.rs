@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::contract::HealthRecords::{self, HealthRecordsInstance};
 use super::deployment::{DeploymentRecord, DeploymentStore};
-use super::provider::{read_provider, signing_provider};
+use super::provider::{read_provider_over, signing_provider_over};
 use super::{ChainError, EntryKind, EntryStatus};
 
 /// How long to wait for the node's first answer before calling it unreachable.
@@ -25,7 +25,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Connection {
     provider: DynProvider,
-    rpc_url: Url,
+    /// The nodes, the first in use first; requests move to the next when one stops answering.
+    rpc_urls: Vec<Url>,
     chain_id: u64,
     sender: Option<Address>,
     // Kept beside the provider so that transactions can also be signed here and sent as raw bytes
@@ -118,24 +119,32 @@ pub struct Submission {
 impl Connection {
     /// Connects to `rpc_url` and reads its chain id.
     pub async fn open(rpc_url: Url, receipt_timeout: Duration) -> Result<Self, ChainError> {
-        let provider = read_provider(rpc_url.clone());
+        Self::open_any(vec![rpc_url], receipt_timeout).await
+    }
+
+    /// Connects to the first of `rpc_urls` (nodes of one network) that answers and reads the
+    /// chain id; later requests move to the next node when the one in use stops answering.
+    pub async fn open_any(rpc_urls: Vec<Url>, receipt_timeout: Duration) -> Result<Self, ChainError> {
+        assert!(!rpc_urls.is_empty(), "a connection needs a node");
+        let provider = read_provider_over(&rpc_urls);
+        let described = rpc_urls.iter().map(Url::as_str).collect::<Vec<_>>().join(", ");
         let chain_id = match tokio::time::timeout(CONNECT_TIMEOUT, provider.get_chain_id()).await {
-            Ok(result) => result.map_err(|e| ChainError::from_transport(e, rpc_url.as_str(), None))?,
+            Ok(result) => result.map_err(|e| ChainError::from_transport(e, &described, None))?,
             Err(_) => {
                 return Err(ChainError::Unreachable {
-                    url: rpc_url.to_string(),
+                    url: described,
                     reason: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
                 });
             }
         };
-        Ok(Self { provider, rpc_url, chain_id, sender: None, wallet: None, receipt_timeout })
+        Ok(Self { provider, rpc_urls, chain_id, sender: None, wallet: None, receipt_timeout })
     }
 
     /// The same connection, signing with `signer`.
     pub fn with_signer(self, signer: PrivateKeySigner) -> Self {
         let sender = Some(signer.address());
         let wallet = Some(EthereumWallet::from(signer.clone()));
-        Self { provider: signing_provider(self.rpc_url.clone(), signer), sender, wallet, ..self }
+        Self { provider: signing_provider_over(&self.rpc_urls, signer), sender, wallet, ..self }
     }
 
     /// The chain's id.
@@ -143,9 +152,14 @@ impl Connection {
         self.chain_id
     }
 
-    /// The JSON-RPC URL.
+    /// The first node's JSON-RPC URL (where the follower subscribes to new blocks).
     pub fn rpc_url(&self) -> &Url {
-        &self.rpc_url
+        &self.rpc_urls[0]
+    }
+
+    /// Every node's JSON-RPC URL, in the order they are tried.
+    pub fn rpc_urls(&self) -> &[Url] {
+        &self.rpc_urls
     }
 
     /// The signing account, if any.
@@ -199,7 +213,7 @@ impl Connection {
                 .provider
                 .get_code_at(deployment.address)
                 .await
-                .map_err(|e| ChainError::from_transport(e, self.rpc_url.as_str(), None))?;
+                .map_err(|e| ChainError::from_transport(e, self.rpc_url().as_str(), None))?;
             if !code.is_empty() {
                 break;
             }
@@ -221,7 +235,7 @@ impl Connection {
                 .provider
                 .get_block_number()
                 .await
-                .map_err(|e| ChainError::from_transport(e, self.rpc_url.as_str(), None))?;
+                .map_err(|e| ChainError::from_transport(e, self.rpc_url().as_str(), None))?;
             if head >= number || tokio::time::Instant::now() >= deadline {
                 return Ok(());
             }
@@ -240,11 +254,11 @@ impl Connection {
     }
 
     pub(super) fn transport_error(&self, error: alloy::transports::TransportError) -> ChainError {
-        ChainError::from_transport(error, self.rpc_url.as_str(), self.sender)
+        ChainError::from_transport(error, self.rpc_url().as_str(), self.sender)
     }
 
     pub(super) fn classify(&self, error: alloy::contract::Error) -> ChainError {
-        ChainError::from_contract_error(error, self.rpc_url.as_str(), self.sender)
+        ChainError::from_contract_error(error, self.rpc_url().as_str(), self.sender)
     }
 
     async fn wait(
@@ -257,7 +271,7 @@ impl Connection {
                 ChainError::ReceiptTimeout { tx_hash, seconds: self.receipt_timeout.as_secs() }
             }
             alloy::providers::PendingTransactionError::TransportError(e) => {
-                ChainError::from_transport(e, self.rpc_url.as_str(), self.sender)
+                ChainError::from_transport(e, self.rpc_url().as_str(), self.sender)
             }
             other => ChainError::Rpc(other.to_string()),
         })?;
@@ -539,6 +553,6 @@ impl Consortium {
             .provider
             .get_balance(account)
             .await
-            .map_err(|e| ChainError::from_transport(e, self.connection.rpc_url.as_str(), None))
+            .map_err(|e| ChainError::from_transport(e, self.connection.rpc_url().as_str(), None))
     }
 }

@@ -9,6 +9,7 @@ pub mod dev_keys;
 pub mod erasure;
 mod error;
 pub mod events;
+pub mod failover;
 pub mod ledger;
 pub mod outbox;
 pub mod provider;

@@ -40,6 +40,8 @@ pub enum TransactionFate {
     Dropped,
 }
 
+/// How often a transaction still waiting for its receipt is sent again.
+const REBROADCAST_EVERY: Duration = Duration::from_secs(5);
 /// How often to ask for a receipt.
 const RECEIPT_POLL: Duration = Duration::from_millis(200);
 
@@ -131,9 +133,19 @@ impl Consortium {
 
     /// Waits (up to the receipt timeout) until a broadcast transaction is mined, or until its
     /// nonce is taken by another one.
+    ///
+    /// While it waits, the same bytes are sent again now and then: the node that first had them
+    /// may have stopped before passing them on, and the connection may have moved to another
+    /// node since. The same signed bytes cannot be mined twice.
     pub async fn await_fate(&self, transaction: &SignedTransaction) -> Result<TransactionFate, ChainError> {
         let deadline = tokio::time::Instant::now() + self.connection().receipt_timeout();
+        let mut next_broadcast = tokio::time::Instant::now() + REBROADCAST_EVERY;
         loop {
+            if tokio::time::Instant::now() >= next_broadcast {
+                // A failure here is the node's, which the receipt query below reports.
+                let _ = self.broadcast(transaction).await;
+                next_broadcast += REBROADCAST_EVERY;
+            }
             // The nonce is read before the receipt: when it has moved past ours, the block that
             // moved it was already there when the receipt was asked for.
             let mined_nonce = self.next_nonce(false).await?;

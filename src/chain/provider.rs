@@ -2,17 +2,40 @@
 
 use alloy::network::EthereumWallet;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest::Url;
 
+use super::failover::FailoverTransport;
+
 /// A provider that signs its transactions with `signer` and fills nonce, gas and chain id.
 pub fn signing_provider(rpc_url: Url, signer: PrivateKeySigner) -> DynProvider {
-    ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(rpc_url).erased()
+    signing_provider_over(&[rpc_url], signer)
 }
 
 /// A provider for reads and calls only.
 pub fn read_provider(rpc_url: Url) -> DynProvider {
-    ProviderBuilder::new().connect_http(rpc_url).erased()
+    read_provider_over(&[rpc_url])
+}
+
+/// A signing provider over several nodes of one network, moving to the next when one stops
+/// answering (`FailoverTransport`).
+pub fn signing_provider_over(rpc_urls: &[Url], signer: PrivateKeySigner) -> DynProvider {
+    ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_client(failover_client(rpc_urls)).erased()
+}
+
+/// A read-only provider over several nodes of one network.
+pub fn read_provider_over(rpc_urls: &[Url]) -> DynProvider {
+    ProviderBuilder::new().connect_client(failover_client(rpc_urls)).erased()
+}
+
+fn failover_client(rpc_urls: &[Url]) -> RpcClient {
+    // Nodes on this machine are polled for receipts quickly, as alloy does for one local node.
+    let is_local = rpc_urls.iter().all(|url| {
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    });
+    RpcClient::new(FailoverTransport::new(rpc_urls), is_local)
 }
 
 /// New block numbers as the node announces them (`eth_subscribe("newHeads")` over WebSocket).

@@ -40,12 +40,31 @@ impl Context {
         self.global.json
     }
 
+    /// The first node's URL.
     pub fn rpc_url(&self) -> eyre::Result<Url> {
+        Ok(self.rpc_urls()?.remove(0))
+    }
+
+    /// Every node's URL, in the order they are tried: the flags (or HRM_RPC_URL), else the
+    /// file's `rpc_urls`, else its `rpc_url`, else the running devnet's, else the default.
+    pub fn rpc_urls(&self) -> eyre::Result<Vec<Url>> {
         // The running devnet's endpoint is the default: it is what `hrm devnet up` is for.
         let default = self.devnet.as_ref().map_or(config::DEFAULT_RPC_URL, |d| d.rpc_url());
-        let url = layered(self.global.rpc_url.clone(), self.file.rpc_url.clone(), default.to_string());
-        url.parse()
-            .map_err(|e| eyre!("'{url}' is not a valid RPC URL ({e}); pass e.g. --rpc-url http://127.0.0.1:8545"))
+        let from_file = self
+            .file
+            .rpc_urls
+            .clone()
+            .filter(|urls| !urls.is_empty())
+            .or_else(|| self.file.rpc_url.clone().map(|url| vec![url]));
+        let flags = (!self.global.rpc_url.is_empty()).then(|| self.global.rpc_url.clone());
+        let urls = layered(flags, from_file, vec![default.to_string()]);
+        urls.iter()
+            .map(|url| {
+                url.trim().parse().map_err(|e| {
+                    eyre!("'{url}' is not a valid RPC URL ({e}); pass e.g. --rpc-url http://127.0.0.1:8545")
+                })
+            })
+            .collect()
     }
 
     /// The archive's URI: flag, HRM_MONGODB_URI, MONGODB_URI, file, default.
@@ -95,7 +114,7 @@ impl Context {
 
     /// A read-only connection.
     pub async fn connect(&self) -> eyre::Result<Connection> {
-        Ok(Connection::open(self.rpc_url()?, self.receipt_timeout()).await?)
+        Ok(Connection::open_any(self.rpc_urls()?, self.receipt_timeout()).await?)
     }
 
     /// The `--from` signer for the connected chain.

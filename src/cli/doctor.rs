@@ -16,8 +16,8 @@ pub struct DoctorArgs {}
 /// Runs every check; exit 0 when nothing is a problem (warnings allowed), 1 when something is.
 pub async fn run(context: &Context, _args: DoctorArgs) -> eyre::Result<ExitCode> {
     let mut checks = vec![check_config(context), check_keystores(&context.identities.keystores)];
-    let connection = match context.rpc_url() {
-        Ok(url) => hrm::chain::Connection::open(url, context.receipt_timeout()).await,
+    let connection = match context.rpc_urls() {
+        Ok(urls) => hrm::chain::Connection::open_any(urls, context.receipt_timeout()).await,
         Err(error) => Err(hrm::chain::ChainError::Rpc(error.to_string())),
     };
     let (node, consortium) = check_node(connection, &context.deployments()).await;
@@ -67,7 +67,9 @@ pub async fn run(context: &Context, _args: DoctorArgs) -> eyre::Result<ExitCode>
 fn check_config(context: &Context) -> DoctorCheck {
     let file = FileConfig::path(context.global.config.as_deref(), &context.home)
         .map_or_else(|| "no hrm.toml (flags, environment and defaults)".to_string(), |p| p.display().to_string());
-    let rpc = context.rpc_url().map_or_else(|e| e.to_string(), |url| url.to_string());
+    let rpc = context
+        .rpc_urls()
+        .map_or_else(|e| e.to_string(), |urls| urls.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", "));
     let database = hrm::store::redact(&context.mongodb_uri());
     DoctorCheck::ok("config", format!("{file}; node {rpc}; database {database} ({})", context.database_name()))
 }

@@ -86,7 +86,7 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
         };
         let (stop_metrics, metrics_stopping) = tokio::sync::watch::channel(false);
         let metrics = match args.metrics_listen {
-            Some(address) => Some(tokio::spawn(super::serve::serve_metrics(address, metrics_stopping).await?)),
+            Some(address) => Some(tokio::spawn(super::metrics_listen::serve_metrics(address, metrics_stopping).await?)),
             None => None,
         };
         let followed = follow_chain(context, &archive, &consortium, &signer, &options, follow).await;

@@ -19,6 +19,7 @@ mod key;
 mod logging;
 mod login;
 mod man;
+mod metrics_listen;
 mod migrate;
 mod model;
 mod output;
@@ -77,9 +78,11 @@ pub struct Cli {
 /// Options every command takes. Flags beat environment variables, which beat the config file.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// JSON-RPC endpoint of the chain [default: the running devnet's, else http://127.0.0.1:8545]
-    #[arg(long, global = true, env = "HRM_RPC_URL", value_name = "URL")]
-    pub rpc_url: Option<String>,
+    /// JSON-RPC endpoint of the chain [default: the running devnet's, else http://127.0.0.1:8545].
+    /// Repeat it (or separate URLs with commas) to name several nodes of the network: hrm uses
+    /// the first that answers and moves to the next when it stops answering
+    #[arg(long, global = true, env = "HRM_RPC_URL", value_name = "URL", value_delimiter = ',')]
+    pub rpc_url: Vec<String>,
     /// Account that signs: a keystore name, an address with a keystore, or dev:0..dev:9 (Anvil's
     /// public development keys, local chains only; also by a name labelled as one)
     #[arg(long, global = true, env = "HRM_FROM", value_name = "NAME|ADDRESS")]

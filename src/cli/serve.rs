@@ -136,7 +136,7 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
     super::logging::init(context.global.log_format);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let metrics = match args.metrics_listen {
-        Some(address) => Some(tokio::spawn(serve_metrics(address, stopping.clone()).await?)),
+        Some(address) => Some(tokio::spawn(super::metrics_listen::serve_metrics(address, stopping.clone()).await?)),
         None => None,
     };
     let follower = follow.map(|options| tokio::spawn(run_follower(app.clone(), options, stopping.clone())));
@@ -184,21 +184,6 @@ async fn run_follower(
     };
     follow(&app.consortium, &app.archive, &app.hospital, &app.settings.migration, &options, stop, on_event).await?;
     Ok(())
-}
-
-/// Binds `--metrics-listen` now (so a taken port fails the command at once) and returns the
-/// server to spawn, which stops with the rest.
-pub(super) async fn serve_metrics(
-    address: SocketAddr,
-    mut stopping: tokio::sync::watch::Receiver<bool>,
-) -> eyre::Result<impl std::future::Future<Output = std::io::Result<()>>> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("--metrics-listen {address}: cannot listen there (is the port taken?)"))?;
-    eprintln!("Metrics at http://{}/metrics", listener.local_addr()?);
-    Ok(crate::web::serve_metrics(listener, async move {
-        let _ = stopping.wait_for(|stop| *stop).await;
-    }))
 }
 
 /// `--trusted-proxy`: an address (a /32 or /128) or a CIDR range.

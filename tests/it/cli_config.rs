@@ -89,3 +89,27 @@ async fn flags_beat_environment_beat_config_file() {
     let err = hrm.fails(&["status"]);
     assert!(err.contains("hrm.toml") && err.contains("not valid"), "{err}");
 }
+
+#[tokio::test]
+async fn a_node_that_does_not_answer_is_passed_over_for_the_next() {
+    let env = TestEnv::start("config_failover").await;
+    let hrm = Hrm::new(&env);
+    let real = env.rpc_url.as_str();
+    let dead = "http://127.0.0.1:9";
+
+    // Flags: the first node is down, so reads and transactions go to the second.
+    hrm.ok(&["--rpc-url", dead, "--rpc-url", real, "--from", "dev:0", "deploy"]);
+    hrm.ok(&["--rpc-url", dead, "--rpc-url", real, "--from", "dev:1", "key", "publish"]);
+    // The environment, comma-separated.
+    let output = hrm.command(&["status"]).env("HRM_RPC_URL", format!("{dead},{real}")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // The config file's list.
+    hrm.write_file("hrm.toml", &format!("rpc_urls = [\"{dead}\", \"{real}\"]\n"));
+    let output = hrm.command(&["status"]).env_remove("HRM_RPC_URL").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // When none answers, the error names every node tried.
+    let other_dead = "http://127.0.0.1:10";
+    let err = hrm.fails(&["--rpc-url", dead, "--rpc-url", other_dead, "status"]);
+    assert!(err.contains(dead) && err.contains(other_dead) && err.contains("Is the node running?"), "{err}");
+}

@@ -15,7 +15,7 @@ use crate::common::cli::Hrm;
 use crate::migration::{consortium, count, entry, health, mongo_args, run_json};
 
 /// A running `hrm --json migrate --follow` and the events it printed; killed if the test fails.
-struct Follower {
+pub(crate) struct Follower {
     child: Child,
     lines: Receiver<Value>,
     seen: Vec<Value>,
@@ -27,9 +27,16 @@ impl Follower {
     }
 
     fn spawn_polling_every(hrm: &Hrm<'_>, seconds: &str) -> Self {
+        Self::spawn_with(hrm, &[], &["--poll-interval", seconds])
+    }
+
+    /// `hrm --json GLOBAL… migrate --follow MIGRATE…` as St Mary (dev:1) on the harness's database.
+    pub(crate) fn spawn_with(hrm: &Hrm<'_>, global: &[&str], migrate: &[&str]) -> Self {
         let mut args = vec!["--json"];
         args.extend_from_slice(&mongo_args(hrm.env));
-        args.extend_from_slice(&["--from", "dev:1", "migrate", "--follow", "--poll-interval", seconds]);
+        args.extend_from_slice(global);
+        args.extend_from_slice(&["--from", "dev:1", "migrate", "--follow"]);
+        args.extend_from_slice(migrate);
         let mut child = hrm.command(&args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (sender, lines) = std::sync::mpsc::channel();
@@ -45,7 +52,7 @@ impl Follower {
     }
 
     /// Waits for an event that `wanted` accepts; fails naming what was seen.
-    fn wait_for(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -75,7 +82,7 @@ impl Drop for Follower {
     }
 }
 
-fn migrated_one(event: &Value) -> bool {
+pub(crate) fn migrated_one(event: &Value) -> bool {
     event["event"] == "pass" && event["report"]["migrated"] == 1
 }
 

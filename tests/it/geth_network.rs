@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::common::TestEnv;
 use crate::common::cli::{Hrm, health_json};
 use crate::common::web::Server;
+use crate::follow::{Follower, migrated_one};
 use hrm::chain::DEFAULT_CONFIRMATION_DEPTH;
 use hrm::devnet::geth::{node_status, wait_for_network};
 use hrm::devnet::{Engine, LocalNetwork, NetworkSpec, NodeRole};
@@ -119,7 +120,11 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
     let audit: serde_json::Value = serde_json::from_str(&hrm.ok(&audit)).unwrap();
     assert_eq!((audit["approved_on_chain"].as_u64(), audit["archived"].as_u64()), (Some(1), Some(1)));
 
-    // A lab system's day: 1,000 rows imported through node 1 in batches that fit its blocks.
+    // A lab system's day: 1,000 rows imported in batches that fit the blocks, through node 5 with
+    // node 1 to fall back on; a follower reads through the same two. Node 5 stops mid-import.
+    let failover = ["--rpc-url", node(5), "--rpc-url", node(1), "--receipt-timeout", "60"];
+    let mut follower = Follower::spawn_with(&hrm, &failover, &["--poll-interval", "0.5", "--confirmations", "2"]);
+    follower.wait_for("that it watches the chain", |event| event["event"] == "watching");
     let mut csv = String::from(
         "patient,recorded_at,Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,DiabetesPedigreeFunction,Age",
     );
@@ -127,13 +132,40 @@ async fn five_geth_nodes_carry_the_workflow_through_a_node_outage() {
         csv.push_str(&format!("\ndev:6,2026-11-02,1,{},70,30,0,31.5,0.4,41", 60 + i % 500));
     }
     let file = hrm.write_file("lab-day.csv", &csv);
-    let report = on(1, &["--json", "--from", "dev:1", "import", "--csv", file.to_str().unwrap()]);
-    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let mut import_args = failover.to_vec();
+    let csv_path = file.to_str().unwrap();
+    import_args.extend_from_slice(&["--json", "--from", "dev:1", "import", "--batch-size", "25", "--csv", csv_path]);
+    let mut import = hrm
+        .command(&import_args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let pending: serde_json::Value = serde_json::from_str(&on(1, &["--json", "status", "--pending"])).unwrap();
+        if !pending.as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the import never reached the chain");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(import.try_wait().unwrap().is_none(), "the import is still sending when node 5 stops");
+    network.geth_mut().expect("a Geth network").stop_node(5);
+    let output = import.wait_with_output().unwrap();
+    assert!(output.status.success(), "the import failed over: {}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = report["rows"].as_array().unwrap();
     let ids: std::collections::BTreeSet<u64> = rows.iter().map(|r| r["entry_id"].as_u64().unwrap()).collect();
     assert_eq!((rows.len(), ids.len()), (1000, 1000), "{}", report["batches"]);
-    assert_eq!(ids.first().zip(ids.last()), Some((&2, &1001)));
+    assert_eq!(ids.first().zip(ids.last()), Some((&2, &1001)), "nothing lost, nothing sent twice");
     assert!(report["gas_per_row"].as_u64().unwrap() <= 35_000, "{}", report["gas_per_row"]);
     let status: serde_json::Value = serde_json::from_str(&on(1, &["--json", "status", "--pending"])).unwrap();
     assert_eq!(status.as_array().unwrap().len(), 1000);
+
+    // With node 5 down, the follower archives the next approval through node 1.
+    for (hospital, via) in [("dev:2", 2), ("dev:3", 3), ("dev:4", 4), ("dev:5", 1), ("dev:6", 1)] {
+        on(via, &["--from", hospital, "vote", "2", "--approve"]);
+    }
+    follower.wait_for("the approval archived after node 5 stopped", migrated_one);
 }
