@@ -7,9 +7,11 @@
 //! a probe, a crawler or a redirect stores nothing. Signing in replaces the id (no session
 //! fixation).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use alloy::primitives::Address;
 use hrm::metrics::metrics;
@@ -24,6 +26,12 @@ pub const COOKIE: &str = "hrm_session";
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// A session's last use is written at most this often, not on every request.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// How long a session read from the database is used without reading it again. A sign-out or a
+/// disabled account takes effect at once on the server that did it, and within this on the
+/// others sharing the database.
+const CACHED_FOR: Duration = Duration::from_secs(2);
+/// Most sessions cached in memory; beyond it the cache starts again empty.
+const MAX_CACHED: usize = 10_000;
 /// Most signed-out sessions kept: beyond it the least recently used go, so a flood of visits to
 /// the sign-in page cannot grow the database without bound.
 const MAX_SIGNED_OUT_SESSIONS: u64 = 10_000;
@@ -60,38 +68,51 @@ impl Session {
     }
 }
 
-/// The sessions in the archive database.
+/// The sessions in the archive database, each read again at most every `CACHED_FOR`.
 #[derive(Debug)]
 pub struct Sessions {
     archive: Archive,
     signed_out_saved: AtomicU64,
+    /// Sessions recently read or written here, with when.
+    cache: Mutex<HashMap<String, (Session, Instant)>>,
 }
 
 impl Sessions {
     pub fn new(archive: Archive) -> Self {
-        Self { archive, signed_out_saved: AtomicU64::new(0) }
+        Self { archive, signed_out_saved: AtomicU64::new(0), cache: Mutex::new(HashMap::new()) }
     }
 
     /// The session with `id`, marked used; `None` when unknown or idle too long.
     pub async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        let Some(stored) = self.archive.session(id).await? else { return Ok(None) };
+        if let Some((session, read_at)) = self.cache.lock().expect("session cache lock").get(id)
+            && read_at.elapsed() < CACHED_FOR
+        {
+            return Ok(Some(session.clone()));
+        }
+        let Some(stored) = self.archive.session(id).await? else {
+            self.forget(id);
+            return Ok(None);
+        };
         let idle = SystemTime::now().duration_since(stored.last_seen.to_system_time()).unwrap_or_default();
         if idle > TOUCH_EVERY {
             self.archive.touch_session(id, IDLE_TIMEOUT).await?;
         }
-        Ok(Some(Session {
+        let session = Session {
             id: id.to_string(),
             csrf: stored.csrf,
             principal: stored.principal,
             flash: stored.flash,
             stored: true,
-        }))
+        };
+        self.remember(&session);
+        Ok(Some(session))
     }
 
     /// Stores a signed-out visitor's session, now that a page gave them a form.
     pub async fn save(&self, session: &Session) -> Result<(), StoreError> {
         let stored = StoredSession::new(&session.id, session.csrf.clone(), session.principal.clone(), IDLE_TIMEOUT);
         self.archive.save_session(&stored).await?;
+        self.remember(&Session { stored: true, ..session.clone() });
         if self.signed_out_saved.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
             self.archive.prune_signed_out_sessions(MAX_SIGNED_OUT_SESSIONS).await?;
         }
@@ -100,31 +121,66 @@ impl Sessions {
 
     /// Signs in: the old session ends and a new one with a new id and CSRF token begins.
     pub async fn rotate(&self, old_id: &str, principal: Principal) -> Result<Session, StoreError> {
+        self.forget(old_id);
         self.archive.delete_session(old_id).await?;
         let session = Session { principal: Some(principal), stored: true, ..Session::unsaved() };
         let stored = StoredSession::new(&session.id, session.csrf.clone(), session.principal.clone(), IDLE_TIMEOUT);
         self.archive.save_session(&stored).await?;
+        self.remember(&session);
         Ok(session)
     }
 
     /// Signs out.
     pub async fn end(&self, id: &str) -> Result<(), StoreError> {
+        self.forget(id);
         self.archive.delete_session(id).await
     }
 
     /// Signs a staff member out everywhere (their account was disabled or changed).
     pub async fn end_all_of(&self, username: &str) -> Result<(), StoreError> {
+        self.cache.lock().expect("session cache lock").retain(|_, (session, _)| {
+            !matches!(&session.principal, Some(Principal::Staff { username: name, .. }) if name == username)
+        });
         self.archive.delete_sessions_of(username).await
     }
 
     /// Leaves a message for the session's next page.
     pub async fn set_flash(&self, id: &str, message: String) -> Result<(), StoreError> {
-        self.archive.set_session_flash(id, &message).await
+        self.archive.set_session_flash(id, &message).await?;
+        if let Some((session, _)) = self.cache.lock().expect("session cache lock").get_mut(id) {
+            session.flash = Some(message);
+        }
+        Ok(())
     }
 
     /// Forgets a message once a page has shown it.
     pub async fn clear_flash(&self, id: &str, message: &str) -> Result<(), StoreError> {
-        self.archive.clear_session_flash(id, message).await
+        self.archive.clear_session_flash(id, message).await?;
+        if let Some((session, _)) = self.cache.lock().expect("session cache lock").get_mut(id)
+            && session.flash.as_deref() == Some(message)
+        {
+            session.flash = None;
+        }
+        Ok(())
+    }
+
+    fn remember(&self, session: &Session) {
+        let mut cache = self.cache.lock().expect("session cache lock");
+        if cache.len() >= MAX_CACHED {
+            cache.retain(|_, (_, read_at)| read_at.elapsed() < CACHED_FOR);
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+        }
+        // Entries age from a moment up to half `CACHED_FOR` ago, so sessions that began together
+        // (a ward signing in at shift change) are read again at different moments, not at once.
+        let head_start = CACHED_FOR.mul_f64(rand::random::<f64>() / 2.0);
+        let read_at = Instant::now().checked_sub(head_start).unwrap_or_else(Instant::now);
+        cache.insert(session.id.clone(), (session.clone(), read_at));
+    }
+
+    fn forget(&self, id: &str) {
+        self.cache.lock().expect("session cache lock").remove(id);
     }
 
     /// Sessions open in the database (every server's), for the metrics.
