@@ -15,6 +15,8 @@ pub enum Tool {
     Geth,
     /// The MongoDB-wire document database server (SecantusDB).
     Secantusd,
+    /// FerretDB, the MongoDB-wire server over PostgreSQL, built by tools/setup.
+    Ferretdb,
     /// The FHIR R4 reference validator (HAPI FHIR), wrapped by tools/setup.
     FhirValidate,
     /// Chromium's WebDriver server (Debian's `chromium-driver`), for the web app's browser tests.
@@ -30,6 +32,7 @@ impl Tool {
             Tool::Solc => "solc",
             Tool::Geth => "geth",
             Tool::Secantusd => "secantusd",
+            Tool::Ferretdb => "ferretdb",
             Tool::FhirValidate => "fhir-validate",
             Tool::Chromedriver => "chromedriver",
         }

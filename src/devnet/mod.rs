@@ -6,6 +6,7 @@
 
 mod anvil;
 mod docdb;
+mod ferretdb;
 pub mod geth;
 pub mod local;
 mod network;
@@ -13,6 +14,7 @@ mod process;
 
 pub use anvil::{AnvilNode, AnvilOptions};
 pub use docdb::DocumentDbServer;
+pub use ferretdb::FerretDbServer;
 pub use geth::{GethNetwork, GethNetworkOptions, GethNodeSpec, NodeRole};
 pub use network::{ANVIL_CHAIN_ID, Engine, Lifetime, LocalChain, LocalNetwork, NetworkSpec};
 pub use process::{ManagedProcess, accepts_connections, free_port, is_running, stop_pid};

@@ -170,15 +170,53 @@ impl Archive {
 
     /// Creates the indexes the archive relies on, each in its own command (FerretDB closes the
     /// connection when one command lists several that all exist); harmless when they exist.
+    ///
+    /// A server without TTL indexes (FerretDB 1.x answers NotImplemented) gets the same index
+    /// without the expiry: what has expired is ignored by every read and deleted by
+    /// [`Archive::delete_expired`] instead.
     pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
         for (collection, index) in archive_indexes() {
-            self.db
-                .collection::<mongodb::bson::Document>(collection)
-                .create_index(index)
-                .await
-                .map_err(StoreError::operation("creating indexes"))?;
+            let collection = self.db.collection::<mongodb::bson::Document>(collection);
+            match collection.create_index(index.clone()).await {
+                Ok(_) => {}
+                Err(error)
+                    if is_not_implemented(&error)
+                        && index.options.as_ref().is_some_and(|o| o.expire_after.is_some()) =>
+                {
+                    let mut options = index.options.clone().unwrap_or_default();
+                    options.expire_after = None;
+                    let plain = IndexModel::builder().keys(index.keys.clone()).options(options).build();
+                    collection.create_index(plain).await.map_err(StoreError::operation("creating indexes"))?;
+                }
+                Err(error) => return Err(StoreError::operation("creating indexes")(error)),
+            }
         }
         Ok(())
+    }
+
+    /// Deletes what has expired from the collections a TTL index would empty (sign-in state and
+    /// the exchange's replay guard), for servers without TTL indexes and between a server's TTL
+    /// sweeps. Returns how many documents went.
+    pub async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let now = mongodb::bson::DateTime::now();
+        let mut deleted = 0;
+        for collection in sign_ins::EXPIRING_COLLECTIONS {
+            let result = self
+                .db
+                .collection::<mongodb::bson::Document>(collection)
+                .delete_many(doc! { "expires_at": { "$lte": now } })
+                .await
+                .map_err(StoreError::operation("deleting expired sign-in state"))?;
+            deleted += result.deleted_count;
+        }
+        let seen_before = mongodb::bson::DateTime::from_system_time(std::time::SystemTime::now() - SEEN_REQUESTS_KEPT);
+        let result = self
+            .db
+            .collection::<mongodb::bson::Document>(envelopes::SEEN_REQUESTS_COLLECTION)
+            .delete_many(doc! { "seen_at": { "$lte": seen_before } })
+            .await
+            .map_err(StoreError::operation("deleting expired exchange requests"))?;
+        Ok(deleted + result.deleted_count)
     }
 
     /// The indexes the archive relies on that the database lacks, as `(collection, index name)`.
@@ -204,6 +242,14 @@ impl Archive {
 
 /// The server's code for a command on a collection that does not exist.
 const NAMESPACE_NOT_FOUND: i32 = 26;
+/// The server's code for a command or option it does not implement.
+const NOT_IMPLEMENTED: i32 = 238;
+/// How long the exchange's replay guard remembers a request: twice the longest a request lives.
+const SEEN_REQUESTS_KEPT: Duration = Duration::from_secs(600);
+
+fn is_not_implemented(error: &mongodb::error::Error) -> bool {
+    matches!(error.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == NOT_IMPLEMENTED)
+}
 
 /// Every index the archive relies on besides `_id`, with its collection.
 fn archive_indexes() -> Vec<(&'static str, IndexModel)> {
@@ -216,9 +262,7 @@ fn archive_indexes() -> Vec<(&'static str, IndexModel)> {
     // database drops each after ten minutes (twice the longest a request lives).
     let expiring = IndexModel::builder()
         .keys(doc! { "seen_at": 1 })
-        .options(
-            IndexOptions::builder().name("seen_at_expiry".to_string()).expire_after(Duration::from_secs(600)).build(),
-        )
+        .options(IndexOptions::builder().name("seen_at_expiry".to_string()).expire_after(SEEN_REQUESTS_KEPT).build())
         .build();
     let mut indexes = vec![
         (RecordCollection::Health.name(), record_index(RecordCollection::Health)),

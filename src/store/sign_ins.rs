@@ -21,6 +21,8 @@ const SESSIONS: &str = "web_sessions";
 const SIGN_IN_LINKS: &str = "sign_in_links";
 const SIGN_IN_NONCES: &str = "sign_in_nonces";
 const SIGN_IN_FAILURES: &str = "sign_in_failures";
+/// The collections whose documents carry `expires_at`.
+pub(super) const EXPIRING_COLLECTIONS: [&str; 4] = [SESSIONS, SIGN_IN_LINKS, SIGN_IN_NONCES, SIGN_IN_FAILURES];
 
 /// Who a session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +88,7 @@ fn now() -> DateTime {
 /// The TTL indexes that expire sign-in state, and the index that counts failures, with their
 /// collections.
 pub(super) fn sign_in_indexes() -> Vec<(&'static str, IndexModel)> {
-    let mut indexes: Vec<(&'static str, IndexModel)> = [SESSIONS, SIGN_IN_LINKS, SIGN_IN_NONCES, SIGN_IN_FAILURES]
+    let mut indexes: Vec<(&'static str, IndexModel)> = EXPIRING_COLLECTIONS
         .into_iter()
         .map(|collection| {
             let expiry = IndexModel::builder()

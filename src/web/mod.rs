@@ -320,6 +320,8 @@ fn pages(app: Arc<WebApp>) -> Router {
 
 /// How often the sessions-open metric is counted again.
 const SESSION_COUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// Counts between two sweeps of expired sign-in state (a minute).
+const EXPIRED_SWEEP_EVERY_ROUNDS: u64 = 12;
 
 /// Serves until `shutdown` resolves.
 pub async fn serve(
@@ -327,12 +329,18 @@ pub async fn serve(
     app: Arc<WebApp>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Sessions live in the database, which other servers share: count them there.
+    // Sessions live in the database, which other servers share: count them there. Expired
+    // sign-in state goes too, on servers without TTL indexes.
     let counter = app.clone();
     let session_count = tokio::spawn(async move {
-        loop {
+        for round in 0u64.. {
             if let Ok(open) = counter.sessions.count().await {
                 hrm::metrics::metrics().sessions_open.set(open as i64);
+            }
+            if round % EXPIRED_SWEEP_EVERY_ROUNDS == 0
+                && let Err(error) = counter.archive.delete_expired().await
+            {
+                tracing::warn!(error = %error, "expired sign-in state could not be deleted");
             }
             tokio::time::sleep(SESSION_COUNT_EVERY).await;
         }

@@ -300,6 +300,16 @@ async fn cookie_less_requests_store_no_session_and_signed_out_sessions_are_bound
     let archive = hrm::store::Archive::connect(&env.mongodb_uri, "crawled").await.unwrap();
     assert_eq!(archive.prune_signed_out_sessions(10).await.unwrap(), 20, "the least recently used go");
     assert_eq!(sessions().await.count_documents(mongodb::bson::doc! {}).await.unwrap(), 10);
+
+    // What has expired goes even where the server has no TTL indexes (FerretDB).
+    let past = mongodb::bson::DateTime::from_millis(mongodb::bson::DateTime::now().timestamp_millis() - 1000);
+    sessions()
+        .await
+        .update_many(mongodb::bson::doc! {}, mongodb::bson::doc! { "$set": { "expires_at": past } })
+        .await
+        .unwrap();
+    assert_eq!(archive.delete_expired().await.unwrap(), 10);
+    assert_eq!(sessions().await.count_documents(mongodb::bson::doc! {}).await.unwrap(), 0);
 }
 
 #[tokio::test]

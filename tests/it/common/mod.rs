@@ -7,7 +7,9 @@
 //! kernel kills them (they are tied to the spawning thread).
 //!
 //! `HRM_TEST_RPC_URL` and `HRM_TEST_MONGODB_URI` point the harness at running services instead.
-//! A service that cannot start fails the test with the reason; nothing is ever skipped.
+//! `HRM_TEST_ARCHIVE=ferretdb` gives each test FerretDB over PostgreSQL instead of SecantusDB (the
+//! test script runs the archive-facing tests once more that way). A service that cannot start
+//! fails the test with the reason; nothing is ever skipped.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -16,12 +18,14 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest::Url;
 use hrm::chain::provider::{read_provider, signing_provider};
-use hrm::devnet::{Engine, LocalNetwork, NetworkSpec};
+use hrm::devnet::{Engine, FerretDbServer, LocalNetwork, NetworkSpec};
 
 /// Overrides the chain: tests use this JSON-RPC endpoint instead of starting Anvil.
 pub const RPC_URL_ENV: &str = "HRM_TEST_RPC_URL";
 /// Overrides the database: tests use this MongoDB URI instead of starting a server.
 pub const MONGODB_URI_ENV: &str = "HRM_TEST_MONGODB_URI";
+/// Which MongoDB-wire server the harness starts: `secantusdb` (the default) or `ferretdb`.
+pub const ARCHIVE_ENV: &str = "HRM_TEST_ARCHIVE";
 
 static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
 
@@ -34,6 +38,7 @@ pub struct TestEnv {
     /// This test's own database.
     pub database_name: String,
     network: Option<LocalNetwork>,
+    ferretdb: Option<FerretDbServer>,
     // Declared last so it is removed after the processes using it have stopped.
     dir: tempfile::TempDir,
 }
@@ -43,7 +48,19 @@ impl TestEnv {
     pub async fn start(test_name: &str) -> Self {
         let dir = test_dir(test_name);
         let external_rpc = std::env::var(RPC_URL_ENV).ok();
-        let external_db = std::env::var(MONGODB_URI_ENV).ok();
+        let on_ferretdb = match std::env::var(ARCHIVE_ENV).as_deref() {
+            Ok("ferretdb") => true,
+            Ok("secantusdb") | Err(_) => false,
+            Ok(other) => panic!("{ARCHIVE_ENV}={other}: name secantusdb or ferretdb"),
+        };
+        let ferretdb = match on_ferretdb && std::env::var(MONGODB_URI_ENV).is_err() {
+            true => Some(
+                FerretDbServer::start(&dir.path().join("ferretdb"), true)
+                    .unwrap_or_else(|e| panic!("the test harness could not start FerretDB over PostgreSQL: {e}")),
+            ),
+            false => None,
+        };
+        let external_db = std::env::var(MONGODB_URI_ENV).ok().or_else(|| ferretdb.as_ref().map(FerretDbServer::uri));
         let network = match (&external_rpc, &external_db) {
             (Some(_), Some(_)) => None,
             _ => {
@@ -57,7 +74,9 @@ impl TestEnv {
         let rpc_url = external_rpc.unwrap_or_else(|| network.as_ref().expect("started").rpc_url());
         let mongodb_uri = external_db
             .unwrap_or_else(|| network.as_ref().and_then(LocalNetwork::mongodb_uri).expect("the database was started"));
-        Self::over(test_name, &rpc_url, mongodb_uri, network, dir).await
+        let mut env = Self::over(test_name, &rpc_url, mongodb_uri, network, dir).await;
+        env.ferretdb = ferretdb;
+        env
     }
 
     /// A harness over services the test started itself (to stop and restart them under hrm);
@@ -81,7 +100,7 @@ impl TestEnv {
             std::process::id(),
             NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
         );
-        let env = Self { rpc_url, mongodb_uri, database_name, network, dir };
+        let env = Self { rpc_url, mongodb_uri, database_name, network, ferretdb: None, dir };
         env.wait_until_answering().await;
         env
     }
@@ -134,7 +153,9 @@ impl TestEnv {
 
     /// Process ids of the services this harness started (none for external ones).
     pub fn started_pids(&self) -> Vec<u32> {
-        self.network.as_ref().map(LocalNetwork::pids).unwrap_or_default()
+        let mut pids = self.network.as_ref().map(LocalNetwork::pids).unwrap_or_default();
+        pids.extend(self.ferretdb.as_ref().and_then(FerretDbServer::pid));
+        pids
     }
 }
 
