@@ -399,3 +399,36 @@ fn the_systemd_unit_is_valid_and_hardened() {
     let parsed = std::process::Command::new(env!("CARGO_BIN_EXE_hrm")).args(&args).arg("--help").output().unwrap();
     assert!(parsed.status.success(), "{args:?}: {}", String::from_utf8_lossy(&parsed.stderr));
 }
+
+#[tokio::test]
+async fn a_follower_serves_metrics_of_what_it_migrates() {
+    let env = TestEnv::start("follower_metrics").await;
+    let hrm = Hrm::new(&env);
+    let parties = crate::migration::consortium(&hrm).await;
+    let address = format!("127.0.0.1:{}", hrm::devnet::free_port().unwrap());
+    let migrate = ["--poll-interval", "0.2", "--metrics-listen", address.as_str()];
+    let mut follower = crate::follow::Follower::spawn_with(&hrm, &[], &migrate);
+    follower.wait_for("that it watches the chain", |event| event["event"] == "watching");
+    crate::migration::entry(&parties, &crate::migration::health(120.0), Some(true)).await;
+    follower.wait_for("the approval archived", crate::follow::migrated_one);
+    let metrics = scrape(&format!("http://{address}/metrics")).await;
+    assert_eq!(sample(&metrics, "hrm_records_migrated_total"), 1.0, "{metrics}");
+    assert_eq!(sample(&metrics, "hrm_records_failed_total"), 0.0, "{metrics}");
+    assert!(metrics.contains("hrm_follower_lag_blocks "), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_server_uses_the_next_node_when_the_first_does_not_answer() {
+    let env = TestEnv::start("server_failover").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    let dead = format!("http://127.0.0.1:{}", hrm::devnet::free_port().unwrap());
+    let nodes = ["--rpc-url", dead.as_str(), "--rpc-url", env.rpc_url.as_str()];
+    let server = Server::start(&hrm, "dev:1", "failover", &[("nina", "reviewer")], &nodes);
+    let mut nina = HttpVisitor::new(&server);
+    assert_eq!(nina.sign_in_staff("nina", STAFF_PASSWORD).await.status, 303);
+    let queue = nina.get("/reviewer").await;
+    assert_eq!(queue.status, 200, "the queue is read from the chain through the second node: {}", queue.body);
+    let ready = HttpVisitor::new(&server).get("/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+}
