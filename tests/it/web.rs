@@ -502,6 +502,9 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     assert_eq!(rita.get("/reviewer").await.status, 200);
     let csrf = admin.get("/admin/staff").await.csrf();
     assert_eq!(admin.post_form("/admin/staff/rita", &[("_csrf", &csrf), ("action", "disable")]).await.status, 303);
+    // The change's message shows on the next page, once.
+    assert!(admin.get("/admin/staff").await.body.contains("Disabled rita."), "the message shows");
+    assert!(!admin.get("/admin/staff").await.body.contains("Disabled rita."), "and only once");
     assert_eq!(rita.get("/reviewer").await.status, 303, "signed out");
     assert_eq!(rita.sign_in_staff("rita", STAFF_PASSWORD).await.status, 401, "cannot sign in");
     let own = admin.post_form("/admin/staff/ada", &[("_csrf", &csrf), ("action", "disable")]).await;
