@@ -47,11 +47,21 @@ pub struct ServeBenchPlan {
     pub sessions: usize,
     /// Timed requests per page.
     pub requests: usize,
+    /// Requests without a cookie (a crawler, a probe) after the pages: their latency at the start
+    /// and at the end shows whether they leave anything behind that slows the server.
+    pub signed_out_requests: usize,
 }
 
 impl Default for ServeBenchPlan {
     fn default() -> Self {
-        Self { records: 10_000, patients: 1_000, pending: 100, sessions: 50, requests: 2_000 }
+        Self {
+            records: 10_000,
+            patients: 1_000,
+            pending: 100,
+            sessions: 50,
+            requests: 2_000,
+            signed_out_requests: 20_000,
+        }
     }
 }
 
@@ -88,6 +98,8 @@ pub struct PageLoad {
     pub errors: usize,
     /// Each session's first load: the server reads the archive rather than its copy.
     pub first_visit: bool,
+    /// Requests without a session (the first or the last tenth of the signed-out run).
+    pub signed_out: bool,
     pub requests_per_second: f64,
 }
 
@@ -247,7 +259,60 @@ pub async fn measure_serve(base: &Url, site: &ServeBenchSite, plan: &ServeBenchP
         }
         pages.push(load_page(&visitor, page, path, &cookies, plan.requests).await);
     }
+    if plan.signed_out_requests > 0 {
+        pages.extend(load_signed_out(&visitor, plan.signed_out_requests, sessions).await);
+    }
     Ok(ServeBench { plan: plan.clone(), pages, seeding: site.seeding })
+}
+
+/// `requests` loads of `/patient` without a cookie (each answered with a redirect to sign in),
+/// from `workers` at once; the latency of the first tenth sent and of the last tenth.
+async fn load_signed_out(visitor: &Arc<WebVisitor>, requests: usize, workers: usize) -> [PageLoad; 2] {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (visitor, next) = (visitor.clone(), next.clone());
+        tasks.spawn(async move {
+            let (mut samples, mut errors) = (Vec::new(), 0);
+            loop {
+                let sequence = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if sequence >= requests {
+                    break;
+                }
+                let sent = Instant::now();
+                match visitor.load_signed_out("/patient").await {
+                    Ok(()) => samples.push((sequence, sent.elapsed())),
+                    Err(_) => errors += 1,
+                }
+            }
+            (samples, errors)
+        });
+    }
+    let (mut samples, mut errors) = (Vec::with_capacity(requests), 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((worker_samples, worker_errors)) => {
+                samples.extend(worker_samples);
+                errors += worker_errors;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    let rate = samples.len() as f64 / started.elapsed().as_secs_f64();
+    samples.sort_by_key(|(sequence, _)| *sequence);
+    let tenth = (requests / 10).max(1);
+    let part = |name: &str, range: Vec<Duration>| PageLoad {
+        page: format!("signed-out visitor, {name} of {requests}"),
+        requests_per_second: rate,
+        latency: LatencyRow::from_samples("/patient → /sign-in", range),
+        errors,
+        first_visit: false,
+        signed_out: true,
+    };
+    let first = samples.iter().filter(|(sequence, _)| *sequence < tenth).map(|(_, d)| *d).collect();
+    let last = samples.iter().filter(|(sequence, _)| *sequence >= requests - tenth).map(|(_, d)| *d).collect();
+    [part(&format!("first {tenth}"), first), part(&format!("last {tenth}"), last)]
 }
 
 /// Loads `path` `requests` times, shared evenly by the sessions, all sessions at once.
@@ -286,6 +351,7 @@ async fn load_page(visitor: &Arc<WebVisitor>, page: &str, path: &str, cookies: &
         latency: LatencyRow::from_samples(path, samples),
         errors,
         first_visit: false,
+        signed_out: false,
     }
 }
 
@@ -370,6 +436,19 @@ impl WebVisitor {
         session_cookie(&signed_in).ok_or_else(|| {
             BenchError::failed(format!("signing in {username}"), format!("answer {}", signed_in.status()))
         })
+    }
+
+    /// Loads `path` without a cookie; anything but the redirect to sign in is an error.
+    async fn load_signed_out(&self, path: &str) -> Result<(), BenchError> {
+        let url = self.url(path)?;
+        let response =
+            self.client.get(url.clone()).send().await.map_err(|e| BenchError::failed(format!("GET {url}"), e))?;
+        let status = response.status();
+        response.bytes().await.map_err(|e| BenchError::failed(format!("GET {url}"), e))?;
+        if status != reqwest::StatusCode::SEE_OTHER {
+            return Err(BenchError::failed(format!("GET {url}"), format!("answer {status}")));
+        }
+        Ok(())
     }
 
     /// Loads a page in full; an answer other than 200 is an error.

@@ -106,12 +106,19 @@ async fn bench_commands_run_and_report() {
         "6",
         "--requests",
         "30",
+        "--signed-out-requests",
+        "100",
     ]);
     let pages = serve["pages"].as_array().unwrap();
     let loads: Vec<(&str, u64, u64)> = pages
         .iter()
         .map(|p| (p["function"].as_str().unwrap(), p["samples"].as_u64().unwrap(), p["errors"].as_u64().unwrap()))
         .collect();
-    assert_eq!(loads, [("/patient", 6, 0), ("/patient", 30, 0), ("/reviewer", 30, 0)], "{serve}");
+    let signed_out = "/patient → /sign-in";
+    assert_eq!(
+        loads,
+        [("/patient", 6, 0), ("/patient", 30, 0), ("/reviewer", 30, 0), (signed_out, 10, 0), (signed_out, 10, 0)],
+        "{serve}"
+    );
     assert!(pages.iter().all(|p| p["p95_ms"].as_f64().unwrap() > 0.0), "{serve}");
 }

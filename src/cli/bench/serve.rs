@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Timed requests per page
     #[arg(long, default_value_t = 2_000)]
     pub requests: usize,
+    /// Requests without a cookie after the pages (a crawler or a probe); the first and the last
+    /// tenth are reported, to show that they leave nothing behind that slows the server (0: none)
+    #[arg(long, default_value_t = 20_000)]
+    pub signed_out_requests: usize,
 }
 
 pub async fn run(context: &Context, args: ServeArgs, workdir: &Path) -> eyre::Result<()> {
@@ -44,6 +48,7 @@ pub async fn run(context: &Context, args: ServeArgs, workdir: &Path) -> eyre::Re
         pending: args.pending,
         sessions: args.sessions,
         requests: args.requests,
+        signed_out_requests: args.signed_out_requests,
     };
     if !context.json() {
         eprintln!(
@@ -96,7 +101,7 @@ pub async fn run(context: &Context, args: ServeArgs, workdir: &Path) -> eyre::Re
             format!("{:.1} ms", page.latency.p99_ms),
             page.errors.to_string(),
             format!("{:.0}", page.requests_per_second),
-            match (page.first_visit, meets_targets(page)) {
+            match (page.first_visit || page.signed_out, meets_targets(page)) {
                 (true, _) => "(not a target)",
                 (false, true) => "yes",
                 (false, false) => "NO",
