@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use alloy::providers::Provider;
 use serde::Serialize;
 
-use crate::chain::{ChainError, Connection, Consortium, DeploymentStore};
+use crate::chain::{ChainError, Connection, Consortium, DeploymentStore, root_cause};
 use crate::identity::KeystoreDir;
 use crate::store::Archive;
 
@@ -240,12 +240,4 @@ pub async fn check_endpoint(consortium: &Consortium, hospital: alloy::primitives
             "check the certificate (it must chain to a trusted authority and name the host) and that the server runs",
         ),
     }
-}
-
-fn root_cause(error: &dyn std::error::Error) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }

@@ -289,16 +289,7 @@ async fn load_signed_out(visitor: &Arc<WebVisitor>, requests: usize, workers: us
             (samples, errors)
         });
     }
-    let (mut samples, mut errors) = (Vec::with_capacity(requests), 0);
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((worker_samples, worker_errors)) => {
-                samples.extend(worker_samples);
-                errors += worker_errors;
-            }
-            Err(_) => errors += 1,
-        }
-    }
+    let (mut samples, errors) = gather(tasks).await;
     let rate = samples.len() as f64 / started.elapsed().as_secs_f64();
     samples.sort_by_key(|(sequence, _)| *sequence);
     let tenth = (requests / 10).max(1);
@@ -313,6 +304,21 @@ async fn load_signed_out(visitor: &Arc<WebVisitor>, requests: usize, workers: us
     let first = samples.iter().filter(|(sequence, _)| *sequence < tenth).map(|(_, d)| *d).collect();
     let last = samples.iter().filter(|(sequence, _)| *sequence >= requests - tenth).map(|(_, d)| *d).collect();
     [part(&format!("first {tenth}"), first), part(&format!("last {tenth}"), last)]
+}
+
+/// Every worker's samples and errors, a worker that panicked counted as one error.
+async fn gather<T: 'static>(mut workers: tokio::task::JoinSet<(Vec<T>, usize)>) -> (Vec<T>, usize) {
+    let (mut samples, mut errors) = (Vec::new(), 0);
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok((worker_samples, worker_errors)) => {
+                samples.extend(worker_samples);
+                errors += worker_errors;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (samples, errors)
 }
 
 /// Loads `path` `requests` times, shared evenly by the sessions, all sessions at once.
@@ -334,16 +340,7 @@ async fn load_page(visitor: &Arc<WebVisitor>, page: &str, path: &str, cookies: &
             (samples, errors)
         });
     }
-    let (mut samples, mut errors) = (Vec::with_capacity(requests), 0);
-    while let Some(joined) = workers.join_next().await {
-        match joined {
-            Ok((worker_samples, worker_errors)) => {
-                samples.extend(worker_samples);
-                errors += worker_errors;
-            }
-            Err(_) => errors += 1,
-        }
-    }
+    let (samples, errors) = gather(workers).await;
     let elapsed = started.elapsed();
     PageLoad {
         page: page.to_string(),

@@ -74,7 +74,8 @@ impl ChainError {
     }
 }
 
-fn root_cause(error: &dyn std::error::Error) -> String {
+/// The innermost cause of an error, which says what actually went wrong ("connection refused").
+pub(crate) fn root_cause(error: &dyn std::error::Error) -> String {
     let mut cause = error;
     while let Some(next) = cause.source() {
         cause = next;

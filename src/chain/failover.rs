@@ -35,11 +35,6 @@ impl FailoverTransport {
         let nodes = urls.iter().map(|url| (url.clone(), Http::with_client(client.clone(), url.clone()))).collect();
         Self { nodes: Arc::new(nodes), current: Arc::new(AtomicUsize::new(0)) }
     }
-
-    /// The node now in use.
-    pub fn current_url(&self) -> &reqwest::Url {
-        &self.nodes[self.current.load(Ordering::Relaxed) % self.nodes.len()].0
-    }
 }
 
 impl Service<RequestPacket> for FailoverTransport {

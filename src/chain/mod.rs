@@ -24,4 +24,5 @@ pub use contract::{EntryKind, EntryStatus, HealthRecords};
 pub use deployment::{DeploymentRecord, DeploymentStore};
 pub use erasure::{DeferralReason, EntryErasure, ErasureAnswer, ErasureLedger, ErasureRequest, HolderAnswer};
 pub use error::ChainError;
+pub(crate) use error::root_cause;
 pub use events::Approval;

@@ -501,8 +501,6 @@ async fn session_layer(
     let cookie_id = cookie_value(request.headers(), session::COOKIE);
     let client = client_address::client_address(peer.ip(), request.headers(), &app.settings.trusted_proxies);
     let known = match cookie_id.as_deref() {
-        // The stylesheet and the script are the same for everyone: no need to read the session.
-        Some(_) if path.starts_with("/assets/") => Ok(None),
         Some(id) => app.sessions.get(id).await,
         None => Ok(None),
     };

@@ -101,8 +101,9 @@ pub async fn staff(
     }
     match app.archive.sign_in_staff(&username, &form.password).await {
         Ok(account) => {
-            let start = Redirect::to(start_page(Some(&Principal::staff(&account))));
-            signed_in(&app, &visit, Principal::staff(&account), start).await
+            let principal = Principal::staff(&account);
+            let start = Redirect::to(start_page(Some(&principal)));
+            signed_in(&app, &visit, principal, start).await
         }
         Err(StaffError::SignInRefused) => {
             app.throttle.record_failure(visit.client, Some(&username)).await.map_err(PageError::failed)?;
