@@ -85,8 +85,9 @@ impl Server {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let log = self.log_text();
-            if let Some(rest) = log.split("Metrics at ").nth(1) {
-                return rest.lines().next().unwrap().trim().to_string();
+            // Only a whole line: the server may be half-way through writing it.
+            if let Some((url, _)) = log.split("Metrics at ").nth(1).and_then(|rest| rest.split_once('\n')) {
+                return url.trim().to_string();
             }
             assert!(std::time::Instant::now() < deadline, "no metrics address in the log:\n{log}");
             std::thread::sleep(Duration::from_millis(50));
