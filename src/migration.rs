@@ -539,5 +539,6 @@ fn build_record(
         approval: Provenance { tx_hash: approval.tx_hash.to_string(), block: approval.block as i64 },
         voters: voters.map(|v| v.iter().map(|a| hex_address(*a)).collect()).unwrap_or_default(),
         migrated_at: bson::DateTime::now(),
+        parsed: Default::default(),
     })
 }

@@ -131,6 +131,7 @@ mod tests {
             approval: at,
             voters: Vec::new(),
             migrated_at: bson::DateTime::now(),
+            parsed: Default::default(),
         }
     }
 

@@ -192,13 +192,10 @@ impl AccessLog {
         self.counts.by_others.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The highest position this process knows of (written, being written, or read as the head),
-    /// and how many times it found another writer's entries. A head beyond the first, or a
-    /// change in the second, means another process appended. (The position is raised before a
-    /// write is sent, so a head read while this process writes never looks like another's.)
-    pub fn known_here(&self) -> (i64, u64) {
-        use std::sync::atomic::Ordering::SeqCst;
-        (self.counts.known_head.load(SeqCst), self.counts.others_found.load(SeqCst))
+    /// How many times a write of this process found its position taken by another writer: a
+    /// change means another process appended.
+    pub fn others_found(&self) -> u64 {
+        self.counts.others_found.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Appends `event` after the current head and returns the stored entry once it is written.
@@ -307,14 +304,74 @@ impl AccessLog {
     }
 
     /// The last entry's position and hash; `(0, zero)` for an empty log.
+    ///
+    /// Positions run from 1 without a gap, so the head is found by looking entries up by
+    /// position, starting from the highest this process knows: doubling the step until a
+    /// position is free, then halving back. Sorting by position would be simpler, but some
+    /// MongoDB-wire servers (SecantusDB) answer a sort, or a range of `_id`, by reading the whole
+    /// collection, and the log only grows; a lookup of one `_id` every server answers from the
+    /// index. (A log with an entry deleted may be read as ending before the gap; the verifier
+    /// reports such a log whatever is appended.)
     pub async fn read_head(&self) -> Result<(i64, B256), StoreError> {
-        let last = self
+        let hint = self.counts.known_head.load(std::sync::atomic::Ordering::SeqCst);
+        // The last position known to hold an entry (0: before the first), and one known free.
+        let (mut held, mut held_hash) = (0, B256::ZERO);
+        let mut free = None;
+        if hint > 0 {
+            match self.hash_at(hint).await? {
+                Some(hash) => (held, held_hash) = (hint, hash),
+                None => free = Some(hint),
+            }
+        }
+        let mut free = match free {
+            Some(free) => free,
+            None => {
+                let mut step = 1;
+                loop {
+                    match self.hash_at(held + step).await? {
+                        Some(hash) => (held, held_hash, step) = (held + step, hash, step * 2),
+                        None => break held + step,
+                    }
+                }
+            }
+        };
+        while free - held > 1 {
+            let middle = held + (free - held) / 2;
+            match self.hash_at(middle).await? {
+                Some(hash) => (held, held_hash) = (middle, hash),
+                None => free = middle,
+            }
+        }
+        Ok((held, held_hash))
+    }
+
+    /// Whether another process appended beyond every position this process knows (written, being
+    /// written, or read as the head). When one did, the known head moves to the log's head, so
+    /// each such append is reported once. One lookup by position when nobody did.
+    pub async fn appended_elsewhere(&self) -> Result<bool, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let next = self.counts.known_head.load(SeqCst) + 1;
+        let taken = self.hash_at(next).await?.is_some();
+        // This process raises the known head before it sends a write: a position still beyond it
+        // once the lookup has answered was written by another process.
+        if !taken || self.counts.known_head.load(SeqCst) >= next {
+            return Ok(false);
+        }
+        let (head, _) = self.read_head().await?;
+        self.counts.known_head.fetch_max(head, SeqCst);
+        Ok(true)
+    }
+
+    /// The stored hash of the entry at `position`, if there is one.
+    async fn hash_at(&self, position: i64) -> Result<Option<B256>, StoreError> {
+        let found = self
             .entries
-            .find_one(doc! {})
-            .sort(doc! { "_id": -1 })
+            .clone_with_type::<Document>()
+            .find_one(doc! { "_id": position })
+            .projection(doc! { "hash": 1 })
             .await
             .map_err(StoreError::operation("reading the access log's head"))?;
-        Ok(last.map_or((0, B256::ZERO), |entry| (entry.position, entry.stored_hash())))
+        Ok(found.map(|entry| entry.get_str("hash").ok().and_then(|hash| hash.parse().ok()).unwrap_or_default()))
     }
 
     /// The newest `limit` entries about `patient`, newest first.

@@ -135,6 +135,7 @@ mod tests {
             approval: crate::store::Provenance { tx_hash: String::new(), block: 2 },
             voters: vec![format!("{:#x}", Address::repeat_byte(3)), format!("{:#x}", Address::repeat_byte(1))],
             migrated_at: mongodb::bson::DateTime::now(),
+            parsed: Default::default(),
         };
         let p = RecordParties::of_archived(&record);
         assert_eq!(p.panel, vec![Address::repeat_byte(3)]);

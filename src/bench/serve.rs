@@ -78,13 +78,23 @@ pub struct ServeBenchSite {
     patients: Vec<PrivateKeySigner>,
     /// Time spent filling the chain and the archive (not part of the figures).
     pub seeding: Duration,
-    _network: LocalNetwork,
+    network: LocalNetwork,
 }
 
 impl ServeBenchSite {
     /// The hospital the web app runs as.
     pub fn serving_hospital(&self) -> &crate::scenario::Participant {
         &self.scenario.hospitals[1]
+    }
+
+    /// The chain's JSON-RPC endpoints.
+    pub fn rpc_urls(&self) -> Vec<String> {
+        self.network.rpc_urls()
+    }
+
+    /// The archive's MongoDB URI.
+    pub fn mongodb_uri(&self) -> Option<String> {
+        self.network.mongodb_uri()
     }
 }
 
@@ -113,6 +123,9 @@ pub struct ServeBench {
     pub seeding: Duration,
 }
 
+/// The archive database the benchmark fills and the web app serves.
+pub const ARCHIVE_DATABASE: &str = "hrm_bench_serve";
+
 /// A bench patient's key, the same on every run.
 fn bench_patient(index: usize) -> PrivateKeySigner {
     let secret = keccak256(format!("hrm bench serve patient {index}"));
@@ -133,7 +146,7 @@ pub async fn prepare_serve_bench(plan: &ServeBenchPlan, workdir: &Path) -> Resul
     let mongodb_uri = network.mongodb_uri().ok_or(BenchError::MissingService("document database"))?;
     let store = DeploymentStore::new(workdir.join("deployments"));
     let scenario = set_up_consortium(&network.rpc_urls(), &store, &ScenarioPlan::minimal()).await?;
-    let archive = Archive::connect(&mongodb_uri, "hrm_bench_serve").await?;
+    let archive = Archive::connect(&mongodb_uri, ARCHIVE_DATABASE).await?;
     archive.ensure_indexes().await?;
     seed_pending_entries(&scenario, &archive, plan.pending).await?;
     let patients: Vec<PrivateKeySigner> = (0..plan.patients.max(1)).map(bench_patient).collect();
@@ -175,7 +188,7 @@ pub async fn prepare_serve_bench(plan: &ServeBenchPlan, workdir: &Path) -> Resul
         reviewer_password,
         patients,
         seeding: started.elapsed(),
-        _network: network,
+        network,
     })
 }
 
@@ -219,6 +232,7 @@ fn archived_record(
         approval: Provenance { tx_hash: fake_tx("approval"), block: entry_id as i64 + 1 },
         voters: voters.to_vec(),
         migrated_at: bson::DateTime::now(),
+        parsed: Default::default(),
     }
 }
 

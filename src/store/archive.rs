@@ -79,16 +79,42 @@ pub struct ArchivedRecord {
     /// Accounts that approved, lower-case hex, in vote order.
     pub voters: Vec<String>,
     pub migrated_at: bson::DateTime,
+    /// `record` typed, once it has been asked for.
+    #[serde(skip)]
+    pub parsed: ParsedRecord,
+}
+
+/// The typed form of an archived record's details, parsed once per copy read: the web app keeps
+/// a patient's records and shows them on every page load. Not part of the record's value (two
+/// records are equal whatever either has parsed). `record` is not changed once read, so the
+/// parse cannot go stale.
+#[derive(Clone, Default)]
+pub struct ParsedRecord(std::sync::OnceLock<Record>);
+
+impl PartialEq for ParsedRecord {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ParsedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParsedRecord")
+    }
 }
 
 impl ArchivedRecord {
     /// The archived record, typed by its kind.
     pub fn details(&self) -> Result<Record, StoreError> {
+        if let Some(parsed) = self.parsed.0.get() {
+            return Ok(parsed.clone());
+        }
         let damaged = |e: bson::de::Error| StoreError::Damaged { id: self.id.clone(), message: e.to_string() };
-        Ok(match self.kind {
+        let parsed = match self.kind {
             EntryKind::Health => Record::Health(bson::from_document(self.record.clone()).map_err(damaged)?),
             EntryKind::Bill => Record::Bill(bson::from_document(self.record.clone()).map_err(damaged)?),
-        })
+        };
+        Ok(self.parsed.0.get_or_init(|| parsed).clone())
     }
 
     /// The archived health details; an error when the entry holds a bill.

@@ -3,9 +3,9 @@
 //!
 //! Every patient page load appends an entry (the patient's own read), so the log's head moves
 //! all the time; what a history shows changes only with reads by others. This server knows its
-//! own (the log counts them); another process's appends show as the head beyond every position
-//! this server wrote or is writing, or as a write of this server finding its position taken,
-//! checked at most every [`CHECK_EVERY`](super::archive_cache::CHECK_EVERY) by one request at a time.
+//! own (the log counts them); another process's appends show as an entry beyond every position
+//! this server wrote or is writing (`AccessLog::appended_elsewhere`), or as a write of this server
+//! finding its position taken, checked at most every [`CHECK_EVERY`](super::archive_cache::CHECK_EVERY) by one request at a time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,9 +25,7 @@ const CAPACITY: usize = 10_000;
 #[derive(Default)]
 struct LogVersion {
     lookout: Lookout,
-    /// The last head seen beyond this server's own writes.
-    head_beyond_ours: i64,
-    /// `AccessLog::known_here`'s count of other writers found, when last checked.
+    /// `AccessLog::others_found`'s count of other writers found, when last checked.
     others_found: u64,
     /// This server's appends of reads by others, when last checked.
     by_others_here: i64,
@@ -81,18 +79,12 @@ impl AccessHistories {
                 return Ok(version.generation);
             }
         }
-        let read = log.read_head().await;
-        // Read after the head: a write of ours the head already holds is known by now.
-        let (known, others_found) = log.known_here();
+        let appended = log.appended_elsewhere().await;
+        let others_found = log.others_found();
         let mut version = self.version.lock().expect("cache lock");
-        version.lookout.finish(read.is_ok());
-        let (head, _) = read?;
-        let beyond_ours = head > known && head != version.head_beyond_ours;
-        if beyond_ours || others_found != version.others_found {
+        version.lookout.finish(appended.is_ok());
+        if appended? || others_found != version.others_found {
             version.generation += 1;
-        }
-        if head > known {
-            version.head_beyond_ours = head;
         }
         version.others_found = others_found;
         Ok(version.generation)

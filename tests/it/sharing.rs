@@ -188,3 +188,36 @@ async fn concurrent_appends_from_two_processes_keep_one_chain() {
     let check = verify_log(&first.all_documents().await.unwrap(), &[]);
     assert!(check.is_clean() && check.entries == 40, "{check:?}");
 }
+
+/// The head is found by looking entries up by position (a sort would read the whole log on some
+/// servers): right at every length, from a cold start and from a process that knows part of it;
+/// another process's appends are seen once each, this process's own never.
+#[tokio::test]
+async fn the_log_head_is_found_at_every_length_and_appends_elsewhere_are_seen() {
+    use hrm::access::{AccessEvent, AccessLog};
+
+    let env = TestEnv::start("sharing_head").await;
+    let archive = hrm::store::Archive::connect(&env.mongodb_uri, &env.database_name).await.unwrap();
+    let (here, elsewhere) = (AccessLog::new(&archive), AccessLog::new(&archive));
+    assert_eq!(AccessLog::new(&archive).read_head().await.unwrap(), (0, alloy::primitives::B256::ZERO));
+    assert!(!here.appended_elsewhere().await.unwrap(), "an empty log");
+    let mut last = None;
+    for length in 1..=37i64 {
+        let entry = elsewhere.append(&AccessEvent::example(length as usize)).await.unwrap();
+        assert_eq!(entry.position, length);
+        last = Some(entry.stored_hash());
+        let cold = AccessLog::new(&archive);
+        assert_eq!(cold.read_head().await.unwrap(), (length, entry.stored_hash()), "a cold read at length {length}");
+        assert_eq!(elsewhere.read_head().await.unwrap(), (length, entry.stored_hash()), "from the writer's own head");
+    }
+    // `here` has seen nothing yet: the 37 entries are another process's, reported once.
+    assert!(here.appended_elsewhere().await.unwrap());
+    assert!(!here.appended_elsewhere().await.unwrap(), "the same appends are not reported twice");
+    assert_eq!(here.read_head().await.unwrap(), (37, last.unwrap()));
+    let own = here.append(&AccessEvent::example(100)).await.unwrap();
+    assert_eq!(own.position, 38, "after the other process's entries");
+    assert!(!here.appended_elsewhere().await.unwrap(), "its own append is not another's");
+    let theirs = elsewhere.append(&AccessEvent::example(101)).await.unwrap();
+    assert_eq!(theirs.position, 39, "the other process finds position 38 taken and writes after it");
+    assert!(here.appended_elsewhere().await.unwrap(), "the other process appended again");
+}

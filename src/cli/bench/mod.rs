@@ -29,7 +29,8 @@ pub enum BenchCommand {
     /// Time training on the 768 Pima rows and one prediction
     Model(model::ModelArgs),
     /// The web app's patient records page and reviewer queue under concurrent signed-in sessions
-    /// (10,000 archived records of 1,000 patients; an in-process HTTP client)
+    /// (10,000 archived records of 1,000 patients; the server runs in its own process, whose peak
+    /// memory is reported, the HTTP client in this one)
     Serve(serve::ServeArgs),
 }
 
