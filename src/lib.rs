@@ -17,6 +17,7 @@ pub mod follower;
 pub mod fsutil;
 pub mod identity;
 pub mod import;
+pub mod listing;
 pub mod metrics;
 pub mod migration;
 pub mod ml;

@@ -229,7 +229,7 @@ impl ConsortiumScenario {
             }
         }
         if let Some(last) = submitted.last() {
-            let block = primary.client.submission(last.id).await?.block;
+            let block = primary.client.mined_submission(last.id).await?.block;
             for party in self.hospitals.iter().chain(&self.patients) {
                 party.client.connection().wait_for_block(block).await?;
             }

@@ -113,7 +113,7 @@ pub async fn submit_record(
     archive.store_envelope(&sealed.envelope, &EnvelopeSource::SealedHere).await?;
     let outcome = consortium.submit(record.kind(), patient, sealed.commitment, sealed.envelope_digest).await?;
     let entry_id = outcome.entry_id.expect("a submission's outcome names its entry");
-    let submission = consortium.submission(entry_id).await?;
+    let submission = consortium.mined_submission(entry_id).await?;
     let deliveries = deliver(consortium, archive, signer, &[submission]).await?;
     Ok(SubmittedRecord { outcome, envelope_digest: sealed.envelope_digest, deliveries })
 }

@@ -111,6 +111,8 @@ pub struct PageLoad {
     /// Requests without a session (the first or the last tenth of the signed-out run).
     pub signed_out: bool,
     pub requests_per_second: f64,
+    /// The largest page body answered, in bytes (0 for redirects).
+    pub page_bytes: usize,
 }
 
 /// The figures of one run.
@@ -314,6 +316,7 @@ async fn load_signed_out(visitor: &Arc<WebVisitor>, requests: usize, workers: us
         errors,
         first_visit: false,
         signed_out: true,
+        page_bytes: 0,
     };
     let first = samples.iter().filter(|(sequence, _)| *sequence < tenth).map(|(_, d)| *d).collect();
     let last = samples.iter().filter(|(sequence, _)| *sequence >= requests - tenth).map(|(_, d)| *d).collect();
@@ -338,16 +341,21 @@ async fn gather<T: 'static>(mut workers: tokio::task::JoinSet<(Vec<T>, usize)>) 
 /// Loads `path` `requests` times, shared evenly by the sessions, all sessions at once.
 async fn load_page(visitor: &Arc<WebVisitor>, page: &str, path: &str, cookies: &[String], requests: usize) -> PageLoad {
     let started = Instant::now();
+    let page_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for (index, cookie) in cookies.iter().enumerate() {
         let quota = requests / cookies.len() + usize::from(index < requests % cookies.len());
-        let (visitor, cookie, path) = (visitor.clone(), cookie.clone(), path.to_string());
+        let (visitor, cookie, path, page_bytes) =
+            (visitor.clone(), cookie.clone(), path.to_string(), page_bytes.clone());
         workers.spawn(async move {
             let (mut samples, mut errors) = (Vec::with_capacity(quota), 0);
             for _ in 0..quota {
                 let sent = Instant::now();
                 match visitor.load(&path, &cookie).await {
-                    Ok(()) => samples.push(sent.elapsed()),
+                    Ok(bytes) => {
+                        samples.push(sent.elapsed());
+                        page_bytes.fetch_max(bytes, std::sync::atomic::Ordering::Relaxed);
+                    }
                     Err(_) => errors += 1,
                 }
             }
@@ -363,6 +371,7 @@ async fn load_page(visitor: &Arc<WebVisitor>, page: &str, path: &str, cookies: &
         errors,
         first_visit: false,
         signed_out: false,
+        page_bytes: page_bytes.load(std::sync::atomic::Ordering::Relaxed),
     }
 }
 
@@ -462,8 +471,8 @@ impl WebVisitor {
         Ok(())
     }
 
-    /// Loads a page in full; an answer other than 200 is an error.
-    async fn load(&self, path: &str, cookie: &str) -> Result<(), BenchError> {
+    /// Loads a page in full and gives its size; an answer other than 200 is an error.
+    async fn load(&self, path: &str, cookie: &str) -> Result<usize, BenchError> {
         let url = self.url(path)?;
         let response = self
             .client
@@ -473,11 +482,11 @@ impl WebVisitor {
             .await
             .map_err(|e| BenchError::failed(format!("GET {url}"), e))?;
         let status = response.status();
-        response.bytes().await.map_err(|e| BenchError::failed(format!("GET {url}"), e))?;
+        let body = response.bytes().await.map_err(|e| BenchError::failed(format!("GET {url}"), e))?;
         if status != reqwest::StatusCode::OK {
             return Err(BenchError::failed(format!("GET {url}"), format!("answer {status}")));
         }
-        Ok(())
+        Ok(body.len())
     }
 }
 

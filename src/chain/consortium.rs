@@ -20,6 +20,8 @@ use super::{ChainError, EntryKind, EntryStatus};
 
 /// How long to wait for the node's first answer before calling it unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the event of a submission seen mined is looked for before it is called missing.
+const SUBMISSION_SETTLE: Duration = Duration::from_secs(30);
 
 /// A connection to a chain, optionally with a signing account.
 #[derive(Clone)]
@@ -545,6 +547,23 @@ impl Consortium {
     pub async fn submission(&self, id: u64) -> Result<Submission, ChainError> {
         let head = self.head_block().await?;
         self.submissions_of(&[id], head).await?.remove(&id).ok_or(ChainError::MissingSubmission { id })
+    }
+
+    /// The submission event of an entry whose transaction this process has just seen mined. On a
+    /// network whose sealers briefly disagree (Clique), the block that held it can be replaced
+    /// and the transaction mined again a block or two later, and a node can name a new head a
+    /// moment before its logs are readable; so a missing event is looked for again, every half
+    /// second for up to [`SUBMISSION_SETTLE`], before it is reported missing.
+    pub async fn mined_submission(&self, id: u64) -> Result<Submission, ChainError> {
+        let deadline = tokio::time::Instant::now() + SUBMISSION_SETTLE;
+        loop {
+            match self.submission(id).await {
+                Err(ChainError::MissingSubmission { .. }) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                found => return found,
+            }
+        }
     }
 
     /// The signer's balance, in wei.

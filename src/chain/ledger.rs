@@ -27,6 +27,8 @@ const BLOCKS_PER_QUERY: u64 = 10_000;
 pub struct ChainStep {
     pub tx_hash: B256,
     pub block: u64,
+    /// The block's timestamp (unix seconds).
+    pub time: u64,
 }
 
 /// One vote on an entry.
@@ -170,10 +172,12 @@ impl EntryLedger {
         self.synced_to.map(|(number, _)| number)
     }
 
-    fn apply(&mut self, log: &Log) -> Result<(), ChainError> {
+    /// Applies one event, mined in a block with timestamp `time`.
+    fn apply(&mut self, log: &Log, time: u64) -> Result<(), ChainError> {
         let at = ChainStep {
             tx_hash: log.transaction_hash.unwrap_or_default(),
             block: log.block_number.unwrap_or_default(),
+            time,
         };
         let Some(signature) = log.topic0().copied() else { return Ok(()) };
         if signature == HealthRecords::HospitalRegistered::SIGNATURE_HASH {
@@ -290,8 +294,21 @@ impl Consortium {
                 .event_signature(signatures.clone())
                 .from_block(start)
                 .to_block(end);
+            // Nodes that give a log's block time with it (Anvil) spare a read of its block;
+            // others (Geth 1.13) are asked once per block.
+            let mut times: HashMap<u64, u64> = HashMap::new();
             for log in provider.get_logs(&filter).await.map_err(rpc_error)? {
-                ledger.apply(&log)?;
+                let block = log.block_number.unwrap_or_default();
+                let time = match (log.block_timestamp, times.get(&block)) {
+                    (Some(time), _) | (None, Some(&time)) => time,
+                    (None, None) => {
+                        let header = provider.get_block_by_number(block.into()).await.map_err(rpc_error)?;
+                        let time = header.map_or(0, |b| b.header.timestamp);
+                        times.insert(block, time);
+                        time
+                    }
+                };
+                ledger.apply(&log, time)?;
             }
             start = end + 1;
         }

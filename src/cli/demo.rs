@@ -132,7 +132,7 @@ async fn tell_who_can_open(
     archive: &Archive,
     entry: &SubmittedExample,
 ) -> eyre::Result<()> {
-    let submission = scenario.primary().client.submission(entry.id).await?;
+    let submission = scenario.primary().client.mined_submission(entry.id).await?;
     let patient = &scenario.patients[entry.patient];
     let finder = EnvelopeFinder { consortium: &patient.client, archive: Some(archive), signer: Some(&patient.signer) };
     let envelope = finder.envelope_of(&submission).await?;

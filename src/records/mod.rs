@@ -210,7 +210,7 @@ pub fn utc_date(seconds: u64) -> String {
 }
 
 /// Checks that `text` is a real `YYYY-MM-DD` date between 1900 and 2100.
-fn validate_date_format(field: &'static str, text: &str) -> Result<(), RecordError> {
+pub fn validate_date_format(field: &'static str, text: &str) -> Result<(), RecordError> {
     let invalid =
         || RecordError::Invalid { field, reason: format!("'{text}' is not a date like 2026-03-14 (YYYY-MM-DD)") };
     let parts: Vec<&str> = text.split('-').collect();

@@ -3,18 +3,70 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hrm::audit::audit as audit_archive;
+use hrm::chain::ledger::LedgerEntry;
 use hrm::follower::archive_lag;
+use hrm::listing::Paged;
 use hrm::migration::migrate as migrate_entries;
+use hrm::records::utc_date;
 use hrm::store::{StaffError, StaffRole};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{csrf_field, page, short_address};
+use super::layout::{csrf_field, hospital_label, page, short_address, status_badge};
+use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
+
+/// Where the admin's list of entries lives, for its filter and page links.
+const ENTRIES: ListPlace<'static> = ListPlace { path: "/admin/entries", anchor: "", rows: "entries", by_patient: true };
+
+/// `GET /admin/entries`: every entry of the consortium, newest first, fifty at a time.
+pub async fn entries(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Query(query): Query<ListQuery>,
+) -> Result<Markup, PageError> {
+    visit.staff(StaffRole::Admin)?;
+    let (filter, page_number) = query.read()?;
+    let ledger = app.ledger().await?;
+    let names = ledger.hospital_names().clone();
+    let shown: Paged<LedgerEntry> =
+        Paged::of(ledger.newest_first().filter(|entry| filter.admits(entry)), page_number).map(LedgerEntry::clone);
+    drop(ledger);
+    Ok(page(
+        &visit,
+        "Entries",
+        html! {
+            h1 { "Entries" }
+            section.card {
+                (filter_form(ENTRIES, &query))
+                (pager(ENTRIES, &query, &shown))
+                @if !shown.items.is_empty() {
+                    table.sortable {
+                        thead { tr { th.num { "Entry" } th { "Kind" } th { "Patient" } th { "Submitted by" } th { "Submitted" } th { "Status" } th.num { "Approvals" } } }
+                        tbody {
+                            @for entry in &shown.items {
+                                @let (approvals, needed) = entry.approvals();
+                                tr {
+                                    td.num data-sort=(entry.id) { a href=(format!("/entries/{}", entry.id)) { (entry.id) } }
+                                    td { (entry.kind.describe()) }
+                                    td { code title=(entry.patient) { (short_address(entry.patient)) } }
+                                    td { (hospital_label(&names, entry.submitter)) }
+                                    td data-sort=(entry.submitted.block) { (utc_date(entry.submitted.time)) }
+                                    td { (status_badge(entry.status.as_str())) }
+                                    td.num { (approvals) " / " (needed) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
 
 /// `GET /admin`: hospitals, panels, entries, and the last migration and audit.
 pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
@@ -47,7 +99,10 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
             section.card {
                 h2 { "Entries" }
                 @if counts.is_empty() { p.empty { "No entries yet." } }
-                @else { ul { @for (status, count) in &counts { li { (count) " " (status) } } } }
+                @else {
+                    ul { @for (status, count) in &counts { li { (count) " " (status) } } }
+                    p { a href="/admin/entries" { "Every entry" } }
+                }
             }
             section.card {
                 h2 { "Archive" }

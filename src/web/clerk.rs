@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use alloy::primitives::Address;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hrm::chain::EntryStatus;
-use hrm::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record};
+use hrm::chain::ledger::LedgerEntry;
+use hrm::listing::Paged;
+use hrm::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record, utc_date};
 use hrm::store::StaffRole;
 use hrm::submission::{SubmissionError, submit_record};
 use maud::{Markup, html};
@@ -17,16 +19,28 @@ use serde::Deserialize;
 
 use super::entries::reading_label;
 use super::layout::{csrf_field, page, short_address, status_badge};
+use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
 /// Errors by form field; `""` holds the one for the whole form.
 type FieldErrors = BTreeMap<&'static str, String>;
 
-/// `GET /clerk`: what this hospital submitted, newest first.
-pub async fn submissions(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
+/// Where the submissions list lives, for its filter and page links.
+const SUBMISSIONS: ListPlace<'static> = ListPlace { path: "/clerk", anchor: "", rows: "submissions", by_patient: true };
+
+/// `GET /clerk`: what this hospital submitted, newest first, fifty at a time.
+pub async fn submissions(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Query(query): Query<ListQuery>,
+) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Clerk)?;
+    let (filter, page_number) = query.read()?;
     let ledger = app.ledger().await?;
-    let mine: Vec<_> = ledger.submitted_by(app.hospital_address()).into_iter().cloned().collect();
+    let mine = ledger.submitted_by(app.hospital_address());
+    let waiting = mine.iter().filter(|e| e.status == EntryStatus::Pending).count();
+    let shown: Paged<LedgerEntry> =
+        Paged::of(mine.into_iter().filter(|entry| filter.admits(entry)), page_number).map(LedgerEntry::clone);
     drop(ledger);
     Ok(page(
         &visit,
@@ -38,27 +52,33 @@ pub async fn submissions(State(app): State<Arc<WebApp>>, visit: Visit) -> Result
                 a.button href="/clerk/bill" { "Enter a bill" }
             }
             section.card {
-                @if mine.is_empty() {
-                    p.empty { "Nothing submitted yet. Enter a patient's health details or a bill to start; it then waits for the patient's and the supporting hospitals' votes." }
+                (filter_form(SUBMISSIONS, &query))
+                (pager(SUBMISSIONS, &query, &shown))
+                @if shown.items.is_empty() {
+                    @if filter.is_empty() {
+                        p.empty { "Nothing submitted yet. Enter a patient's health details or a bill to start; it then waits for the patient's and the supporting hospitals' votes." }
+                    } @else {
+                        p.empty { "No submission matches the filter." }
+                    }
                 } @else {
                     table.sortable {
-                        thead { tr { th.num { "Entry" } th { "Kind" } th { "Patient" } th.num { "Block" } th { "Status" } th.num { "Approvals" } } }
+                        thead { tr { th.num { "Entry" } th { "Kind" } th { "Patient" } th { "Submitted" } th { "Status" } th.num { "Approvals" } } }
                         tbody {
-                            @for entry in &mine {
+                            @for entry in &shown.items {
                                 @let (approvals, needed) = entry.approvals();
                                 tr {
                                     td.num data-sort=(entry.id) { a href=(format!("/entries/{}", entry.id)) { (entry.id) } }
                                     td { (entry.kind.describe()) }
                                     td { code title=(entry.patient) { (short_address(entry.patient)) } }
-                                    td.num { (entry.submitted.block) }
+                                    td data-sort=(entry.submitted.block) { (utc_date(entry.submitted.time)) }
                                     td { (status_badge(entry.status.as_str())) }
                                     td.num { (approvals) " / " (needed) }
                                 }
                             }
                         }
                     }
-                    p.hint { (mine.iter().filter(|e| e.status == EntryStatus::Pending).count()) " waiting for votes." }
                 }
+                @if waiting > 0 { p.hint { (waiting) " waiting for votes." } }
             }
         },
     ))

@@ -70,6 +70,7 @@ fn navigation(visit: &Visit) -> Markup {
                     @if roles.contains(&StaffRole::Clerk) || roles.contains(&StaffRole::Reviewer) { a href="/patients" { "Patients" } }
                     @if roles.contains(&StaffRole::Admin) {
                         a href="/admin" { "Consortium" }
+                        a href="/admin/entries" { "Entries" }
                         a href="/admin/staff" { "Staff" }
                     }
                     span.who { (username) }

@@ -15,6 +15,7 @@ mod client_address;
 mod entries;
 mod history_cache;
 mod layout;
+mod listing;
 mod metrics_endpoint;
 mod observe;
 mod patient;
@@ -308,6 +309,7 @@ fn pages(app: Arc<WebApp>) -> Router {
         .route("/reviewer/approve-selected", post(reviewer::confirm_selected))
         .route("/reviewer/approve-selected/vote", post(reviewer::approve_selected))
         .route("/admin", get(admin::status))
+        .route("/admin/entries", get(admin::entries))
         .route("/admin/migrate", post(admin::migrate))
         .route("/admin/audit", post(admin::audit))
         .route("/admin/staff", get(admin::staff).post(admin::add_staff))

@@ -21,6 +21,7 @@ use hrm::chain::sharing::{StandingGrant, UNTIL_REVOKED, end_of_day};
 use hrm::chain::{EntryErasure, EntryStatus, ErasureAnswer, Submission};
 use hrm::erasure::entries_to_erase;
 use hrm::fhir::{PatientExport, patient_bundle};
+use hrm::listing::Paged;
 use hrm::ml::dataset::FEATURES;
 use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
 use hrm::records::health::READING_RANGES;
@@ -33,6 +34,7 @@ use serde::Deserialize;
 use super::chart::line_chart;
 use super::entries::{reading_label, reading_text, readings_table, record_details, timeline, votes};
 use super::layout::{hospital_label, kind_title, page, short_address, status_badge};
+use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
 /// `GET /patient/fhir`: the patient's whole archive as one FHIR R4 Bundle (what `hrm export fhir`
@@ -62,17 +64,29 @@ pub async fn fhir_download(app: &WebApp, reader: &Reader, patient: Address) -> R
     Ok((headers, bundle.to_string()).into_response())
 }
 
-/// `GET /patient`.
-pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
+/// Where the patient's pending entries live, for their filter and page links.
+const PENDING: ListPlace<'static> =
+    ListPlace { path: "/patient", anchor: "#pending", rows: "entries", by_patient: false };
+
+/// `GET /patient`: the patient's pending entries (fifty at a time), records, predictions, bills,
+/// sharing and access history.
+pub async fn overview(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Query(query): Query<ListQuery>,
+) -> Result<Markup, PageError> {
     let patient = visit.patient()?;
+    let (mut filter, page_number) = query.read()?;
+    // A patient's page lists only their own entries.
+    filter.patient = None;
     let ledger = app.ledger().await?;
     let names = ledger.hospital_names().clone();
-    let open: Vec<LedgerEntry> = ledger
-        .about_patient(patient)
-        .into_iter()
-        .filter(|entry| entry.status == EntryStatus::Pending)
-        .cloned()
-        .collect();
+    let open: Vec<&LedgerEntry> =
+        ledger.about_patient(patient).into_iter().filter(|entry| entry.status == EntryStatus::Pending).collect();
+    let any_open = !open.is_empty();
+    let awaiting = open.iter().filter(|e| e.awaits_vote_of(patient)).count();
+    let pending_page =
+        Paged::of(open.into_iter().filter(|entry| filter.admits(entry)), page_number).map(LedgerEntry::clone);
     let grants = ledger.grants_of(patient);
     let erasures = ledger.erasures_of(patient);
     drop(ledger);
@@ -101,10 +115,13 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
             p.hint { "Signed in as " code title=(patient) { (short_address(patient)) } ". Only you, the hospital that entered a record, its supporting hospitals and the hospitals you let in can read it; every look is listed below." }
             section.card #pending {
                 h2 { "Waiting for votes" }
-                @if open.is_empty() {
+                @if !any_open {
                     p.empty { "Nothing is waiting. When a hospital enters new details about you, they appear here for your vote." }
                 } @else {
-                    @let awaiting = open.iter().filter(|e| e.awaits_vote_of(patient)).count();
+                    @if pending_page.pages > 1 || !filter.is_empty() {
+                        (filter_form(PENDING, &query))
+                        (pager(PENDING, &query, &pending_page))
+                    }
                     @if awaiting > 1 {
                         div.actions.approve-all {
                             button.primary.wallet-approve-all type="button" { "Approve all " (awaiting) }
@@ -112,7 +129,8 @@ pub async fn overview(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Ma
                         }
                         p.hint.approve-all-status role="status" {}
                     }
-                    @for entry in &open { (pending_entry(entry, patient, &names)) }
+                    @if pending_page.items.is_empty() { p.empty { "No waiting entry matches the filter." } }
+                    @for entry in &pending_page.items { (pending_entry(entry, patient, &names)) }
                 }
             }
             section.card #health {

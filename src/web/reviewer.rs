@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use alloy::primitives::Address;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::response::Redirect;
 use hrm::access::{RecordParties, log_entry_read, read_patient_records, read_rule};
 use hrm::chain::ledger::LedgerEntry;
-use hrm::records::{EntryKind, Record};
+use hrm::listing::Paged;
+use hrm::records::{EntryKind, Record, utc_date};
 use hrm::store::archive::archive_id;
 use hrm::store::{ArchivedRecord, StaffRole};
 use hrm::submission::open_submission;
@@ -20,14 +21,25 @@ use serde::Deserialize;
 
 use super::entries::{readings_table, record_details, timeline, votes};
 use super::layout::{csrf_field, hospital_label, kind_title, page, short_address};
+use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
-/// `GET /reviewer`: the queue, oldest first.
-pub async fn queue(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Markup, PageError> {
+/// Where the queue lives, for its filter and page links.
+const QUEUE: ListPlace<'static> = ListPlace { path: "/reviewer", anchor: "", rows: "entries", by_patient: true };
+
+/// `GET /reviewer`: the queue, oldest first, fifty at a time.
+pub async fn queue(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Query(query): Query<ListQuery>,
+) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Reviewer)?;
+    let (filter, page_number) = query.read()?;
     let ledger = app.ledger().await?;
     let names = ledger.hospital_names().clone();
-    let waiting: Vec<LedgerEntry> = ledger.awaiting_vote_of(app.hospital_address()).into_iter().cloned().collect();
+    let waiting = ledger.awaiting_vote_of(app.hospital_address());
+    let shown: Paged<LedgerEntry> =
+        Paged::of(waiting.into_iter().filter(|entry| filter.admits(entry)), page_number).map(LedgerEntry::clone);
     drop(ledger);
     Ok(page(
         &visit,
@@ -35,15 +47,21 @@ pub async fn queue(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Marku
         html! {
             h1 { "Waiting for our vote" }
             section.card {
-                @if waiting.is_empty() {
-                    p.empty { "Nothing waits for this hospital's vote. Entries that a hospital you support submits appear here." }
+                (filter_form(QUEUE, &query))
+                (pager(QUEUE, &query, &shown))
+                @if shown.items.is_empty() {
+                    @if filter.is_empty() {
+                        p.empty { "Nothing waits for this hospital's vote. Entries that a hospital you support submits appear here." }
+                    } @else {
+                        p.empty { "No waiting entry matches the filter." }
+                    }
                 } @else {
                     form method="post" action="/reviewer/approve-selected" {
                         (csrf_field(&visit))
                         table.sortable {
-                            thead { tr { th { span.visually-hidden { "Select" } } th.num { "Entry" } th { "Kind" } th { "Patient" } th { "Submitted by" } th.num { "Block" } th.num { "Approvals" } th {} } }
+                            thead { tr { th { span.visually-hidden { "Select" } } th.num { "Entry" } th { "Kind" } th { "Patient" } th { "Submitted by" } th { "Submitted" } th.num { "Approvals" } th {} } }
                             tbody {
-                                @for entry in &waiting {
+                                @for entry in &shown.items {
                                     @let (approvals, needed) = entry.approvals();
                                     tr {
                                         td { input type="checkbox" name="entry" value=(entry.id) aria-label=(format!("Select entry {}", entry.id)); }
@@ -51,7 +69,7 @@ pub async fn queue(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Marku
                                         td { (entry.kind.describe()) }
                                         td { code title=(entry.patient) { (short_address(entry.patient)) } }
                                         td { (hospital_label(&names, entry.submitter)) }
-                                        td.num { (entry.submitted.block) }
+                                        td data-sort=(entry.submitted.block) { (utc_date(entry.submitted.time)) }
                                         td.num { (approvals) " / " (needed) }
                                         td { a.button href=(format!("/reviewer/entries/{}", entry.id)) { "Open" } }
                                     }

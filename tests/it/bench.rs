@@ -121,6 +121,7 @@ async fn bench_commands_run_and_report() {
         "{serve}"
     );
     assert!(pages.iter().all(|p| p["p95_ms"].as_f64().unwrap() > 0.0), "{serve}");
+    assert!(pages[1..3].iter().all(|p| p["page_bytes"].as_u64().unwrap() > 1000), "{serve}");
     // The server runs in its own process, so its memory is told apart from the client's.
     let (server, bench) =
         (serve["server_peak_rss_bytes"].as_u64().unwrap(), serve["bench_peak_rss_bytes"].as_u64().unwrap());

@@ -356,6 +356,7 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     for path in [
         "/reviewer",
         "/admin",
+        "/admin/entries",
         "/admin/staff",
         "/patient",
         "/patient/fhir",
@@ -768,4 +769,104 @@ async fn a_patient_approves_every_waiting_entry_with_one_wallet_confirmation() {
     let refused = visitor.get("/patient/approve-all/transaction").await;
     assert!(refused.status == 400 && refused.body.contains("Nothing waits for your vote"), "{}", refused.body);
     assert_eq!(visitor.get("/patient/approve-all/state").await.json()["waiting"], 0);
+}
+
+/// Long lists page by fifty with their count, and narrow by patient, kind and submission date
+/// (the links keep the filter); a bad filter or page number is refused with what was wrong; a
+/// role that may not see a list is refused it whatever the page. In Chromium, a reviewer pages
+/// through the queue and narrows it to one patient.
+#[tokio::test]
+async fn long_lists_page_and_filter() {
+    let env = TestEnv::start("web_paging").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    hrm.ok(&["--from", "dev:5", "key", "publish"]);
+    let mut csv = String::from(
+        "patient,recorded_at,Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,DiabetesPedigreeFunction,Age",
+    );
+    for i in 0..120 {
+        let patient = if i < 100 { "dev:4" } else { "dev:5" };
+        csv.push_str(&format!("\n{patient},2026-11-02,1,{},70,30,0,31.5,0.4,41", 90 + i));
+    }
+    let file = hrm.write_file("day.csv", &csv);
+    hrm.ok(&["--from", "dev:1", "import", "--csv", file.to_str().unwrap()]);
+    let (dev4, dev5) = (format!("{:#x}", dev_account(4).address()), format!("{:#x}", dev_account(5).address()));
+    let reviewers = Server::start(&hrm, "dev:2", "stjohn", &[("rita", "reviewer")], &[]);
+    let clerks = Server::start(&hrm, "dev:1", &env.database_name, &[("carl", "clerk"), ("ada", "admin")], &[]);
+
+    let mut rita = HttpVisitor::new(&reviewers);
+    rita.sign_in_staff("rita", STAFF_PASSWORD).await;
+    let rows = |body: &str| body.matches("name=\"entry\"").count();
+    let first = rita.get("/reviewer").await;
+    assert!(first.body.contains("Entries 1–50 of 120, page 1 of 3."), "{}", first.body);
+    assert_eq!(rows(&first.body), 50);
+    assert!(first.body.contains("rel=\"next\" href=\"/reviewer?page=2\""), "{}", first.body);
+    let last = rita.get("/reviewer?page=3").await;
+    assert!(last.body.contains("Entries 101–120 of 120, page 3 of 3."), "{}", last.body);
+    assert_eq!(rows(&last.body), 20);
+    assert!(rita.get("/reviewer?page=99").await.body.contains("page 3 of 3."), "past the end is the last page");
+    let theirs = rita.get(&format!("/reviewer?patient={dev5}")).await;
+    assert!(theirs.body.contains("Entries 1–20 of 20."), "{}", theirs.body);
+    assert_eq!(rows(&theirs.body), 20);
+    let second = rita.get(&format!("/reviewer?patient={dev4}&kind=health&page=2")).await;
+    assert!(second.body.contains("Entries 51–100 of 100, page 2 of 2."), "{}", second.body);
+    assert!(
+        second.body.contains(&format!("href=\"/reviewer?patient={dev4}&amp;kind=health&amp;page=1\"")),
+        "the links keep the filter"
+    );
+    let bills = rita.get("/reviewer?kind=bill").await;
+    assert!(bills.body.contains("No entries.") && bills.body.contains("No waiting entry matches the filter."));
+    assert_eq!(rows(&rita.get("/reviewer?from=2000-01-01&to=2000-12-31").await.body), 0, "submitted before 2001");
+    assert!(rita.get("/reviewer?from=2000-01-01").await.body.contains("of 120,"), "submitted since 2000");
+    for (query, says) in [
+        ("page=0", "is not a page number"),
+        ("page=two", "is not a page number"),
+        ("from=14/03/2026", "is not a date like 2026-03-14"),
+        ("from=2026-03-15&to=2026-03-14", "the dates are the wrong way round"),
+        ("patient=0x12", "is not an account address"),
+        ("kind=lab", "choose health or bill"),
+    ] {
+        let refused = rita.get(&format!("/reviewer?{query}")).await;
+        assert!(refused.status == 400 && refused.body.contains(says), "{query}: {} {}", refused.status, refused.body);
+    }
+
+    let mut carl = HttpVisitor::new(&clerks);
+    carl.sign_in_staff("carl", STAFF_PASSWORD).await;
+    let mine = carl.get("/clerk?page=2").await;
+    assert!(mine.body.contains("Submissions 51–100 of 120, page 2 of 3."), "{}", mine.body);
+    assert!(mine.body.contains("120 waiting for votes."), "the count is of every submission, not the page's");
+    assert_eq!(carl.get("/reviewer?page=2").await.status, 403, "a clerk is refused the queue's pages too");
+    assert_eq!(carl.get("/admin/entries?page=2").await.status, 403, "and the admin's list");
+    let mut ada = HttpVisitor::new(&clerks);
+    ada.sign_in_staff("ada", STAFF_PASSWORD).await;
+    let newest = ada.get("/admin/entries").await;
+    assert!(newest.body.contains("Entries 1–50 of 120, page 1 of 3."), "{}", newest.body);
+    let row = |id: u64| newest.body.find(&format!("href=\"/entries/{id}\""));
+    assert!(row(120) < row(119) && row(71).is_some() && row(70).is_none(), "newest first, fifty");
+    let oldest = ada.get(&format!("/admin/entries?patient={dev4}&page=2")).await;
+    assert!(oldest.body.contains("Entries 51–100 of 100, page 2 of 2."), "{}", oldest.body);
+
+    let mut patient = HttpVisitor::new(&reviewers);
+    patient.sign_in_patient(&dev_account(4)).await;
+    let own = patient.get("/patient?page=2").await;
+    assert!(own.body.contains("Entries 51–100 of 100, page 2 of 2."), "{}", own.body);
+    assert!(own.body.contains("Approve all 100"), "the button still approves every waiting entry");
+    let narrowed = patient.get(&format!("/patient?patient={dev5}")).await;
+    assert!(narrowed.body.contains("Entries 1–50 of 100,"), "a patient's page lists only their own entries");
+    assert_eq!(patient.get("/reviewer?page=2").await.status, 403, "a patient is refused the queue");
+    assert_eq!(patient.get("/clerk?page=2").await.status, 403, "and the submissions");
+    assert_eq!(patient.get("/admin/entries").await.status, 403, "and the admin's list");
+
+    let browser = Browser::start().await;
+    sign_in(&browser, &reviewers, "rita").await;
+    browser.goto(&format!("{}/reviewer", reviewers.url)).await;
+    browser.wait_for_text("Entries 1–50 of 120, page 1 of 3.").await;
+    browser.click_text("Next").await;
+    browser.wait_for_text("Entries 51–100 of 120, page 2 of 3.").await;
+    browser.screenshot("reviewer-queue-page-2").await;
+    browser.fill("patient", &dev5).await;
+    browser.click("form.filters button").await;
+    browser.wait_for_text("Entries 1–20 of 20.").await;
+    assert_eq!(browser.path().await, format!("/reviewer?patient={dev5}&kind=&from=&to="));
+    browser.screenshot("reviewer-queue-one-patient").await;
 }

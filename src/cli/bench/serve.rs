@@ -71,8 +71,17 @@ pub async fn run(context: &Context, args: ServeArgs, workdir: &Path) -> eyre::Re
     if context.json() {
         return print_json(&ServeReport { bench: &result, memory });
     }
-    let mut rows =
-        table(["page", "requests", "p50", "p95", "p99", "errors", "requests/s", "p95 ≤ 35 ms, p99 ≤ 2× p50"]);
+    let mut rows = table([
+        "page",
+        "requests",
+        "p50",
+        "p95",
+        "p99",
+        "errors",
+        "requests/s",
+        "page size",
+        "p95 ≤ 35 ms, p99 ≤ 2× p50",
+    ]);
     for page in &result.pages {
         rows.add_row(vec![
             format!("{} ({})", page.page, page.latency.function),
@@ -82,6 +91,7 @@ pub async fn run(context: &Context, args: ServeArgs, workdir: &Path) -> eyre::Re
             format!("{:.1} ms", page.latency.p99_ms),
             page.errors.to_string(),
             format!("{:.0}", page.requests_per_second),
+            if page.page_bytes == 0 { "-".to_string() } else { format!("{:.1} KB", page.page_bytes as f64 / 1000.0) },
             match (page.first_visit || page.signed_out, meets_targets(page)) {
                 (true, _) => "(not a target)",
                 (false, true) => "yes",
