@@ -4,8 +4,9 @@
 //! Every patient page load appends an entry (the patient's own read), so the log's head moves
 //! all the time; what a history shows changes only with reads by others. This server knows its
 //! own (the log counts them); another process's appends show as an entry beyond every position
-//! this server wrote or is writing (`AccessLog::appended_elsewhere`), or as a write of this server
-//! finding its position taken, checked at most every [`CHECK_EVERY`](super::archive_cache::CHECK_EVERY) by one request at a time.
+//! this server wrote or is writing (`AccessLog::appended_elsewhere`), or as a write of this
+//! server finding its position taken, checked at most every
+//! [`CHECK_EVERY`](super::archive_cache::CHECK_EVERY) by one request at a time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

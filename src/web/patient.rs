@@ -125,7 +125,13 @@ pub async fn overview(
                     @if awaiting > 1 {
                         div.actions.approve-all {
                             button.primary.wallet-approve-all type="button" { "Approve all " (awaiting) }
-                            span.hint { " One confirmation in your wallet approves every entry below that waits for your vote. Read each first." }
+                            span.hint {
+                                @if pending_page.pages > 1 {
+                                    " One confirmation in your wallet approves every entry that waits for your vote, on every page. Read each first."
+                                } @else {
+                                    " One confirmation in your wallet approves every entry below that waits for your vote. Read each first."
+                                }
+                            }
                         }
                         p.hint.approve-all-status role="status" {}
                     }

@@ -851,6 +851,7 @@ async fn long_lists_page_and_filter() {
     let own = patient.get("/patient?page=2").await;
     assert!(own.body.contains("Entries 51–100 of 100, page 2 of 2."), "{}", own.body);
     assert!(own.body.contains("Approve all 100"), "the button still approves every waiting entry");
+    assert!(own.body.contains("approves every entry that waits for your vote, on every page"), "and says so");
     let narrowed = patient.get(&format!("/patient?patient={dev5}")).await;
     assert!(narrowed.body.contains("Entries 1–50 of 100,"), "a patient's page lists only their own entries");
     assert_eq!(patient.get("/reviewer?page=2").await.status, 403, "a patient is refused the queue");
@@ -869,4 +870,15 @@ async fn long_lists_page_and_filter() {
     browser.wait_for_text("Entries 1–20 of 20.").await;
     assert_eq!(browser.path().await, format!("/reviewer?patient={dev5}&kind=&from=&to="));
     browser.screenshot("reviewer-queue-one-patient").await;
+    sign_out(&browser).await;
+    sign_in(&browser, &clerks, "ada").await;
+    browser.goto(&format!("{}/admin/entries?page=3", clerks.url)).await;
+    browser.wait_for_text("Entries 101–120 of 120, page 3 of 3.").await;
+    browser.screenshot("admin-entries").await;
+    sign_out(&browser).await;
+    sign_in_patient(&browser, &reviewers, &env).await;
+    browser.goto(&format!("{}/patient?page=2#pending", reviewers.url)).await;
+    browser.wait_for_text("Entries 51–100 of 100, page 2 of 2.").await;
+    browser.scroll_to("#pending").await;
+    browser.screenshot("patient-pending-page-2").await;
 }
