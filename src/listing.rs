@@ -77,7 +77,13 @@ impl EntryFilter {
     pub fn admits(&self, entry: &LedgerEntry) -> bool {
         self.patient.is_none_or(|patient| entry.patient == patient)
             && self.kind.is_none_or(|kind| entry.kind == kind)
-            && (self.from.is_none() && self.to.is_none() || self.admits_date(&utc_date(entry.submitted.time)))
+            && ((self.from.is_none() && self.to.is_none()) || self.admits_date(&utc_date(entry.submitted.time)))
+    }
+
+    /// Page `page` of the `entries` the filter admits, in their order; only the page's rows are
+    /// copied out of the ledger.
+    pub fn page_of<'a>(&self, entries: impl IntoIterator<Item = &'a LedgerEntry>, page: usize) -> Paged<LedgerEntry> {
+        Paged::of(entries.into_iter().filter(|entry| self.admits(entry)), page).map(LedgerEntry::clone)
     }
 
     /// Whether a submission on `date` is within the dates. (Only a dated filter formats each
@@ -122,8 +128,7 @@ impl<T> Paged<T> {
         Self { items, total, page, pages }
     }
 
-    /// The same page with each row turned into another: the rows to keep once the page is
-    /// chosen (cloning only fifty of ten thousand).
+    /// The same page with each row turned into another (cloning only fifty of ten thousand).
     pub fn map<U>(self, row: impl FnMut(T) -> U) -> Paged<U> {
         Paged {
             items: self.items.into_iter().map(row).collect(),
@@ -183,6 +188,17 @@ mod tests {
         assert!(open.is_empty() && open.admits(&entry(6, 7, EntryKind::Bill, 0)));
         let from_only = EntryFilter::parse("", "", "2026-03-14", "").unwrap();
         assert!(from_only.admits(&entry(7, 1, EntryKind::Bill, MARCH_14 + 30 * DAY)));
+    }
+
+    #[test]
+    fn a_page_of_entries_holds_only_what_the_filter_admits() {
+        let entries: Vec<LedgerEntry> =
+            (1..=120).map(|id| entry(id, if id % 2 == 0 { 1 } else { 2 }, EntryKind::Health, MARCH_14)).collect();
+        let patient = format!("{:#x}", Address::repeat_byte(1));
+        let page = EntryFilter::parse(&patient, "", "", "").unwrap().page_of(&entries, 2);
+        let ids: Vec<u64> = page.items.iter().map(|e| e.id).collect();
+        assert_eq!((page.total, page.pages, ids.first(), ids.len()), (60, 2, Some(&102), 10));
+        assert!(ids.iter().all(|id| id % 2 == 0));
     }
 
     #[test]

@@ -7,16 +7,14 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hrm::audit::audit as audit_archive;
-use hrm::chain::ledger::LedgerEntry;
 use hrm::follower::archive_lag;
-use hrm::listing::Paged;
 use hrm::migration::migrate as migrate_entries;
-use hrm::records::utc_date;
 use hrm::store::{StaffError, StaffRole};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{csrf_field, hospital_label, page, short_address, status_badge};
+use super::entries::entries_table;
+use super::layout::{csrf_field, page, short_address};
 use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
@@ -33,8 +31,7 @@ pub async fn entries(
     let (filter, page_number) = query.read()?;
     let ledger = app.ledger().await?;
     let names = ledger.hospital_names().clone();
-    let shown: Paged<LedgerEntry> =
-        Paged::of(ledger.newest_first().filter(|entry| filter.admits(entry)), page_number).map(LedgerEntry::clone);
+    let shown = filter.page_of(ledger.newest_first(), page_number);
     drop(ledger);
     Ok(page(
         &visit,
@@ -44,25 +41,7 @@ pub async fn entries(
             section.card {
                 (filter_form(ENTRIES, &query))
                 (pager(ENTRIES, &query, &shown))
-                @if !shown.items.is_empty() {
-                    table.sortable {
-                        thead { tr { th.num { "Entry" } th { "Kind" } th { "Patient" } th { "Submitted by" } th { "Submitted" } th { "Status" } th.num { "Approvals" } } }
-                        tbody {
-                            @for entry in &shown.items {
-                                @let (approvals, needed) = entry.approvals();
-                                tr {
-                                    td.num data-sort=(entry.id) { a href=(format!("/entries/{}", entry.id)) { (entry.id) } }
-                                    td { (entry.kind.describe()) }
-                                    td { code title=(entry.patient) { (short_address(entry.patient)) } }
-                                    td { (hospital_label(&names, entry.submitter)) }
-                                    td data-sort=(entry.submitted.block) { (utc_date(entry.submitted.time)) }
-                                    td { (status_badge(entry.status.as_str())) }
-                                    td.num { (approvals) " / " (needed) }
-                                }
-                            }
-                        }
-                    }
-                }
+                @if !shown.items.is_empty() { (entries_table(&shown.items, Some(&names))) }
             }
         },
     ))

@@ -9,16 +9,15 @@ use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hrm::chain::EntryStatus;
-use hrm::chain::ledger::LedgerEntry;
-use hrm::listing::Paged;
-use hrm::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record, utc_date};
+use hrm::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record};
 use hrm::store::StaffRole;
 use hrm::submission::{SubmissionError, submit_record};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::entries::entries_table;
 use super::entries::reading_label;
-use super::layout::{csrf_field, page, short_address, status_badge};
+use super::layout::{csrf_field, page, short_address};
 use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
@@ -39,8 +38,7 @@ pub async fn submissions(
     let ledger = app.ledger().await?;
     let mine = ledger.submitted_by(app.hospital_address());
     let waiting = mine.iter().filter(|e| e.status == EntryStatus::Pending).count();
-    let shown: Paged<LedgerEntry> =
-        Paged::of(mine.into_iter().filter(|entry| filter.admits(entry)), page_number).map(LedgerEntry::clone);
+    let shown = filter.page_of(mine, page_number);
     drop(ledger);
     Ok(page(
         &visit,
@@ -61,22 +59,7 @@ pub async fn submissions(
                         p.empty { "No submission matches the filter." }
                     }
                 } @else {
-                    table.sortable {
-                        thead { tr { th.num { "Entry" } th { "Kind" } th { "Patient" } th { "Submitted" } th { "Status" } th.num { "Approvals" } } }
-                        tbody {
-                            @for entry in &shown.items {
-                                @let (approvals, needed) = entry.approvals();
-                                tr {
-                                    td.num data-sort=(entry.id) { a href=(format!("/entries/{}", entry.id)) { (entry.id) } }
-                                    td { (entry.kind.describe()) }
-                                    td { code title=(entry.patient) { (short_address(entry.patient)) } }
-                                    td data-sort=(entry.submitted.block) { (utc_date(entry.submitted.time)) }
-                                    td { (status_badge(entry.status.as_str())) }
-                                    td.num { (approvals) " / " (needed) }
-                                }
-                            }
-                        }
-                    }
+                    (entries_table(&shown.items, None))
                 }
                 @if waiting > 0 { p.hint { (waiting) " waiting for votes." } }
             }

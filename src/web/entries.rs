@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use hrm::chain::EntryStatus;
 use hrm::chain::ledger::LedgerEntry;
 use hrm::records::health::READING_RANGES;
-use hrm::records::{BillDetails, HealthDetails, Record};
+use hrm::records::{BillDetails, HealthDetails, Record, utc_date};
 use hrm::store::{ArchivedRecord, StaffRole};
 use maud::{Markup, html};
 
@@ -98,6 +98,34 @@ pub fn readings_table(records: &[&ArchivedRecord], hospitals: Option<&HashMap<Ad
                                 td { a href=(format!("/patient/records/{}", record.entry_id)) { "Details" } }
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Entries as staff lists them, each linking to its page: its kind, patient, the day it was
+/// submitted, its status and approvals, and with `hospitals` the hospital that submitted it.
+pub fn entries_table(entries: &[LedgerEntry], hospitals: Option<&HashMap<Address, String>>) -> Markup {
+    html! {
+        table.sortable {
+            thead { tr {
+                th.num { "Entry" } th { "Kind" } th { "Patient" }
+                @if hospitals.is_some() { th { "Submitted by" } }
+                th { "Submitted" } th { "Status" } th.num { "Approvals" }
+            } }
+            tbody {
+                @for entry in entries {
+                    @let (approvals, needed) = entry.approvals();
+                    tr {
+                        td.num data-sort=(entry.id) { a href=(format!("/entries/{}", entry.id)) { (entry.id) } }
+                        td { (entry.kind.describe()) }
+                        td { code title=(entry.patient) { (short_address(entry.patient)) } }
+                        @if let Some(names) = hospitals { td { (hospital_label(names, entry.submitter)) } }
+                        td data-sort=(entry.submitted.block) { (utc_date(entry.submitted.time)) }
+                        td { (status_badge(entry.status.as_str())) }
+                        td.num { (approvals) " / " (needed) }
                     }
                 }
             }

@@ -21,7 +21,6 @@ use hrm::chain::sharing::{StandingGrant, UNTIL_REVOKED, end_of_day};
 use hrm::chain::{EntryErasure, EntryStatus, ErasureAnswer, Submission};
 use hrm::erasure::entries_to_erase;
 use hrm::fhir::{PatientExport, patient_bundle};
-use hrm::listing::Paged;
 use hrm::ml::dataset::FEATURES;
 use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
 use hrm::records::health::READING_RANGES;
@@ -85,8 +84,7 @@ pub async fn overview(
         ledger.about_patient(patient).into_iter().filter(|entry| entry.status == EntryStatus::Pending).collect();
     let any_open = !open.is_empty();
     let awaiting = open.iter().filter(|e| e.awaits_vote_of(patient)).count();
-    let pending_page =
-        Paged::of(open.into_iter().filter(|entry| filter.admits(entry)), page_number).map(LedgerEntry::clone);
+    let pending_page = filter.page_of(open, page_number);
     let grants = ledger.grants_of(patient);
     let erasures = ledger.erasures_of(patient);
     drop(ledger);

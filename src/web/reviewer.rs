@@ -10,7 +10,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::response::Redirect;
 use hrm::access::{RecordParties, log_entry_read, read_patient_records, read_rule};
 use hrm::chain::ledger::LedgerEntry;
-use hrm::listing::Paged;
 use hrm::records::{EntryKind, Record, utc_date};
 use hrm::store::archive::archive_id;
 use hrm::store::{ArchivedRecord, StaffRole};
@@ -38,8 +37,7 @@ pub async fn queue(
     let ledger = app.ledger().await?;
     let names = ledger.hospital_names().clone();
     let waiting = ledger.awaiting_vote_of(app.hospital_address());
-    let shown: Paged<LedgerEntry> =
-        Paged::of(waiting.into_iter().filter(|entry| filter.admits(entry)), page_number).map(LedgerEntry::clone);
+    let shown = filter.page_of(waiting, page_number);
     drop(ledger);
     Ok(page(
         &visit,
