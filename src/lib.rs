@@ -9,6 +9,7 @@ pub mod bench;
 pub mod chain;
 pub mod config;
 pub mod devnet;
+pub mod directory;
 pub mod doctor;
 pub mod erasure;
 pub mod exchange;

@@ -103,6 +103,14 @@ pub fn parse_page(text: &str) -> Result<usize, ListError> {
     text.parse::<usize>().ok().filter(|page| *page >= 1).ok_or_else(|| ListError::Page(text.to_string()))
 }
 
+/// Page `page` of a list of `total` rows kept elsewhere (a database): which page that is (past
+/// the last is the last, as in [`Paged::of`]) and how many rows precede it.
+pub fn page_window(total: usize, page: usize) -> (usize, usize) {
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = page.clamp(1, pages);
+    (page, (page - 1) * PAGE_SIZE)
+}
+
 /// One page of a list, and where it is in the whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paged<T> {
@@ -126,6 +134,11 @@ impl<T> Paged<T> {
         let page = page.clamp(1, pages);
         let items = items.into_iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
         Self { items, total, page, pages }
+    }
+
+    /// A page of rows fetched for [`page_window`]'s page of a `total`-row list.
+    pub fn fetched(items: Vec<T>, total: usize, page: usize) -> Self {
+        Self { items, total, page, pages: total.div_ceil(PAGE_SIZE).max(1) }
     }
 
     /// The same page with each row turned into another (cloning only fifty of ten thousand).

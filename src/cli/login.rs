@@ -27,7 +27,7 @@ pub async fn run(context: &Context, args: LoginArgs) -> eyre::Result<()> {
         .ok_or_else(|| eyre!("name the patient account that signs in with --from NAME|ADDRESS (or HRM_FROM)"))?;
     let address = context.address(spec)?;
     let client = reqwest::Client::new();
-    let challenge = post(&client, &base, "sign-in/challenge", json!({ "address": address })).await?;
+    let challenge = post(&client, &base, "sign-in/challenge", json!({ "address": address }), "the sign-in").await?;
     let text = challenge["message"].as_str().ok_or_else(|| eyre!("{base} answered without a sign-in message"))?;
     let message = SignInMessage::parse(text)?;
     // Sign only for the server the user named: a challenge for another domain is phishing.
@@ -46,6 +46,7 @@ pub async fn run(context: &Context, args: LoginArgs) -> eyre::Result<()> {
         &base,
         "sign-in/device",
         json!({ "message": text, "signature": alloy::hex::encode_prefixed(signature.as_bytes()) }),
+        "the sign-in",
     )
     .await?;
     let link = reply["link"].as_str().ok_or_else(|| eyre!("{base} answered without a sign-in link"))?;
@@ -56,7 +57,15 @@ pub async fn run(context: &Context, args: LoginArgs) -> eyre::Result<()> {
     Ok(())
 }
 
-async fn post(client: &reqwest::Client, base: &Url, path: &str, body: Value) -> eyre::Result<Value> {
+/// Posts `body` as JSON to `path` under `base` and reads the JSON answer; a refusal names the
+/// server's reason, and `what` was refused.
+pub(super) async fn post(
+    client: &reqwest::Client,
+    base: &Url,
+    path: &str,
+    body: Value,
+    what: &str,
+) -> eyre::Result<Value> {
     let url = base.join(path).with_context(|| format!("building the URL of {path} under {base}"))?;
     let response = client
         .post(url.clone())
@@ -70,7 +79,7 @@ async fn post(client: &reqwest::Client, base: &Url, path: &str, body: Value) -> 
     let reply: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if !status.is_success() {
         let reason = reply["error"].as_str().unwrap_or("no reason given");
-        return Err(eyre!("{url} refused the sign-in ({status}): {reason}"));
+        return Err(eyre!("{url} refused {what} ({status}): {reason}"));
     }
     Ok(reply)
 }

@@ -11,6 +11,7 @@ mod demo;
 mod deploy;
 mod devnet;
 mod doctor;
+mod enroll;
 mod erase;
 mod export;
 mod hospital;
@@ -23,6 +24,7 @@ mod metrics_listen;
 mod migrate;
 mod model;
 mod output;
+mod patient;
 mod predict;
 mod records;
 mod serve;
@@ -167,6 +169,11 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Sign in to a web app as a patient without a browser wallet: prints a one-time link
     Login(login::LoginArgs),
+    /// This hospital's patient directory (name, birth date, MRN) and enrollment links to accounts
+    #[command(subcommand)]
+    Patient(patient::PatientCommand),
+    /// Link your account to a hospital's record of you, with the enrollment link its desk gave you
+    Enroll(enroll::EnrollArgs),
     /// Benchmarks on local services it starts and stops itself (use a release build)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -218,6 +225,8 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Status(args) => status::run(&context, args).await,
         Command::Serve(args) => serve::run(&context, args).await,
         Command::Login(args) => login::run(&context, args).await,
+        Command::Patient(command) => patient::run(&context, command).await,
+        Command::Enroll(args) => enroll::run(&context, args).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }

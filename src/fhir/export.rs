@@ -7,9 +7,10 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::{
-    ACCOUNT_SYSTEM, COMMITMENT_SYSTEM, ENTRY_SYSTEM, ENVELOPE_DIGEST_SYSTEM, LOCAL_CODES, PANEL_CODE, READING_CODES,
-    SALT_SYSTEM, TRANSACTION_SYSTEM, UCUM,
+    ACCOUNT_SYSTEM, COMMITMENT_SYSTEM, ENTRY_SYSTEM, ENVELOPE_DIGEST_SYSTEM, LOCAL_CODES, MRN_SYSTEM_PREFIX,
+    PANEL_CODE, READING_CODES, SALT_SYSTEM, TRANSACTION_SYSTEM, UCUM,
 };
+use crate::directory::DirectoryPatient;
 use crate::records::health::READING_RANGES;
 use crate::records::{BillDetails, HealthDetails, Record};
 use crate::store::{Archive, ArchivedRecord, StoreError, StoredPrediction};
@@ -27,6 +28,9 @@ pub struct PatientExport {
     pub hospital_names: HashMap<Address, String>,
     /// When the Bundle is written (RFC 3339), its `timestamp`.
     pub exported_at: String,
+    /// The patient as the exporting hospital's directory knows them (with that hospital), when
+    /// it enrolled them: their MRN, name, birth date and sex go into the `Patient`.
+    pub known_as: Option<(Address, DirectoryPatient)>,
 }
 
 impl PatientExport {
@@ -47,7 +51,11 @@ impl PatientExport {
             .filter(|p| shown.contains(p.record_id.as_str()))
             .collect();
         let exported_at = bson::DateTime::now().try_to_rfc3339_string().unwrap_or_default();
-        Ok(Self { patient, records, predictions, hospital_names, exported_at })
+        let known_as = archive
+            .directory_entry_of(patient)
+            .await?
+            .and_then(|(link, known)| Some((link.hospital.parse().ok()?, known)));
+        Ok(Self { patient, records, predictions, hospital_names, exported_at, known_as })
     }
 }
 
@@ -101,14 +109,35 @@ fn address_of(hex: &str, id: &str) -> Result<Address, StoreError> {
     hex.parse().map_err(|e| StoreError::Damaged { id: id.to_string(), message: format!("address '{hex}': {e}") })
 }
 
+/// The `Patient`: the account, and what the exporting hospital's directory holds (its MRN, typed
+/// `MR` and assigned by that hospital, the name, birth date and sex) when it enrolled them.
+fn patient_resource(export: &PatientExport) -> Value {
+    let mut identifiers = vec![account_identifier(export.patient)];
+    let mut patient = json!({ "resourceType": "Patient", "active": true });
+    if let Some((hospital, known)) = &export.known_as {
+        identifiers.push(json!({
+            "use": "usual",
+            "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR" }] },
+            "system": format!("{MRN_SYSTEM_PREFIX}{hospital:#x}"),
+            "value": known.mrn,
+            "assigner": reference(&organization_url(*hospital)),
+        }));
+        patient["name"] = json!([{ "text": known.name }]);
+        patient["birthDate"] = json!(known.birth_date);
+        patient["gender"] = json!(known.sex.as_str());
+    }
+    patient["identifier"] = Value::Array(identifiers);
+    patient
+}
+
 /// The Bundle (type `collection`) of everything archived about one patient.
 pub fn patient_bundle(export: &PatientExport) -> Result<Value, StoreError> {
     let patient_ref = patient_url(export.patient);
-    let mut entries = vec![entry(
-        &patient_ref,
-        json!({ "resourceType": "Patient", "identifier": [account_identifier(export.patient)], "active": true }),
-    )];
+    let mut entries = vec![entry(&patient_ref, patient_resource(export))];
     let mut hospitals: Vec<Address> = Vec::new();
+    if let Some((hospital, _)) = &export.known_as {
+        hospitals.push(*hospital);
+    }
     for record in &export.records {
         let submitter = address_of(&record.submitter, &record.id)?;
         for hospital in std::iter::once(submitter).chain(voting_hospitals(record, export.patient)?) {

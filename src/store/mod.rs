@@ -5,6 +5,8 @@
 
 pub mod archive;
 pub mod checkpoint;
+pub mod directory;
+pub mod directory_entry;
 pub mod envelopes;
 pub mod erasure;
 pub mod orphans;
@@ -200,7 +202,7 @@ impl Archive {
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = mongodb::bson::DateTime::now();
         let mut deleted = 0;
-        for collection in sign_ins::EXPIRING_COLLECTIONS {
+        for collection in EXPIRING_COLLECTIONS {
             let result = self
                 .db
                 .collection::<mongodb::bson::Document>(collection)
@@ -270,9 +272,27 @@ fn archive_indexes() -> Vec<(&'static str, IndexModel)> {
         (ACCESS_LOG_COLLECTION, by_patient),
         (envelopes::SEEN_REQUESTS_COLLECTION, expiring),
     ];
+    indexes.extend(EXPIRING_COLLECTIONS.into_iter().map(|collection| {
+        let expiry = IndexModel::builder()
+            .keys(doc! { "expires_at": 1 })
+            .options(IndexOptions::builder().name("expiry".to_string()).expire_after(Duration::ZERO).build())
+            .build();
+        (collection, expiry)
+    }));
     indexes.extend(sign_ins::sign_in_indexes());
+    indexes.extend(directory::directory_indexes());
     indexes
 }
+
+/// The collections whose documents carry `expires_at` and go once it passes: sign-in state and
+/// enrollment challenges.
+const EXPIRING_COLLECTIONS: [&str; 5] = [
+    sign_ins::SESSIONS,
+    sign_ins::SIGN_IN_LINKS,
+    sign_ins::SIGN_IN_NONCES,
+    sign_ins::SIGN_IN_FAILURES,
+    directory::ENROLLMENT_CHALLENGES,
+];
 
 /// The one index of a record collection. A record's `_id` is its deployment and entry id
 /// (`archive::archive_id`), so `_id` alone keeps an entry from being archived twice: each further

@@ -17,13 +17,10 @@ use sha2::{Digest, Sha256};
 
 use super::{Archive, StaffRole, StoreError};
 
-const SESSIONS: &str = "web_sessions";
-const SIGN_IN_LINKS: &str = "sign_in_links";
-const SIGN_IN_NONCES: &str = "sign_in_nonces";
-const SIGN_IN_FAILURES: &str = "sign_in_failures";
-/// The collections whose documents carry `expires_at`.
-pub(super) const EXPIRING_COLLECTIONS: [&str; 4] = [SESSIONS, SIGN_IN_LINKS, SIGN_IN_NONCES, SIGN_IN_FAILURES];
-
+pub(super) const SESSIONS: &str = "web_sessions";
+pub(super) const SIGN_IN_LINKS: &str = "sign_in_links";
+pub(super) const SIGN_IN_NONCES: &str = "sign_in_nonces";
+pub(super) const SIGN_IN_FAILURES: &str = "sign_in_failures";
 /// Who a session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -85,25 +82,13 @@ fn now() -> DateTime {
     DateTime::now()
 }
 
-/// The TTL indexes that expire sign-in state, and the index that counts failures, with their
-/// collections.
+/// The index that counts sign-in failures, with its collection.
 pub(super) fn sign_in_indexes() -> Vec<(&'static str, IndexModel)> {
-    let mut indexes: Vec<(&'static str, IndexModel)> = EXPIRING_COLLECTIONS
-        .into_iter()
-        .map(|collection| {
-            let expiry = IndexModel::builder()
-                .keys(doc! { "expires_at": 1 })
-                .options(IndexOptions::builder().name("expiry".to_string()).expire_after(Duration::ZERO).build())
-                .build();
-            (collection, expiry)
-        })
-        .collect();
     let by_key = IndexModel::builder()
         .keys(doc! { "key": 1, "at": 1 })
         .options(IndexOptions::builder().name("key_at".to_string()).build())
         .build();
-    indexes.push((SIGN_IN_FAILURES, by_key));
-    indexes
+    vec![(SIGN_IN_FAILURES, by_key)]
 }
 
 impl Archive {

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::entries::entries_table;
-use super::layout::{csrf_field, page, short_address};
+use super::layout::{PatientNames, csrf_field, page, short_address};
 use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
@@ -41,7 +41,7 @@ pub async fn entries(
             section.card {
                 (filter_form(ENTRIES, &query))
                 (pager(ENTRIES, &query, &shown))
-                @if !shown.items.is_empty() { (entries_table(&shown.items, Some(&names))) }
+                @if !shown.items.is_empty() { (entries_table(&shown.items, Some(&names), &PatientNames::new())) }
             }
         },
     ))

@@ -9,6 +9,7 @@ use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hrm::chain::EntryStatus;
+use hrm::directory::{DirectoryError, resolve_patient};
 use hrm::records::{Amount, BillDetails, HealthDetails, LineItem, Readings, Record};
 use hrm::store::StaffRole;
 use hrm::submission::{SubmissionError, submit_record};
@@ -20,6 +21,8 @@ use super::entries::reading_label;
 use super::layout::{csrf_field, page, short_address};
 use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
+
+const PATIENT_HINT: &str = "Name or medical record number (pick from the suggestions), or an address (0x…)";
 
 /// Errors by form field; `""` holds the one for the whole form.
 type FieldErrors = BTreeMap<&'static str, String>;
@@ -40,6 +43,7 @@ pub async fn submissions(
     let waiting = mine.iter().filter(|e| e.status == EntryStatus::Pending).count();
     let shown = filter.page_of(mine, page_number);
     drop(ledger);
+    let patients = app.patient_names(shown.items.iter().map(|e| e.patient)).await?;
     Ok(page(
         &visit,
         "Submissions",
@@ -59,7 +63,7 @@ pub async fn submissions(
                         p.empty { "No submission matches the filter." }
                     }
                 } @else {
-                    (entries_table(&shown.items, None))
+                    (entries_table(&shown.items, None, &patients))
                 }
                 @if waiting > 0 { p.hint { (waiting) " waiting for votes." } }
             }
@@ -216,7 +220,7 @@ pub async fn submit_health(
 ) -> Result<Response, PageError> {
     visit.staff(StaffRole::Clerk)?;
     let mut errors = FieldErrors::new();
-    let patient = resolve_patient(&app, &form.patient, &mut errors);
+    let patient = patient_named(&app, &form.patient, &mut errors).await;
     let record = form.record(&mut errors);
     submit(&app, &visit, patient, record, errors, |errors| health_page(&visit, &form, errors)).await
 }
@@ -236,18 +240,25 @@ pub async fn submit_bill(
 ) -> Result<Response, PageError> {
     visit.staff(StaffRole::Clerk)?;
     let mut errors = FieldErrors::new();
-    let patient = resolve_patient(&app, &form.patient, &mut errors);
+    let patient = patient_named(&app, &form.patient, &mut errors).await;
     let record = form.record(&mut errors);
     submit(&app, &visit, patient, record, errors, |errors| bill_page(&visit, &form, errors)).await
 }
 
-fn resolve_patient(app: &WebApp, spec: &str, errors: &mut FieldErrors) -> Option<Address> {
+async fn patient_named(app: &WebApp, spec: &str, errors: &mut FieldErrors) -> Option<Address> {
     if spec.trim().is_empty() {
-        errors.insert("patient", "patient: enter the patient's address (0x…) or their name in the address book".into());
+        errors.insert(
+            "patient",
+            "patient: enter the patient's medical record number, name in the address book, or address (0x…)".into(),
+        );
         return None;
     }
-    match app.identities.resolve_address(spec.trim()) {
+    match resolve_patient(&app.archive, spec, |name| app.identities.resolve_address(name).ok()).await {
         Ok(address) => Some(address),
+        Err(e @ DirectoryError::NotEnrolled { .. }) => {
+            errors.insert("patient", format!("patient: {e}: start enrollment on the patient's page first"));
+            None
+        }
         Err(e) => {
             errors.insert("patient", format!("patient: {e}"));
             None
@@ -267,10 +278,13 @@ async fn submit(
         match submit_record(&app.consortium, &app.archive, &app.hospital, patient, record).await {
             Ok(done) => {
                 let id = done.outcome.entry_id.unwrap_or_default();
+                let who = match app.patient_names([patient]).await?.remove(&patient) {
+                    Some(known) => format!("{} (MRN {})", known.name, known.mrn),
+                    None => short_address(patient),
+                };
                 let message = format!(
-                    "Submitted entry {id}: {} for patient {}. It now waits for the patient's and the supporting hospitals' votes.",
+                    "Submitted entry {id}: {} for patient {who}. It now waits for the patient's and the supporting hospitals' votes.",
                     record.kind().describe(),
-                    short_address(patient)
                 );
                 app.sessions.set_flash(&visit.session.id, message).await.map_err(PageError::failed)?;
                 return Ok(Redirect::to(&format!("/entries/{id}")).into_response());
@@ -292,7 +306,13 @@ fn field(label: &str, name: &'static str, value: &str, kind: &str, hint: &str, e
             @if kind == "textarea" {
                 textarea name=(name) rows="4" aria-invalid=[error.map(|_| "true")] { (value) }
             } @else {
-                input name=(name) type=(kind) value=(value) step=[(kind == "number").then_some("any")] aria-invalid=[error.map(|_| "true")];
+                @if name == "patient" {
+                    // Suggestions from the directory as staff type a name (app.js fills the list).
+                    input name=(name) type=(kind) value=(value) list="patient-suggestions" data-suggest autocomplete="off" aria-invalid=[error.map(|_| "true")];
+                    datalist #patient-suggestions {}
+                } @else {
+                    input name=(name) type=(kind) value=(value) step=[(kind == "number").then_some("any")] aria-invalid=[error.map(|_| "true")];
+                }
             }
             @if !hint.is_empty() { span.hint { (hint) } }
             @if let Some(error) = error { span.field-error role="alert" { (error) } }
@@ -317,7 +337,7 @@ fn health_page(visit: &Visit, form: &HealthForm, errors: &FieldErrors) -> Markup
             (form_error(errors))
             form.card.record-form method="post" action="/clerk/health" {
                 (csrf_field(visit))
-                (field("Patient", "patient", &form.patient, "text", "Address (0x…) or name in the address book", errors))
+                (field("Patient", "patient", &form.patient, "text", PATIENT_HINT, errors))
                 (field("Date of readings", "recorded_at", &form.recorded_at, "date", "", errors))
                 div.grid {
                     @for range in ranges {
@@ -340,7 +360,7 @@ fn bill_page(visit: &Visit, form: &BillForm, errors: &FieldErrors) -> Markup {
             (form_error(errors))
             form.card.record-form method="post" action="/clerk/bill" {
                 (csrf_field(visit))
-                (field("Patient", "patient", &form.patient, "text", "Address (0x…) or name in the address book", errors))
+                (field("Patient", "patient", &form.patient, "text", PATIENT_HINT, errors))
                 (field("Date of issue", "issued_at", &form.issued_at, "date", "", errors))
                 (field("Currency", "currency", &form.currency, "text", "ISO 4217 code, e.g. USD", errors))
                 (field("Line items", "line_items", &form.line_items, "textarea", "One per line: Description = amount, e.g. Consultation = 120.00", errors))

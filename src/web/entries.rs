@@ -12,7 +12,7 @@ use hrm::records::{BillDetails, HealthDetails, Record, utc_date};
 use hrm::store::{ArchivedRecord, StaffRole};
 use maud::{Markup, html};
 
-use super::layout::{hospital_label, kind_title, page, short_address, status_badge, tx_link};
+use super::layout::{PatientNames, hospital_label, kind_title, page, patient_label, status_badge, tx_link};
 use super::{PageError, Visit, WebApp};
 
 /// A reading's label for people.
@@ -107,7 +107,11 @@ pub fn readings_table(records: &[&ArchivedRecord], hospitals: Option<&HashMap<Ad
 
 /// Entries as staff lists them, each linking to its page: its kind, patient, the day it was
 /// submitted, its status and approvals, and with `hospitals` the hospital that submitted it.
-pub fn entries_table(entries: &[LedgerEntry], hospitals: Option<&HashMap<Address, String>>) -> Markup {
+pub fn entries_table(
+    entries: &[LedgerEntry],
+    hospitals: Option<&HashMap<Address, String>>,
+    patients: &PatientNames,
+) -> Markup {
     html! {
         table.sortable {
             thead { tr {
@@ -121,7 +125,7 @@ pub fn entries_table(entries: &[LedgerEntry], hospitals: Option<&HashMap<Address
                     tr {
                         td.num data-sort=(entry.id) { a href=(format!("/entries/{}", entry.id)) { (entry.id) } }
                         td { (entry.kind.describe()) }
-                        td { code title=(entry.patient) { (short_address(entry.patient)) } }
+                        td { (patient_label(patients, entry.patient)) }
                         @if let Some(names) = hospitals { td { (hospital_label(names, entry.submitter)) } }
                         td data-sort=(entry.submitted.block) { (utc_date(entry.submitted.time)) }
                         td { (status_badge(entry.status.as_str())) }
@@ -200,12 +204,13 @@ pub async fn entry(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<
     let archived =
         app.archive.archived_entry(deployment.chain_id, deployment.address, id).await.map_err(PageError::failed)?;
     let awaits_us = entry.awaits_vote_of(app.hospital_address()) && visit.has_role(StaffRole::Reviewer);
+    let patients = app.patient_names([entry.patient]).await?;
     Ok(page(
         &visit,
         &format!("Entry {id}"),
         html! {
             h1 { "Entry " (id) " " (status_badge(entry.status.as_str())) }
-            p { (kind_title(entry.kind)) " for patient " code title=(entry.patient) { (short_address(entry.patient)) } }
+            p { (kind_title(entry.kind)) " for patient " (patient_label(&patients, entry.patient)) }
             @if awaits_us { p { a.button.primary href=(format!("/reviewer/entries/{id}")) { "Open and vote" } } }
             div.columns {
                 section.card { h2 { "Votes" } (votes(&entry, &names)) }

@@ -95,6 +95,18 @@ pub fn short_address(address: Address) -> String {
     format!("{}…{}", &full[..6], &full[full.len() - 4..])
 }
 
+/// The directory entries of the patients on a page whom this hospital enrolled, by account.
+pub type PatientNames = std::collections::HashMap<Address, hrm::directory::DirectoryPatient>;
+
+/// A patient as staff see them: the name and MRN where this hospital enrolled them, else the
+/// short address.
+pub fn patient_label(names: &PatientNames, address: Address) -> Markup {
+    match names.get(&address) {
+        Some(known) => html! { span.patient title=(address) { (known.name) " " span.mrn { "MRN " (known.mrn) } } },
+        None => html! { code title=(address) { (short_address(address)) } },
+    }
+}
+
 /// A hospital's name, or its short address when it has none.
 pub fn hospital_label(names: &std::collections::HashMap<Address, String>, address: Address) -> String {
     names.get(&address).cloned().unwrap_or_else(|| short_address(address))

@@ -79,7 +79,11 @@ pub fn filter_form(place: ListPlace<'_>, query: &ListQuery) -> Markup {
 /// "Entries 51–100 of 10,000, page 2 of 200" and the links to the first, previous, next and last
 /// pages (only those that lead somewhere).
 pub fn pager<T>(place: ListPlace<'_>, query: &ListQuery, paged: &Paged<T>) -> Markup {
-    let link = |page: usize| query.link(place.path, page, place.anchor);
+    pager_linking(place, paged, |page| query.link(place.path, page, place.anchor))
+}
+
+/// [`pager`] for a list with a query of its own: `link(n)` is page `n`'s address.
+pub fn pager_linking<T>(place: ListPlace<'_>, paged: &Paged<T>, link: impl Fn(usize) -> String) -> Markup {
     html! {
         nav.pager aria-label=(format!("Pages of the {}", place.rows)) {
             p.count {
@@ -107,7 +111,8 @@ pub fn pager<T>(place: ListPlace<'_>, query: &ListQuery, paged: &Paged<T>) -> Ma
     }
 }
 
-fn capitalised(text: &str) -> String {
+/// `text` with its first letter in upper case.
+pub fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

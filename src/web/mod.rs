@@ -12,6 +12,8 @@ mod assets;
 mod chart;
 mod clerk;
 mod client_address;
+mod directory;
+mod enroll;
 mod entries;
 mod history_cache;
 mod layout;
@@ -214,6 +216,14 @@ impl WebApp {
         Ok(format!("{}/sign-in/link/{token}", self.settings.public_url.as_str().trim_end_matches('/')))
     }
 
+    /// The directory entries of those `patients` whom this hospital enrolled, for staff pages.
+    pub async fn patient_names(
+        &self,
+        patients: impl IntoIterator<Item = Address>,
+    ) -> Result<layout::PatientNames, PageError> {
+        self.archive.directory_entries_of(patients).await.map_err(PageError::failed)
+    }
+
     /// The diabetes model, read again only when its file changes (`hrm model train` replaces it
     /// while the server runs); `None` while there is no usable model file.
     pub fn model(&self) -> Option<Arc<ModelFile>> {
@@ -293,7 +303,14 @@ fn pages(app: Arc<WebApp>) -> Router {
         .route("/clerk/health", get(clerk::health_form).post(clerk::submit_health))
         .route("/clerk/bill", get(clerk::bill_form).post(clerk::submit_bill))
         .route("/entries/{entry}", get(entries::entry))
-        .route("/patients", get(patients::find))
+        .route("/patients", get(directory::index))
+        .route("/patients/new", get(directory::new_form).post(directory::register))
+        .route("/patients/suggest", get(directory::suggest))
+        .route("/patients/mrn/{mrn}", get(directory::show))
+        .route("/patients/mrn/{mrn}/enrollment", post(directory::start_enrollment))
+        .route("/patients/mrn/{mrn}/unlink", post(directory::unlink_account))
+        .route("/enroll/{code}", get(enroll::show).post(enroll::redeem))
+        .route("/enroll/{code}/message", get(enroll::message))
         .route("/patients/{patient}", get(patients::records))
         .route("/patients/{patient}/fhir", get(patients::fhir_bundle))
         .route("/patient/sharing/transaction", get(patient::sharing_transaction))
@@ -582,7 +599,10 @@ async fn keep_session(app: &WebApp, session: &Session, response: &mut Response) 
 /// Lets safe requests through; a state-changing one must carry the session's CSRF token in the
 /// `X-CSRF-Token` header or the `_csrf` form field.
 async fn check_csrf(method: &Method, path: &str, visit: &Visit, request: Request) -> Result<Request, PageError> {
-    if matches!(*method, Method::GET | Method::HEAD) || CSRF_EXEMPT.contains(&path) {
+    // An enrollment is proved by the account's signature over a challenge named by the secret code
+    // in its path, which a forged cross-site request cannot make.
+    let enrollment = path.starts_with("/enroll/");
+    if matches!(*method, Method::GET | Method::HEAD) || CSRF_EXEMPT.contains(&path) || enrollment {
         return Ok(request);
     }
     let refused = || {

@@ -104,12 +104,14 @@ pub async fn overview(
         shown.iter().partition(|record| record.kind == EntryKind::Health);
     let handled_by = hospitals_handling(shown.iter().copied());
     let reads = app.access_histories.get(&app.access_log, patient).await.map_err(PageError::failed)?;
+    let known = app.patient_names([patient]).await?.remove(&patient);
 
     Ok(page(
         &visit,
         "My records",
         html! {
             h1 { "My health records" }
+            @if let Some(known) = &known { p.greeting { "Welcome, " (known.name) "." } }
             p.hint { "Signed in as " code title=(patient) { (short_address(patient)) } ". Only you, the hospital that entered a record, its supporting hospitals and the hospitals you let in can read it; every look is listed below." }
             section.card #pending {
                 h2 { "Waiting for votes" }

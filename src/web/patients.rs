@@ -5,54 +5,14 @@
 use std::sync::Arc;
 
 use alloy::primitives::Address;
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::{Path, State};
+use axum::response::Response;
 use hrm::access::read_patient_records;
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::layout::{hospital_label, page, short_address};
 use super::patient::fhir_download;
 use super::{PageError, Visit, WebApp};
-
-#[derive(Deserialize)]
-pub struct FindQuery {
-    #[serde(default)]
-    patient: String,
-}
-
-/// `GET /patients[?patient=WHO]`: the look-up form; with a patient (address or address-book
-/// name), their page.
-pub async fn find(
-    State(app): State<Arc<WebApp>>,
-    visit: Visit,
-    Query(query): Query<FindQuery>,
-) -> Result<Response, PageError> {
-    visit.clinical_staff()?;
-    let wanted = query.patient.trim();
-    if !wanted.is_empty() {
-        let patient = app.identities.resolve_address(wanted).map_err(|_| {
-            PageError::BadRequest(format!(
-                "'{wanted}' is neither an address (0x…) nor a name in this hospital's address book."
-            ))
-        })?;
-        return Ok(Redirect::to(&format!("/patients/{patient}")).into_response());
-    }
-    Ok(page(&visit,
-        "Patients",
-        html! {
-            h1 { "Look up a patient" }
-            section.card {
-                form.inline method="get" action="/patients" {
-                    label { "Patient (address or name) " input name="patient" required autofocus; }
-                    button.primary type="submit" { "Show records" }
-                }
-                p.hint { "You see the records this hospital entered or approved, and all of a patient's records once the patient has granted this hospital access. Every look is logged, with your name, in the patient's access history." }
-            }
-        },
-    )
-    .into_response())
-}
 
 fn patient_of(text: &str) -> Result<Address, PageError> {
     text.parse().map_err(|_| PageError::NotFound)
@@ -71,11 +31,20 @@ pub async fn records(
         .await
         .map_err(PageError::failed)?;
     let names = app.ledger().await?.hospital_names().clone();
+    let known = app.patient_names([patient]).await?.remove(&patient);
+    let title =
+        known.as_ref().map_or_else(|| format!("Patient {}", short_address(patient)), |known| known.name.clone());
     Ok(page(
         &visit,
-        &format!("Patient {}", short_address(patient)),
+        &title,
         html! {
-            h1 { "Patient " code title=(patient) { (short_address(patient)) } }
+            @match &known {
+                Some(known) => {
+                    h1 { (known.name) }
+                    p.hint { "Medical record number " a href=(format!("/patients/mrn/{}", known.mrn)) { (known.mrn) } ", born " (known.birth_date) ", account " code title=(patient) { (short_address(patient)) } "." }
+                }
+                None => h1 { "Patient " code title=(patient) { (short_address(patient)) } },
+            }
             section.card #patient-records {
                 h2 { "Records this hospital may see" }
                 @if screened.allowed.is_empty() {

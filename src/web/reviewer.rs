@@ -19,7 +19,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::entries::{readings_table, record_details, timeline, votes};
-use super::layout::{csrf_field, hospital_label, kind_title, page, short_address};
+use super::layout::{csrf_field, hospital_label, kind_title, page, patient_label, short_address};
 use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
@@ -39,6 +39,7 @@ pub async fn queue(
     let waiting = ledger.awaiting_vote_of(app.hospital_address());
     let shown = filter.page_of(waiting, page_number);
     drop(ledger);
+    let patients = app.patient_names(shown.items.iter().map(|e| e.patient)).await?;
     Ok(page(
         &visit,
         "Review",
@@ -65,7 +66,7 @@ pub async fn queue(
                                         td { input type="checkbox" name="entry" value=(entry.id) aria-label=(format!("Select entry {}", entry.id)); }
                                         td.num data-sort=(entry.id) { (entry.id) }
                                         td { (entry.kind.describe()) }
-                                        td { code title=(entry.patient) { (short_address(entry.patient)) } }
+                                        td { (patient_label(&patients, entry.patient)) }
                                         td { (hospital_label(&names, entry.submitter)) }
                                         td data-sort=(entry.submitted.block) { (utc_date(entry.submitted.time)) }
                                         td.num { (approvals) " / " (needed) }
@@ -123,12 +124,13 @@ pub async fn open(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<u
             .filter(|r| r.kind == EntryKind::Health)
             .collect();
     let awaits_us = entry.awaits_vote_of(app.hospital_address());
+    let patients = app.patient_names([entry.patient]).await?;
     Ok(page(
         &visit,
         &format!("Entry {id}"),
         html! {
             h1 { "Entry " (id) ": " (entry.kind.describe()) }
-            p.hint { "For patient " code title=(entry.patient) { (short_address(entry.patient)) } ", submitted by " (hospital_label(&names, entry.submitter)) "." }
+            p.hint { "For patient " (patient_label(&patients, entry.patient)) ", submitted by " (hospital_label(&names, entry.submitter)) "." }
             div.columns {
                 section.card {
                     h2 { "The record" }

@@ -4,11 +4,15 @@
 
 use std::process::Command;
 
+use hrm::access::AccessLog;
+use hrm::chain::dev_keys::dev_account;
+use hrm::directory::enrollment::{enroll, issue_challenge};
 use hrm::tools::{Tool, locate};
 use serde_json::Value;
 
 use crate::common::TestEnv;
 use crate::common::cli::{Hrm, health_json};
+use crate::common::web::sign_hex;
 
 #[tokio::test]
 async fn a_patients_archive_exports_as_valid_fhir_and_verifies_against_the_chain() {
@@ -48,6 +52,24 @@ async fn a_patients_archive_exports_as_valid_fhir_and_verifies_against_the_chain
     assert!(run(&["--from", "dev:1", "migrate"]).status.success());
     hrm.ok(&["model", "train"]);
     assert!(run(&["predict", "--patient", "dev:4"]).status.success());
+    // St Mary (dev:1) knows the patient by its medical record number: registered and enrolled.
+    hrm.ok(&[
+        "patient",
+        "add",
+        "--mrn",
+        "SM-0042",
+        "--name",
+        "Ada Byron",
+        "--birth-date",
+        "1980-02-29",
+        "--sex",
+        "female",
+    ]);
+    let archive = hrm::store::Archive::connect(&env.mongodb_uri, &env.database_name).await.unwrap();
+    let hospital = dev_account(1).address();
+    let challenge = issue_challenge(&archive, "SM-0042", "nina", "records.stmary.test", hospital).await.unwrap();
+    let signature = sign_hex(&dev_account(4), &challenge.message());
+    enroll(&archive, &AccessLog::new(&archive), &challenge.code, dev_account(4).address(), &signature).await.unwrap();
 
     let bundle_path = hrm.home().join("bundle.json");
     let exported =
@@ -62,6 +84,13 @@ async fn a_patients_archive_exports_as_valid_fhir_and_verifies_against_the_chain
         "{bundle:#}"
     );
     assert_eq!([of_kind("RiskAssessment"), of_kind("Provenance"), of_kind("Binary")], [1, 2, 2]);
+    let patient = resources.iter().find(|r| r["resourceType"] == "Patient").unwrap();
+    assert_eq!(patient["identifier"][0]["value"], dev_account(4).address().to_checksum(None), "the account stays");
+    let mrn = &patient["identifier"][1];
+    assert_eq!(mrn["system"], format!("urn:hrm:fhir:mrn:{hospital:#x}"), "{patient:#}");
+    assert_eq!((mrn["value"].as_str(), mrn["type"]["coding"][0]["code"].as_str()), (Some("SM-0042"), Some("MR")));
+    assert_eq!(patient["name"][0]["text"], "Ada Byron");
+    assert_eq!((patient["birthDate"].as_str(), patient["gender"].as_str()), (Some("1980-02-29"), Some("female")));
     let coded = |code: &str| *resources.iter().find(|r| r["code"]["coding"][0]["code"] == code).expect(code);
     assert_eq!(coded("1518-0")["valueQuantity"]["value"], 148.0);
     assert_eq!(coded("1518-0")["valueQuantity"]["code"], "mg/dL");

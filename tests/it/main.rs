@@ -12,6 +12,7 @@ mod contract_artifact;
 mod contract_rules;
 mod demo;
 mod devnet;
+mod directory;
 mod exchange;
 mod fhir_export;
 mod fhir_validator;

@@ -36,14 +36,6 @@ impl Story {
     }
 }
 
-async fn sign_in(browser: &Browser, server: &Server, username: &str) {
-    browser.goto(&format!("{}/sign-in", server.url)).await;
-    browser.fill("username", username).await;
-    browser.fill("password", STAFF_PASSWORD).await;
-    browser.click("form[action='/sign-in/staff'] button").await;
-    browser.wait_for_text(username).await;
-}
-
 async fn sign_out(browser: &Browser) {
     browser.click_text("Sign out").await;
     browser.wait_for_text("Hospital staff").await;
@@ -58,7 +50,7 @@ async fn every_role_s_story_works_in_chromium() {
     let patient = dev_account(4);
 
     // The clerk enters health details; a reading out of range is named next to its field.
-    sign_in(&browser, &story.primary, "clara").await;
+    browser.sign_in_staff(&story.primary, "clara").await;
     browser.wait_for_text("Nothing submitted yet").await;
     browser.screenshot("clerk-submissions-empty").await;
     browser.click_text("Enter health details").await;
@@ -101,7 +93,7 @@ async fn every_role_s_story_works_in_chromium() {
 
     // Each reviewer opens the entries with their hospital's key and approves after confirming.
     for (index, (server, reviewer)) in story.reviewers.iter().zip(["rita", "rob"]).enumerate() {
-        sign_in(&browser, server, reviewer).await;
+        browser.sign_in_staff(server, reviewer).await;
         browser.wait_for_text("Waiting for our vote").await;
         if index == 0 {
             browser.screenshot("reviewer-queue").await;
@@ -171,7 +163,7 @@ async fn every_role_s_story_works_in_chromium() {
     sign_out(&browser).await;
 
     // The admin runs migration; the audit then finds the archive matching the chain.
-    sign_in(&browser, &story.primary, "ada").await;
+    browser.sign_in_staff(&story.primary, "ada").await;
     browser.goto(&format!("{}/admin", story.primary.url)).await;
     browser.click_text("Run migration").await;
     browser.wait_for_text("Migration archived 2 record(s)").await;
@@ -581,10 +573,10 @@ async fn a_patient_lets_a_third_hospital_in_and_out_in_chromium() {
     carl.sign_in_staff("carl", STAFF_PASSWORD).await;
 
     // Before any grant, the reviewer sees nothing of the patient's records, and cannot download them.
-    sign_in(&browser, &lakeside, "carl").await;
+    browser.sign_in_staff(&lakeside, "carl").await;
     browser.goto(&format!("{}/patients", lakeside.url)).await;
-    browser.fill("patient", &dev_account(4).address().to_string()).await;
-    browser.click_text("Show records").await;
+    browser.fill("q", &dev_account(4).address().to_string()).await;
+    browser.click_text("Find").await;
     browser.wait_for_text("holds no grant from the patient").await;
     browser.screenshot("staff-patient-no-access").await;
     let page = browser.text().await;
@@ -605,7 +597,7 @@ async fn a_patient_lets_a_third_hospital_in_and_out_in_chromium() {
     sign_out(&browser).await;
 
     // The reviewer now sees the record, and why.
-    sign_in(&browser, &lakeside, "carl").await;
+    browser.sign_in_staff(&lakeside, "carl").await;
     browser.goto(&patient_page).await;
     browser.wait_for_text("the patient granted this hospital access").await;
     browser.wait_for_text("148").await;
@@ -859,7 +851,7 @@ async fn long_lists_page_and_filter() {
     assert_eq!(patient.get("/admin/entries").await.status, 403, "and the admin's list");
 
     let browser = Browser::start().await;
-    sign_in(&browser, &reviewers, "rita").await;
+    browser.sign_in_staff(&reviewers, "rita").await;
     browser.goto(&format!("{}/reviewer", reviewers.url)).await;
     browser.wait_for_text("Entries 1–50 of 120, page 1 of 3.").await;
     browser.click_text("Next").await;
@@ -871,7 +863,7 @@ async fn long_lists_page_and_filter() {
     assert_eq!(browser.path().await, format!("/reviewer?patient={dev5}&kind=&from=&to="));
     browser.screenshot("reviewer-queue-one-patient").await;
     sign_out(&browser).await;
-    sign_in(&browser, &clerks, "ada").await;
+    browser.sign_in_staff(&clerks, "ada").await;
     browser.goto(&format!("{}/admin/entries?page=3", clerks.url)).await;
     browser.wait_for_text("Entries 101–120 of 120, page 3 of 3.").await;
     browser.screenshot("admin-entries").await;

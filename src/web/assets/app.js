@@ -1,4 +1,5 @@
-// hrm's only script: table sorting, patient sign-in with a browser wallet (EIP-1193 + EIP-4361),
+// hrm's only script: table sorting, patient sign-in and enrollment with a browser wallet (EIP-1193 +
+// EIP-4361), the clerk's patient suggestions,
 // and the patient's votes, sharing changes and erasure requests, which the wallet sends. Served from this server; no
 // inline script.
 "use strict";
@@ -37,6 +38,57 @@ async function signInWithWallet(status) {
   const signature = await provider.request({ method: "personal_sign", params: [utf8Hex(message), address] });
   const { redirect } = await postJson("/sign-in/wallet", { message, signature });
   window.location.assign(redirect);
+}
+
+async function enrollWithWallet(button) {
+  const status = document.getElementById("enroll-status");
+  const code = button.dataset.code;
+  button.disabled = true;
+  try {
+    status.textContent = "Asking your wallet…";
+    const provider = wallet();
+    const [account] = await provider.request({ method: "eth_requestAccounts" });
+    const reply = await fetch(`/enroll/${code}/message`, { credentials: "same-origin" });
+    const { message, error } = await reply.json();
+    if (!reply.ok) throw new Error(error || `the server answered ${reply.status}`);
+    status.textContent = "Please sign the enrollment message in your wallet.";
+    const signature = await provider.request({ method: "personal_sign", params: [utf8Hex(message), account] });
+    const { mrn } = await postJson(`/enroll/${code}`, { account, signature });
+    status.textContent = `Enrolled: your account is linked to medical record number ${mrn}. You can close this page, or `;
+    const signIn = document.createElement("a");
+    signIn.href = "/sign-in";
+    signIn.textContent = "sign in to see your records";
+    status.append(signIn, ".");
+    button.hidden = true;
+  } catch (error) {
+    status.textContent = `Enrollment failed: ${error.message}`;
+    button.disabled = false;
+  }
+}
+
+// Suggestions for the clerk's patient field: names, MRNs and birth dates from the directory.
+function suggestPatients(input) {
+  const list = document.getElementById(input.getAttribute("list"));
+  let pending = null;
+  input.addEventListener("input", () => {
+    clearTimeout(pending);
+    const query = input.value.trim();
+    if (query.length < 2 || query.startsWith("0x")) return;
+    pending = setTimeout(async () => {
+      const reply = await fetch(`/patients/suggest?q=${encodeURIComponent(query)}`, { credentials: "same-origin" });
+      if (!reply.ok) return;
+      const { patients } = await reply.json();
+      list.replaceChildren(
+        ...patients.map((patient) => {
+          const option = document.createElement("option");
+          option.value = patient.mrn;
+          option.label = patient.label;
+          option.textContent = patient.label;
+          return option;
+        }),
+      );
+    }, 150);
+  });
 }
 
 async function sendVote(button) {
@@ -173,6 +225,9 @@ document.addEventListener("DOMContentLoaded", () => {
       signInWithWallet(status).catch((error) => (status.textContent = `Sign-in failed: ${error.message}`)),
     );
   }
+  const enrollButton = document.getElementById("wallet-enroll");
+  if (enrollButton) enrollButton.addEventListener("click", () => enrollWithWallet(enrollButton));
+  document.querySelectorAll("input[data-suggest]").forEach(suggestPatients);
   document.querySelectorAll("button.wallet-vote").forEach((button) => button.addEventListener("click", () => sendVote(button)));
   document.querySelectorAll("button.wallet-share").forEach((button) => button.addEventListener("click", () => sendSharingChange(button)));
   document.querySelectorAll("button.wallet-erase").forEach((button) => button.addEventListener("click", () => sendErasureRequest(button)));

@@ -239,6 +239,9 @@ pub struct Browser {
     pub client: Client,
     driver: Child,
     screenshots: PathBuf,
+    /// Chromium's profile and scratch folders, removed after the browser is killed (which
+    /// leaves them behind otherwise).
+    _scratch: tempfile::TempDir,
 }
 
 impl Browser {
@@ -247,8 +250,10 @@ impl Browser {
     pub async fn start() -> Self {
         let driver_path = hrm::tools::locate(hrm::tools::Tool::Chromedriver).unwrap_or_else(|e| panic!("{e}"));
         let port = free_port();
+        let scratch =
+            tempfile::Builder::new().prefix("hrm-chromium-").tempdir().expect("a scratch folder for Chromium");
         let mut command = Command::new(driver_path);
-        command.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null());
+        command.arg(format!("--port={port}")).env("TMPDIR", scratch.path()).stdout(Stdio::null()).stderr(Stdio::null());
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let driver = command.spawn().expect("starting chromedriver");
         let mut capabilities = serde_json::Map::new();
@@ -266,13 +271,22 @@ impl Browser {
                 Ok(client) => {
                     let screenshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
                     std::fs::create_dir_all(&screenshots).unwrap();
-                    return Self { client, driver, screenshots };
+                    return Self { client, driver, screenshots, _scratch: scratch };
                 }
                 Err(e) => last_error = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("chromedriver at {url} did not start a browser: {last_error}");
+    }
+
+    /// Signs `username` in on `server`'s staff form.
+    pub async fn sign_in_staff(&self, server: &Server, username: &str) {
+        self.goto(&format!("{}/sign-in", server.url)).await;
+        self.fill("username", username).await;
+        self.fill("password", STAFF_PASSWORD).await;
+        self.click("form[action='/sign-in/staff'] button").await;
+        self.wait_for_text(username).await;
     }
 
     pub async fn goto(&self, url: &str) {
