@@ -1,4 +1,4 @@
-//! `hrm import --csv FILE | --jsonl FILE [--kind health|bill] [--skip-invalid]`.
+//! `hrm import --csv FILE | --jsonl FILE | --fhir FILE [--kind health|bill] [--skip-invalid]`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,7 @@ use eyre::{WrapErr, bail};
 use hrm::chain::EntryKind;
 use hrm::import::{
     ImportIdentity, ImportJournal, ImportParty, ImportProgress, ImportReport, ImportSettings, ParsedSource, RowProblem,
-    SourceFormat, describe_lines, import_rows, journal_path, read_and_check,
+    SourceFormat, describe_lines, import_rows, journal_path, read_and_check, read_and_check_fhir,
 };
 use serde_json::json;
 
@@ -25,6 +25,15 @@ JSONL files hold one record per line, as `submit-health --file` or `submit-bill 
 plus \"patient\":
   {\"patient\": \"alice\", \"recorded_at\": \"2026-03-14\", \"readings\": {\"pregnancies\": 6, ...}}
   {\"patient\": \"alice\", \"issued_at\": \"2026-03-14\", \"currency\": \"USD\", \"line_items\": [...], \"total\": \"120.00\"}
+
+FHIR files are an R4 Bundle of Observations (as `hrm export fhir` writes, or a lab sends): each
+panel Observation, or else each patient's Observations of one day, becomes one health record. Codes:
+hrm's own and common alternatives (glucose 2345-7, 2339-0, 1558-6, and in mmol/L 14749-6, 15074-8,
+14771-0, 14995-5; the blood-pressure panels 85354-9 and 55284-4, whose diastolic is kept; insulin
+20448-7; age 21612-7, 29553-5); units converted where they differ (glucose mmol/L, insulin pmol/L,
+skin-fold cm). A reading left out is \"not measured\"; an age left out comes from the birth date.
+The patient is matched by the account identifier, or by this hospital's medical record number
+(system urn:hrm:fhir:mrn:<its account>) in its directory. Problems are listed by Bundle entry.
 
 Every row is checked before anything is sent. An import is journaled under HRM_HOME/imports: if it
 is interrupted (Ctrl-C, a crash, a lost node), run the same command again and it sends each
@@ -52,11 +61,14 @@ impl From<KindChoice> for EntryKind {
 #[command(after_help = IMPORT_HELP)]
 pub struct ImportArgs {
     /// A CSV file of health records (see below for the columns)
-    #[arg(long, value_name = "FILE", conflicts_with = "jsonl", required_unless_present = "jsonl")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["jsonl", "fhir"], required_unless_present_any = ["jsonl", "fhir"])]
     pub csv: Option<PathBuf>,
     /// A JSON-lines file: one record per line, with its "patient"
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "fhir")]
     pub jsonl: Option<PathBuf>,
+    /// A FHIR R4 Bundle of Observations (health records; see below)
+    #[arg(long, value_name = "FILE")]
+    pub fhir: Option<PathBuf>,
     /// What the records are
     #[arg(long, value_enum, default_value = "health")]
     pub kind: KindChoice,
@@ -72,21 +84,30 @@ pub struct ImportArgs {
 }
 
 pub async fn run(context: &Context, args: ImportArgs) -> eyre::Result<()> {
-    let (path, format) = match (&args.csv, &args.jsonl) {
-        (Some(path), _) => (path.clone(), SourceFormat::Csv),
-        (None, Some(path)) => (path.clone(), SourceFormat::Jsonl),
-        (None, None) => bail!("name the file to import with --csv FILE or --jsonl FILE"),
+    let (path, format) = match (&args.csv, &args.jsonl, &args.fhir) {
+        (Some(path), _, _) => (path.clone(), Some(SourceFormat::Csv)),
+        (None, Some(path), _) => (path.clone(), Some(SourceFormat::Jsonl)),
+        (None, None, Some(path)) => (path.clone(), None),
+        (None, None, None) => bail!("name the file to import with --csv FILE, --jsonl FILE or --fhir FILE"),
     };
     let kind = EntryKind::from(args.kind);
+    if format.is_none() && kind == EntryKind::Bill {
+        bail!("a FHIR Bundle is imported as health records (Observations); leave out --kind bill");
+    }
     let bytes = std::fs::read(&path).wrap_err_with(|| format!("reading {}", path.display()))?;
     let text = String::from_utf8(bytes.clone())
         .map_err(|e| eyre::eyre!("{} is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to()))?;
     let (consortium, signer) = context.consortium_signed().await?;
 
     let resolve = |cell: &str| context.address(cell).map_err(|e| e.to_string());
-    let ParsedSource { rows, problems } = read_and_check(&consortium, &text, format, kind, &resolve).await?;
+    let archive = context.archive().await?;
+    let ParsedSource { rows, problems } = match format {
+        Some(format) => read_and_check(&consortium, &text, format, kind, &resolve).await?,
+        None => read_and_check_fhir(&consortium, &archive, &text, &resolve).await?,
+    };
+    let place = if format.is_none() { "entry" } else { "line" };
     if !problems.is_empty() {
-        print_problems(&path, &problems, args.skip_invalid);
+        print_problems(&path, place, &problems, args.skip_invalid);
         if !args.skip_invalid {
             bail!(
                 "{} of {} cannot be imported, so nothing was sent; correct the file and run again, or pass --skip-invalid to send the {} valid rows",
@@ -106,7 +127,6 @@ pub async fn run(context: &Context, args: ImportArgs) -> eyre::Result<()> {
     let mut journal = ImportJournal::open(&journal_file, &identity)?;
     let settings = ImportSettings { batch_size: usize::from(args.batch_size), in_flight: usize::from(args.in_flight) };
 
-    let archive = context.archive().await?;
     let party = ImportParty { archive: &archive, signer: &signer };
     let bar = progress_bar(context.json(), "{spinner} rows {pos}/{len} [{bar:30}] {msg}");
     let (mut sent_batches, mut confirmed_batches, mut gas) = (0, 0, 0);
@@ -144,15 +164,15 @@ pub async fn run(context: &Context, args: ImportArgs) -> eyre::Result<()> {
             journal_file.display()
         )
     })?;
-    print_report(context, &path, &journal_file, &report, &problems)
+    print_report(context, &path, place, &journal_file, &report, &problems)
 }
 
 fn plural(count: usize, noun: &str) -> String {
     if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
-fn print_problems(path: &Path, problems: &[RowProblem], skipped: bool) {
-    let mut rows = table(["line", "column", "problem"]);
+fn print_problems(path: &Path, place: &'static str, problems: &[RowProblem], skipped: bool) {
+    let mut rows = table([place, "column", "problem"]);
     for problem in problems {
         rows.add_row(vec![problem.line.to_string(), problem.column.clone(), problem.problem.clone()]);
     }
@@ -163,6 +183,7 @@ fn print_problems(path: &Path, problems: &[RowProblem], skipped: bool) {
 fn print_report(
     context: &Context,
     path: &Path,
+    place: &'static str,
     journal: &Path,
     report: &ImportReport,
     skipped: &[RowProblem],
@@ -180,7 +201,7 @@ fn print_report(
             "skipped": skipped,
         }));
     }
-    let mut rows = table(["line", "patient", "entry", "batch", "block", "transaction"]);
+    let mut rows = table([place, "patient", "entry", "batch", "block", "transaction"]);
     for row in &report.rows {
         rows.add_row(vec![
             row.line.to_string(),
@@ -208,7 +229,7 @@ fn print_report(
     ]);
     if !skipped.is_empty() {
         let lines = describe_lines(sorted(skipped.iter().map(|p| p.line).collect()));
-        summary.add_row(vec!["skipped lines".into(), lines]);
+        summary.add_row(vec![format!("skipped {place}s"), lines]);
     }
     summary.add_row(vec!["journal".into(), journal.display().to_string()]);
     println!("{summary}");

@@ -7,8 +7,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::{
-    ACCOUNT_SYSTEM, COMMITMENT_SYSTEM, ENTRY_SYSTEM, ENVELOPE_DIGEST_SYSTEM, LOCAL_CODES, MRN_SYSTEM_PREFIX,
-    PANEL_CODE, READING_CODES, SALT_SYSTEM, TRANSACTION_SYSTEM, UCUM,
+    ACCOUNT_SYSTEM, COMMITMENT_SYSTEM, ENTRY_SYSTEM, ENVELOPE_DIGEST_SYSTEM, LOCAL_CODES, PANEL_CODE, READING_CODES,
+    SALT_SYSTEM, TRANSACTION_SYSTEM, UCUM, mrn_system,
 };
 use crate::directory::DirectoryPatient;
 use crate::records::health::READING_RANGES;
@@ -118,7 +118,7 @@ fn patient_resource(export: &PatientExport) -> Value {
         identifiers.push(json!({
             "use": "usual",
             "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR" }] },
-            "system": format!("{MRN_SYSTEM_PREFIX}{hospital:#x}"),
+            "system": mrn_system(*hospital),
             "value": known.mrn,
             "assigner": reference(&organization_url(*hospital)),
         }));

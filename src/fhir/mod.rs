@@ -9,9 +9,11 @@
 //! from the exported values and checks its commitment against the chain.
 
 mod export;
+mod import;
 mod verify;
 
 pub use export::{PatientExport, patient_bundle};
+pub use import::{FhirObservations, FhirPatient, FhirProblem, FhirReadings, read_observations};
 pub use verify::{BundleCheck, RecordCheck, check_bundle};
 
 /// The identifier system of an Ethereum account (patients and hospitals): the value is the
@@ -20,6 +22,11 @@ pub const ACCOUNT_SYSTEM: &str = "urn:hrm:fhir:ethereum-account";
 /// The start of the identifier system of a hospital's medical record numbers: the hospital's
 /// account (lower-case hex) follows, so that each hospital's numbers are a system of their own.
 pub const MRN_SYSTEM_PREFIX: &str = "urn:hrm:fhir:mrn:";
+/// The identifier system of `hospital`'s medical record numbers.
+pub fn mrn_system(hospital: alloy::primitives::Address) -> String {
+    format!("{MRN_SYSTEM_PREFIX}{hospital:#x}")
+}
+
 /// The identifier system of a `HealthRecords` entry: `<chain id>:<contract>:<entry id>`.
 pub const ENTRY_SYSTEM: &str = "urn:hrm:fhir:entry";
 /// The identifier system of a transaction hash (0x-hex).

@@ -137,6 +137,53 @@ pub async fn read_and_check(
     Ok(ParsedSource { rows, problems })
 }
 
+/// Reads a FHIR R4 Bundle of Observations ([`crate::fhir::read_observations`]): each set of
+/// readings becomes a row, "line" being the Bundle entry it starts at. A set's patient is matched
+/// by their account identifier (through `resolve`), or by this hospital's medical record number
+/// in its directory, where they must be enrolled. Then every row is checked as
+/// [`read_and_check`] does.
+pub async fn read_and_check_fhir(
+    consortium: &Consortium,
+    archive: &Archive,
+    text: &str,
+    resolve: &dyn Fn(&str) -> Result<Address, String>,
+) -> Result<ParsedSource, ImportError> {
+    let read = crate::fhir::read_observations(text, &crate::fhir::mrn_system(consortium.sender()));
+    let mut parsed = ParsedSource::default();
+    for found in read.problems {
+        parsed.problems.push(RowProblem { line: found.entry, column: found.field, problem: found.problem });
+    }
+    for set in read.sets {
+        let patient = match &set.patient {
+            crate::fhir::FhirPatient::Account(account) => resolve(account),
+            crate::fhir::FhirPatient::Mrn(mrn) => match archive.directory_patient(mrn).await? {
+                Some(known) => known.account.ok_or_else(|| {
+                    format!("medical record number {mrn} is in this hospital's directory but not enrolled: enroll the patient first")
+                }),
+                None => Err(format!("no patient with medical record number {mrn} in this hospital's directory")),
+            },
+        };
+        let record = crate::records::Record::Health(set.details);
+        match (patient, record.validate()) {
+            (Ok(patient), Ok(())) => parsed.rows.push(ImportRow { line: set.entry, patient, record }),
+            (patient, checked) => {
+                if let Err(why) = patient {
+                    parsed.problems.push(RowProblem { line: set.entry, column: "patient".into(), problem: why });
+                }
+                if let Err(error) = checked {
+                    let column = error.field().unwrap_or("-").to_string();
+                    parsed.problems.push(RowProblem { line: set.entry, column, problem: error.to_string() });
+                }
+            }
+        }
+    }
+    parsed.problems.extend(check_patients(consortium, EntryKind::Health, &parsed.rows).await?);
+    parsed.problems.sort_by_key(|p| p.line);
+    let problems = &parsed.problems;
+    parsed.rows.retain(|r| !problems.iter().any(|p| p.line == r.line));
+    Ok(parsed)
+}
+
 impl ImportIdentity {
     /// The identity of an import of `source_bytes` (named `source_file`) by the consortium's
     /// signer.

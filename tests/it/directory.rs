@@ -226,6 +226,20 @@ async fn patients_are_registered_enrolled_found_and_submitted_for_by_name() {
         .await;
     assert!(twice.status == 409 && twice.body.contains("already enrolled at this hospital"), "{}", twice.body);
     assert!(nina.get("/patients/mrn/MRN-1002").await.body.contains("Not enrolled"), "nothing stored");
+    // The same refusals as the patient meets them in the browser: a used link, and the wallet of
+    // an account already enrolled here.
+    browser.goto(&link).await;
+    browser.wait_for_text("This enrollment link is unknown, already used or expired").await;
+    browser.screenshot("enroll-link-used").await;
+    browser.goto(&second).await;
+    browser.wait_for_text("Link your account to").await;
+    browser.install_wallet().await;
+    browser.click("#wallet-enroll").await;
+    browser.serve_wallet(&env, &patient, 2).await;
+    browser.wait_for_text("Enrollment failed: account").await;
+    browser.wait_for_text("is already enrolled at this hospital, as medical record number MRN-1001").await;
+    browser.screenshot("enroll-refused-already-enrolled").await;
+    assert!(nina.get("/patients/mrn/MRN-1002").await.body.contains("Not enrolled"), "still nothing stored");
 
     // The nurse finds Jane by name and submits for her, picking her from the suggestions.
     for (query, finds) in [

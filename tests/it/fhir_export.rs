@@ -125,6 +125,92 @@ async fn a_patients_archive_exports_as_valid_fhir_and_verifies_against_the_chain
         .collect();
     assert!(errors.is_empty() && validated.status.success(), "the validator found errors:\n{}", errors.join("\n"));
 
+    // FHIR in: Hope (dev:2), with its own database, imports the Bundle St Mary exported. The
+    // patient is matched by account; the health record goes through Hope's import, votes and
+    // archive, and comes out with the readings St Mary archived.
+    hrm.ok(&["--from", "dev:2", "hospital", "supporting", "set", "dev:1"]);
+    let imported = hrm.json(&on("hope", &["--from", "dev:2", "import", "--fhir", bundle_path.to_str().unwrap()]));
+    assert_eq!(
+        imported["rows"].as_array().unwrap().len(),
+        1,
+        "one health record; the Invoice is not an Observation: {imported:#}"
+    );
+    let entry = imported["rows"][0]["entry_id"].as_u64().unwrap().to_string();
+    for voter in ["dev:1", "dev:4"] {
+        hrm.ok(&["--from", voter, "vote", &entry, "--approve"]);
+    }
+    // Entries 1 and 2 are St Mary's, whose envelopes Hope cannot fetch here (no endpoints): exit 3.
+    let migrated = hrm.run(&on("hope", &["--from", "dev:2", "migrate"]));
+    assert!(matches!(migrated.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let readings_of = |database: &str, entry: &str| {
+        let found = hrm.json(&["--database", database, "--from", "dev:4", "records", "--patient", "dev:4"]);
+        let record = found["records"].as_array().unwrap().iter().find(|r| r["entry_id"].to_string() == entry).cloned();
+        let record =
+            record.unwrap_or_else(|| panic!("entry {entry} is archived at {database}: {found:#}"))["record"].clone();
+        (record["recorded_at"].clone(), record["readings"].clone(), record["notes"].clone())
+    };
+    assert_eq!(
+        readings_of("hope", &entry),
+        readings_of(&env.database_name, "1"),
+        "the readings survive the round trip"
+    );
+
+    // A lab's Bundle in other codes, naming the patient by Hope's MRN: matched in Hope's directory.
+    hrm.ok(&on(
+        "hope",
+        &["patient", "add", "--mrn", "H-77", "--name", "Ada Byron", "--birth-date", "1980-02-29", "--sex", "female"],
+    ));
+    let hope_archive = hrm::store::Archive::connect(&env.mongodb_uri, "hope").await.unwrap();
+    let challenge =
+        issue_challenge(&hope_archive, "H-77", "hugo", "records.hope.test", dev_account(2).address()).await.unwrap();
+    let signature = sign_hex(&dev_account(4), &challenge.message());
+    enroll(&hope_archive, &AccessLog::new(&hope_archive), &challenge.code, dev_account(4).address(), &signature)
+        .await
+        .unwrap();
+    let lab = |code: &str, value: f64, unit: &str| {
+        serde_json::json!({ "resource": {
+        "resourceType": "Observation", "status": "final", "subject": { "reference": "Patient/ada" },
+        "code": { "coding": [{ "system": "http://loinc.org", "code": code }] }, "effectiveDateTime": "2026-11-20",
+        "valueQuantity": { "value": value, "code": unit } } })
+    };
+    let lab_bundle = |observations: Vec<Value>, mrn_system: String| {
+        let mut entries =
+            vec![serde_json::json!({ "resource": { "resourceType": "Patient", "id": "ada", "birthDate": "1980-02-29",
+            "identifier": [{ "system": mrn_system, "value": "H-77" }] } })];
+        entries.extend(observations);
+        serde_json::json!({ "resourceType": "Bundle", "type": "collection", "entry": entries }).to_string()
+    };
+    let hope_mrns = format!("urn:hrm:fhir:mrn:{:#x}", dev_account(2).address());
+    let good = hrm.write_file(
+        "lab.json",
+        &lab_bundle(vec![lab("14749-6", 6.1, "mmol/L"), lab("39156-5", 29.4, "kg/m2")], hope_mrns.clone()),
+    );
+    let imported = hrm.json(&on("hope", &["--from", "dev:2", "import", "--fhir", good.to_str().unwrap()]));
+    assert_eq!(
+        imported["rows"][0]["patient"].as_str().unwrap().to_lowercase(),
+        format!("{:#x}", dev_account(4).address())
+    );
+    let lab_entry = imported["rows"][0]["entry_id"].to_string();
+    let shown = hrm.json(&on("hope", &["--from", "dev:4", "show", &lab_entry]));
+    assert_eq!(shown["record"]["readings"]["glucose"], 109.9, "6.1 mmol/L in mg/dL: {shown:#}");
+    assert_eq!(shown["record"]["readings"]["age"], 46, "from the birth date");
+    // Unknown codes and unmatched patients are listed by entry, and nothing is sent.
+    let entries_before = hrm.json(&["status"]).as_array().unwrap().len();
+    let bad = hrm.write_file(
+        "bad.json",
+        &lab_bundle(vec![lab("8480-6", 128.0, "mm[Hg]"), lab("2345-7", 99.0, "mg/dL")], "urn:other".into()),
+    );
+    let refused = hrm.run(&on("hope", &["--from", "dev:2", "import", "--fhir", bad.to_str().unwrap()]));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("entry") && stderr.contains("8480-6") && stderr.contains("is not a reading hrm keeps"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nor a medical record number of this hospital"), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(hrm.json(&["status"]).as_array().unwrap().len(), entries_before);
+
     // --verify: the Bundle matches the chain.
     let verified = run(&["export", "fhir", "--verify", bundle_path.to_str().unwrap()]);
     let out = String::from_utf8_lossy(&verified.stdout);
@@ -166,4 +252,9 @@ fn edit_glucose(bundle: &Value, glucose: f64, and_committed_copy: bool) -> Value
         }
     }
     edited
+}
+
+/// `args` against the database `database` (a hospital's own).
+fn on<'a>(database: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    [&["--database", database][..], args].concat()
 }
