@@ -13,7 +13,9 @@ pub const PAGE_SIZE: usize = 50;
 /// Why a list's filter or page number was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ListError {
-    #[error("'{0}' is not an account address: give the patient's 0x address (42 characters), or leave it empty")]
+    #[error(
+        "'{0}' is not an account address (or, for clinical staff, an enrolled patient's medical record number): give the patient's 0x address (42 characters) or MRN, or leave it empty"
+    )]
     Patient(String),
     #[error("'{0}' is not a kind of entry: choose health or bill, or leave it empty")]
     Kind(String),

@@ -382,14 +382,41 @@ impl AccessLog {
     /// The newest `limit` reads of `patient`'s records by anyone but the patient, newest first:
     /// what the patient's history shows.
     pub async fn reads_by_others(&self, patient: Address, limit: i64) -> Result<Vec<AccessLogEntry>, StoreError> {
+        self.reads_by_others_from(patient, 0, limit).await
+    }
+
+    /// As [`AccessLog::reads_by_others`], from the `skip`-th newest: a page of the history.
+    pub async fn reads_by_others_from(
+        &self,
+        patient: Address,
+        skip: u64,
+        limit: i64,
+    ) -> Result<Vec<AccessLogEntry>, StoreError> {
+        self.newest_from(Self::by_others(patient), skip, limit).await
+    }
+
+    /// How many reads of `patient`'s records by anyone but the patient the log holds.
+    pub async fn count_reads_by_others(&self, patient: Address) -> Result<u64, StoreError> {
+        self.entries
+            .count_documents(Self::by_others(patient))
+            .await
+            .map_err(StoreError::operation("counting the access log"))
+    }
+
+    fn by_others(patient: Address) -> Document {
         let patient = hex_address(patient);
-        self.newest(doc! { "patient": &patient, "reader": { "$ne": &patient } }, limit).await
+        doc! { "patient": &patient, "reader": { "$ne": &patient } }
     }
 
     async fn newest(&self, filter: Document, limit: i64) -> Result<Vec<AccessLogEntry>, StoreError> {
+        self.newest_from(filter, 0, limit).await
+    }
+
+    async fn newest_from(&self, filter: Document, skip: u64, limit: i64) -> Result<Vec<AccessLogEntry>, StoreError> {
         self.entries
             .find(filter)
             .sort(doc! { "_id": -1 })
+            .skip(skip)
             .limit(limit)
             .await
             .map_err(StoreError::operation("reading the access log"))?

@@ -9,12 +9,14 @@ pub mod rule;
 pub mod verify;
 
 pub use log::{AccessEvent, AccessLog, AccessLogEntry, AccessOutcome, LoggedRecord};
+
 pub use rule::{ReadRule, RecordParties, needs_grant_check, read_rule};
 pub use verify::{LogProblem, LogVerification, verify_log};
 
 use alloy::primitives::Address;
 
 use crate::chain::{ChainError, Consortium};
+use crate::listing::{PAGE_SIZE, Paged, page_window};
 use crate::store::{Archive, ArchivedRecord, StoreError};
 
 /// Why a read could not be decided or logged.
@@ -173,4 +175,13 @@ fn event(reader: &Reader, patient: Address, outcome: AccessOutcome, records: Vec
         outcome,
         records,
     }
+}
+
+/// Page `page` of `patient`'s access history (every read by anyone but the patient, and every
+/// refusal), newest first, fifty a page.
+pub async fn history_page(log: &AccessLog, patient: Address, page: usize) -> Result<Paged<AccessLogEntry>, StoreError> {
+    let total = log.count_reads_by_others(patient).await? as usize;
+    let (page, skip) = page_window(total, page);
+    let items = log.reads_by_others_from(patient, skip as u64, PAGE_SIZE as i64).await?;
+    Ok(Paged::fetched(items, total, page))
 }

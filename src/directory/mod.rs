@@ -37,6 +37,16 @@ pub async fn resolve_patient(
     elsewhere(text).ok_or_else(|| DirectoryError::UnknownPatient { text: text.to_string() })
 }
 
+/// What a list's patient filter typed by clinical staff stands for: an address as typed, else the
+/// account enrolled here with that MRN, else the text unchanged (for the filter to refuse).
+pub async fn patient_filter(archive: &Archive, text: &str) -> Result<String, StoreError> {
+    let text = text.trim();
+    if text.is_empty() || text.parse::<Address>().is_ok() || check_mrn(text).is_err() {
+        return Ok(text.to_string());
+    }
+    Ok(archive.account_of_mrn(text).await?.map_or_else(|| text.to_string(), |account| account.to_string()))
+}
+
 /// Page `page` of the patients `search` finds, fifty a page, by name.
 pub async fn directory_page(
     archive: &Archive,

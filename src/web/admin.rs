@@ -19,7 +19,8 @@ use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
 /// Where the admin's list of entries lives, for its filter and page links.
-const ENTRIES: ListPlace<'static> = ListPlace { path: "/admin/entries", anchor: "", rows: "entries", by_patient: true };
+const ENTRIES: ListPlace<'static> =
+    ListPlace { path: "/admin/entries", anchor: "", rows: "entries", by_patient: true, names_patients: false };
 
 /// `GET /admin/entries`: every entry of the consortium, newest first, fifty at a time.
 pub async fn entries(

@@ -28,7 +28,8 @@ const PATIENT_HINT: &str = "Name or medical record number (pick from the suggest
 type FieldErrors = BTreeMap<&'static str, String>;
 
 /// Where the submissions list lives, for its filter and page links.
-const SUBMISSIONS: ListPlace<'static> = ListPlace { path: "/clerk", anchor: "", rows: "submissions", by_patient: true };
+const SUBMISSIONS: ListPlace<'static> =
+    ListPlace { path: "/clerk", anchor: "", rows: "submissions", by_patient: true, names_patients: true };
 
 /// `GET /clerk`: what this hospital submitted, newest first, fifty at a time.
 pub async fn submissions(
@@ -37,7 +38,7 @@ pub async fn submissions(
     Query(query): Query<ListQuery>,
 ) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Clerk)?;
-    let (filter, page_number) = query.read()?;
+    let (filter, page_number) = query.read_for_clinical_staff(&app).await?;
     let ledger = app.ledger().await?;
     let mine = ledger.submitted_by(app.hospital_address());
     let waiting = mine.iter().filter(|e| e.status == EntryStatus::Pending).count();

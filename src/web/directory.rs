@@ -23,7 +23,8 @@ use super::{PageError, Visit, WebApp};
 /// Suggestions the clerk's form shows as a name is typed.
 const SUGGESTIONS: i64 = 8;
 
-const PATIENTS: ListPlace<'static> = ListPlace { path: "/patients", anchor: "", rows: "patients", by_patient: false };
+const PATIENTS: ListPlace<'static> =
+    ListPlace { path: "/patients", anchor: "", rows: "patients", by_patient: false, names_patients: false };
 
 /// The Patients page's query: `?q=smith&page=2`; an address in `q` (or the older `?patient=`,
 /// which also takes an address-book name) opens that account's records.

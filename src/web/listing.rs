@@ -5,7 +5,8 @@ use hrm::listing::{EntryFilter, Paged, parse_page};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
-use super::PageError;
+use super::{PageError, WebApp};
+use hrm::directory::patient_filter;
 
 /// A list's query string as typed: `?page=2&patient=0x…&kind=health&from=2026-03-01&to=…`.
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -30,6 +31,13 @@ impl ListQuery {
         Ok((filter, parse_page(&self.page).map_err(refused)?))
     }
 
+    /// As [`ListQuery::read`], for clinical staff: the patient may also be named by an MRN of
+    /// this hospital's directory.
+    pub async fn read_for_clinical_staff(&self, app: &WebApp) -> Result<(EntryFilter, usize), PageError> {
+        let patient = patient_filter(&app.archive, &self.patient).await.map_err(PageError::failed)?;
+        ListQuery { patient, ..self.clone() }.read()
+    }
+
     /// The link to page `page` of `path` with the same filter.
     fn link(&self, path: &str, page: usize, anchor: &str) -> String {
         let query = ListQuery { page: page.to_string(), ..self.clone() };
@@ -48,6 +56,8 @@ pub struct ListPlace<'a> {
     pub rows: &'a str,
     /// Whether the list may be narrowed to one patient (not on a patient's own page).
     pub by_patient: bool,
+    /// Whether the patient may be named by an MRN (lists for clinical staff).
+    pub names_patients: bool,
 }
 
 /// The filter form: patient, kind and the submission dates. A GET form, so a filtered list has
@@ -59,7 +69,7 @@ pub fn filter_form(place: ListPlace<'_>, query: &ListQuery) -> Markup {
     html! {
         form.filters method="get" action=(action) role="search" aria-label=(format!("Filter the {}", place.rows)) {
             @if place.by_patient {
-                label.wide { span.label { "Patient" } input name="patient" value=(query.patient) placeholder="0x… address" autocomplete="off" spellcheck="false"; }
+                label.wide { span.label { "Patient" } input name="patient" value=(query.patient) placeholder=(if place.names_patients { "MRN or 0x… address" } else { "0x… address" }) autocomplete="off" spellcheck="false"; }
             }
             label { span.label { "Kind" }
                 select name="kind" {

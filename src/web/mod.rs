@@ -295,6 +295,7 @@ fn pages(app: Arc<WebApp>) -> Router {
         .route("/patient", get(patient::overview))
         .route("/patient/records/{entry}", get(patient::record))
         .route("/patient/fhir", get(patient::fhir_bundle))
+        .route("/patient/history", get(patient::history))
         .route("/patient/entries/{entry}", get(patient::pending))
         .route("/patient/entries/{entry}/envelope", get(patient::pending_envelope))
         .route("/patient/entries/{entry}/vote-transaction", get(patient::vote_transaction))

@@ -11,8 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use hrm::access::{
-    AccessLogEntry, AccessOutcome, ReadRule, Reader, RecordParties, RecordRead, decide_reads, log_entry_read,
-    read_archived_record, read_patient_records,
+    AccessLogEntry, AccessOutcome, ReadRule, Reader, RecordParties, RecordRead, decide_reads, history_page,
+    log_entry_read, read_archived_record, read_patient_records,
 };
 use hrm::chain::HealthRecords;
 use hrm::chain::ledger::LedgerEntry;
@@ -21,6 +21,7 @@ use hrm::chain::sharing::{StandingGrant, UNTIL_REVOKED, end_of_day};
 use hrm::chain::{EntryErasure, EntryStatus, ErasureAnswer, Submission};
 use hrm::erasure::entries_to_erase;
 use hrm::fhir::{PatientExport, patient_bundle};
+use hrm::listing::parse_page;
 use hrm::ml::dataset::FEATURES;
 use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
 use hrm::records::health::READING_RANGES;
@@ -32,8 +33,9 @@ use serde::Deserialize;
 
 use super::chart::line_chart;
 use super::entries::{reading_label, reading_text, readings_table, record_details, timeline, votes};
+use super::history_cache::HISTORY_ROWS;
 use super::layout::{hospital_label, kind_title, page, short_address, status_badge};
-use super::listing::{ListPlace, ListQuery, filter_form, pager};
+use super::listing::{ListPlace, ListQuery, filter_form, pager, pager_linking};
 use super::{PageError, Visit, WebApp};
 
 /// `GET /patient/fhir`: the patient's whole archive as one FHIR R4 Bundle (what `hrm export fhir`
@@ -65,7 +67,7 @@ pub async fn fhir_download(app: &WebApp, reader: &Reader, patient: Address) -> R
 
 /// Where the patient's pending entries live, for their filter and page links.
 const PENDING: ListPlace<'static> =
-    ListPlace { path: "/patient", anchor: "#pending", rows: "entries", by_patient: false };
+    ListPlace { path: "/patient", anchor: "#pending", rows: "entries", by_patient: false, names_patients: false };
 
 /// `GET /patient`: the patient's pending entries (fifty at a time), records, predictions, bills,
 /// sharing and access history.
@@ -171,6 +173,9 @@ pub async fn overview(
             section.card #access-history {
                 h2 { "Who looked at my records" }
                 (access_history(&reads, &names))
+                @if reads.len() >= HISTORY_ROWS as usize {
+                    p { a href="/patient/history" { "See the whole history" } " (the newest " (HISTORY_ROWS) " are above)." }
+                }
             }
             section.card #erasure {
                 h2 { "Erasing my records" }
@@ -324,7 +329,7 @@ fn access_history(reads: &[AccessLogEntry], names: &HashMap<Address, String>) ->
                         td { (read.records.iter().map(|r| r.entry_id.to_string()).collect::<Vec<_>>().join(", ")) }
                         td {
                             @match read.outcome {
-                                AccessOutcome::Denied => span.vote-no { "refused: no permission" },
+                                AccessOutcome::Denied => span.vote-no { @if read.records.is_empty() { "refused" } @else { "refused: no permission" } },
                                 AccessOutcome::Allowed => (read.records.first().and_then(|r| r.rule).map_or("", ReadRule::describe)),
                             }
                         }
@@ -333,6 +338,40 @@ fn access_history(reads: &[AccessLogEntry], names: &HashMap<Address, String>) ->
             }
         }
     }
+}
+
+/// Where the patient's whole access history lives, for its page links.
+const HISTORY: ListPlace<'static> =
+    ListPlace { path: "/patient/history", anchor: "", rows: "looks", by_patient: false, names_patients: false };
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    page: String,
+}
+
+/// `GET /patient/history?page=N`: every look at the patient's records, newest first, fifty a page.
+pub async fn history(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Markup, PageError> {
+    let patient = visit.patient()?;
+    let page_number = parse_page(&query.page).map_err(|e| PageError::BadRequest(format!("{e}.")))?;
+    let shown = history_page(&app.access_log, patient, page_number).await.map_err(PageError::failed)?;
+    let names = app.ledger().await?.hospital_names().clone();
+    Ok(page(
+        &visit,
+        "Who looked at my records",
+        html! {
+            h1 { "Who looked at my records" }
+            section.card #access-history {
+                (pager_linking(HISTORY, &shown, |page| format!("/patient/history?page={page}")))
+                (access_history(&shown.items, &names))
+                p { a href="/patient" { "Back to my records" } }
+            }
+        },
+    ))
 }
 
 #[derive(Deserialize)]

@@ -24,7 +24,8 @@ use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
 /// Where the queue lives, for its filter and page links.
-const QUEUE: ListPlace<'static> = ListPlace { path: "/reviewer", anchor: "", rows: "entries", by_patient: true };
+const QUEUE: ListPlace<'static> =
+    ListPlace { path: "/reviewer", anchor: "", rows: "entries", by_patient: true, names_patients: true };
 
 /// `GET /reviewer`: the queue, oldest first, fifty at a time.
 pub async fn queue(
@@ -33,7 +34,7 @@ pub async fn queue(
     Query(query): Query<ListQuery>,
 ) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Reviewer)?;
-    let (filter, page_number) = query.read()?;
+    let (filter, page_number) = query.read_for_clinical_staff(&app).await?;
     let ledger = app.ledger().await?;
     let names = ledger.hospital_names().clone();
     let waiting = ledger.awaiting_vote_of(app.hospital_address());

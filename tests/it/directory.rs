@@ -287,6 +287,8 @@ async fn patients_are_registered_enrolled_found_and_submitted_for_by_name() {
     browser.goto(&format!("{}/clerk", server.url)).await;
     browser.wait_for_text("Jane Smith MRN MRN-1001").await;
     browser.screenshot("clerk-submissions-by-name").await;
+    assert!(nina.get("/clerk?patient=MRN-1001").await.body.contains("Submissions 1–1 of 1."), "a list narrows by MRN");
+    assert_eq!(nina.get("/clerk?patient=MRN-1002").await.status, 400, "an MRN not enrolled names no account");
     let refused = nina.post_form("/clerk/health", &[("_csrf", &csrf), ("patient", "MRN-1002")]).await;
     assert!(refused.body.contains("MRN-1002 is not linked to an account: start enrollment"), "{}", refused.body);
 

@@ -142,16 +142,16 @@ async fn a_patients_archive_exports_as_valid_fhir_and_verifies_against_the_chain
     // Entries 1 and 2 are St Mary's, whose envelopes Hope cannot fetch here (no endpoints): exit 3.
     let migrated = hrm.run(&on("hope", &["--from", "dev:2", "migrate"]));
     assert!(matches!(migrated.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&migrated.stderr));
-    let readings_of = |database: &str, entry: &str| {
+    let readings_of = |database: &str, entry: u64| {
         let found = hrm.json(&["--database", database, "--from", "dev:4", "records", "--patient", "dev:4"]);
-        let record = found["records"].as_array().unwrap().iter().find(|r| r["entry_id"].to_string() == entry).cloned();
+        let record = found["records"].as_array().unwrap().iter().find(|r| r["entry_id"].as_u64() == Some(entry)).cloned();
         let record =
             record.unwrap_or_else(|| panic!("entry {entry} is archived at {database}: {found:#}"))["record"].clone();
         (record["recorded_at"].clone(), record["readings"].clone(), record["notes"].clone())
     };
     assert_eq!(
-        readings_of("hope", &entry),
-        readings_of(&env.database_name, "1"),
+        readings_of("hope", entry.parse().unwrap()),
+        readings_of(&env.database_name, 1),
         "the readings survive the round trip"
     );
 

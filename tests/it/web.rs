@@ -850,6 +850,36 @@ async fn long_lists_page_and_filter() {
     assert_eq!(patient.get("/clerk?page=2").await.status, 403, "and the submissions");
     assert_eq!(patient.get("/admin/entries").await.status, 403, "and the admin's list");
 
+    // The patient's whole access history pages too: 120 looks by St John's staff.
+    let stjohn = hrm::store::Archive::connect(&env.mongodb_uri, "stjohn").await.unwrap();
+    let log = hrm::access::AccessLog::new(&stjohn);
+    for i in 0..120 {
+        let mut look = hrm::access::AccessEvent::example(i);
+        (look.reader, look.patient, look.user) =
+            (dev_account(2).address(), dev_account(4).address(), Some("rita".into()));
+        log.append(&look).await.unwrap();
+    }
+    // The server's history cache looks for appends from elsewhere every 250 ms.
+    let mut linked = false;
+    for _ in 0..30 {
+        linked = patient.get("/patient").await.body.contains("href=\"/patient/history\"");
+        if linked {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(linked, "the page links to the whole history");
+    let newest = patient.get("/patient/history").await;
+    assert!(newest.body.contains("Looks 1–50 of 120, page 1 of 3."), "{}", newest.body);
+    assert!(
+        newest.body.find("(read 119)") < newest.body.find("(read 118)") && !newest.body.contains("(read 69)"),
+        "newest first"
+    );
+    let oldest = patient.get("/patient/history?page=3").await;
+    assert!(oldest.body.contains("Looks 101–120 of 120, page 3 of 3.") && oldest.body.contains("(read 0)"));
+    assert_eq!(patient.get("/patient/history?page=none").await.status, 400);
+    assert_eq!(rita.get("/patient/history").await.status, 403, "staff are refused a patient's history page");
+
     let browser = Browser::start().await;
     browser.sign_in_staff(&reviewers, "rita").await;
     browser.goto(&format!("{}/reviewer", reviewers.url)).await;
@@ -873,4 +903,9 @@ async fn long_lists_page_and_filter() {
     browser.wait_for_text("Entries 51–100 of 100, page 2 of 2.").await;
     browser.scroll_to("#pending").await;
     browser.screenshot("patient-pending-page-2").await;
+    browser.click_text("See the whole history").await;
+    browser.wait_for_text("Looks 1–50 of 120, page 1 of 3.").await;
+    browser.click_text("Last").await;
+    browser.wait_for_text("Looks 101–120 of 120, page 3 of 3.").await;
+    browser.screenshot("patient-history-page-3").await;
 }
