@@ -14,7 +14,7 @@ cargo test --workspace --locked "$@" 2>&1 | tee "$log"
 if [ "$#" -eq 0 ]; then
   echo "== the archive-facing tests on FerretDB over PostgreSQL"
   HRM_TEST_ARCHIVE=ferretdb cargo test --locked --test it -- \
-    migration:: reorg:: sharing:: web:: exchange:: \
+    migration:: reorg:: sharing:: web:: exchange:: directory:: \
     operations::sessions_live operations::cookie_less operations::doctor 2>&1 | tee -a "$log"
 fi
 # One closing line for the whole run (cargo prints one per test binary).

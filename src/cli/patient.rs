@@ -77,6 +77,8 @@ pub struct EnrollLinkArgs {
 
 pub async fn run(context: &Context, command: PatientCommand) -> eyre::Result<()> {
     let archive = context.archive().await?;
+    // The directory's search indexes and the uniqueness of each MRN's link live in indexes.
+    archive.ensure_indexes().await?;
     match command {
         PatientCommand::Add(args) => {
             let new = NewPatient::check(&args.mrn, &args.name, &args.birth_date, &args.sex, &args.phone, &args.email)

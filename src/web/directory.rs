@@ -344,6 +344,7 @@ pub async fn unlink_account(
     }
     match unlink(&app.archive, &app.access_log, app.hospital_address(), &mrn, &staff).await {
         Ok(account) => {
+            app.patient_names_cache.forget(account);
             let message = format!("Unlinked {} from medical record number {mrn}.", short_address(account));
             app.sessions.set_flash(&visit.session.id, message).await.map_err(PageError::failed)?;
             Ok(Redirect::to(&format!("/patients/mrn/{mrn}")).into_response())

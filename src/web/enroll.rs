@@ -79,7 +79,10 @@ pub async fn redeem(
         return json_error(StatusCode::BAD_REQUEST, &format!("'{}' is not an account address (0x…)", signed.account));
     };
     match enroll(&app.archive, &app.access_log, &code, account, &signed.signature).await {
-        Ok(link) => Json(serde_json::json!({ "mrn": link.mrn, "account": account })).into_response(),
+        Ok(link) => {
+            app.patient_names_cache.forget(account);
+            Json(serde_json::json!({ "mrn": link.mrn, "account": account })).into_response()
+        }
         Err(error) => refused_json(error),
     }
 }

@@ -19,6 +19,7 @@ mod history_cache;
 mod layout;
 mod listing;
 mod metrics_endpoint;
+mod name_cache;
 mod observe;
 mod patient;
 mod patients;
@@ -169,6 +170,8 @@ pub struct WebApp {
     pub access_log: AccessLog,
     /// Patients' access histories, read again when someone else reads.
     pub access_histories: history_cache::AccessHistories,
+    /// Enrolled patients' names for staff pages, kept a few seconds.
+    pub patient_names_cache: name_cache::PatientNamesCache,
 }
 
 impl WebApp {
@@ -201,6 +204,7 @@ impl WebApp {
             follower: Mutex::new(None),
             access_log,
             access_histories: history_cache::AccessHistories::default(),
+            patient_names_cache: name_cache::PatientNamesCache::default(),
         }
     }
 
@@ -216,12 +220,13 @@ impl WebApp {
         Ok(format!("{}/sign-in/link/{token}", self.settings.public_url.as_str().trim_end_matches('/')))
     }
 
-    /// The directory entries of those `patients` whom this hospital enrolled, for staff pages.
+    /// The directory entries of those `patients` whom this hospital enrolled, for staff pages and
+    /// the patient's greeting (a few seconds old at most).
     pub async fn patient_names(
         &self,
         patients: impl IntoIterator<Item = Address>,
     ) -> Result<layout::PatientNames, PageError> {
-        self.archive.directory_entries_of(patients).await.map_err(PageError::failed)
+        self.patient_names_cache.get(&self.archive, patients).await.map_err(PageError::failed)
     }
 
     /// The diabetes model, read again only when its file changes (`hrm model train` replaces it

@@ -144,7 +144,8 @@ async fn a_patients_archive_exports_as_valid_fhir_and_verifies_against_the_chain
     assert!(matches!(migrated.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&migrated.stderr));
     let readings_of = |database: &str, entry: u64| {
         let found = hrm.json(&["--database", database, "--from", "dev:4", "records", "--patient", "dev:4"]);
-        let record = found["records"].as_array().unwrap().iter().find(|r| r["entry_id"].as_u64() == Some(entry)).cloned();
+        let record =
+            found["records"].as_array().unwrap().iter().find(|r| r["entry_id"].as_u64() == Some(entry)).cloned();
         let record =
             record.unwrap_or_else(|| panic!("entry {entry} is archived at {database}: {found:#}"))["record"].clone();
         (record["recorded_at"].clone(), record["readings"].clone(), record["notes"].clone())
