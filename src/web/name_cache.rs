@@ -41,11 +41,10 @@ impl PatientNamesCache {
             let entries = self.entries.lock().expect("name cache lock");
             for patient in patients {
                 match entries.get(&patient) {
-                    Some((known, at)) if at.elapsed() < FRESH_FOR => {
-                        if let Some(known) = known {
-                            names.insert(patient, known.clone());
-                        }
+                    Some((Some(known), at)) if at.elapsed() < FRESH_FOR => {
+                        names.insert(patient, known.clone());
                     }
+                    Some((None, at)) if at.elapsed() < FRESH_FOR => {}
                     _ if !missing.contains(&patient) => missing.push(patient),
                     _ => {}
                 }

@@ -19,7 +19,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::entries::{readings_table, record_details, timeline, votes};
-use super::layout::{csrf_field, hospital_label, kind_title, page, patient_label, short_address};
+use super::layout::{csrf_field, hospital_label, kind_title, page, patient_label};
 use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
@@ -198,6 +198,7 @@ pub async fn confirm(
     visit.staff(StaffRole::Reviewer)?;
     let approve = approve_of(&form.decision)?;
     let (entry, _) = entry_we_vote_on(&app, id).await?;
+    let patients = app.patient_names([entry.patient]).await?;
     let verb = if approve { "Approve" } else { "Reject" };
     Ok(page(
         &visit,
@@ -205,7 +206,7 @@ pub async fn confirm(
         html! {
             section.card.confirm {
                 h1 { (verb) " entry " (id) "?" }
-                p { (kind_title(entry.kind)) " for patient " code { (short_address(entry.patient)) } "." }
+                p { (kind_title(entry.kind)) " for patient " (patient_label(&patients, entry.patient)) "." }
                 p {
                     @if approve { "This hospital's approval is sent to the chain and cannot be taken back." }
                     @else { "One rejection rejects the entry for good; the hospital must submit corrected details as a new entry." }
@@ -253,6 +254,7 @@ pub async fn confirm_selected(
 ) -> Result<Markup, PageError> {
     visit.staff(StaffRole::Reviewer)?;
     let entries = selected_entries(&app, &fields).await?;
+    let patients = app.patient_names(entries.iter().map(|e| e.patient)).await?;
     let title = format!("Approve {} entries?", entries.len());
     Ok(page(
         &visit,
@@ -262,7 +264,7 @@ pub async fn confirm_selected(
                 h1 { (title) }
                 ul {
                     @for entry in &entries {
-                        li { "Entry " (entry.id) ": " (kind_title(entry.kind)) " for patient " code { (short_address(entry.patient)) } }
+                        li { "Entry " (entry.id) ": " (kind_title(entry.kind)) " for patient " (patient_label(&patients, entry.patient)) }
                     }
                 }
                 p { "This hospital's approvals are sent to the chain in one transaction and cannot be taken back." }
