@@ -74,6 +74,19 @@ async fn patients_are_registered_enrolled_found_and_submitted_for_by_name() {
     let issued =
         hrm.json(&hrm.with_archive(&["--from", "dev:1", "patient", "enroll", "MRN-2001", "--url", &server.url]));
     let link = issued["link"].as_str().unwrap().to_string();
+    // A message naming another server than the link's is not signed: a phishing page's.
+    let elsewhere = hrm.json(&hrm.with_archive(&[
+        "--from",
+        "dev:1",
+        "patient",
+        "enroll",
+        "MRN-2001",
+        "--url",
+        "https://records.elsewhere.test",
+    ]));
+    let code = elsewhere["link"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let phished = hrm.fails(&["--from", "dev:5", "enroll", &format!("{}/enroll/{code}", server.url)]);
+    assert!(phished.contains("another server or code") && phished.contains("nothing was signed"), "{phished}");
     let enrolled = hrm.ok(&["--from", "dev:5", "enroll", &link]);
     assert!(enrolled.contains("as medical record number MRN-2001"), "{enrolled}");
     let again = hrm.fails(&["--from", "dev:5", "enroll", &link]);
