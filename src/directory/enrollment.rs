@@ -5,7 +5,8 @@
 //! The challenge's code is the secret: the desk shows it as a link (and a QR code of the link),
 //! only its hash is stored, it works once and for [`ENROLLMENT_LIFETIME`]. The message names the
 //! server, the hospital and the MRN, so a signature is good for this enrollment only. Each link,
-//! unlink and refused attempt is written to the access log, where the patient sees it.
+//! unlink and refusal of the account holder's signature is written to the access log, where the
+//! patient sees it.
 
 use std::time::{Duration, SystemTime};
 
@@ -118,7 +119,7 @@ pub async fn open_challenge(archive: &Archive, code: &str) -> Result<EnrollmentC
 ///
 /// Refused, with nothing stored and the challenge left for another try, when the signature is not
 /// `account`'s or `account` is enrolled here already; refused when the challenge is unknown, used
-/// or expired. Refusals of a named account and the link itself go to the access log.
+/// or expired. The link, and a refusal of the account's own signature, go to the access log.
 pub async fn enroll(
     archive: &Archive,
     log: &AccessLog,
@@ -137,8 +138,8 @@ pub async fn enroll(
     };
     let signer = signer_of(&challenge.message(), signature_hex)
         .map_err(|e| DirectoryError::BadSignature(e.to_string().replace("the signature is not valid: ", "")))?;
+    // Not logged under `account`: its holder signed nothing, and whoever claims it chooses it.
     if signer != account {
-        log.append(&logged("enrollment refused: signed by another account".into(), AccessOutcome::Denied)).await?;
         return Err(DirectoryError::ForeignSignature { account, signer });
     }
     if let Some(existing) = archive.enrollment_of(account).await? {

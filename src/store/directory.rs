@@ -52,8 +52,8 @@ pub struct StoredEnrollmentChallenge {
     pub expires_at: bson::DateTime,
 }
 
-/// The directory's indexes besides `_id`: names and birth dates for search, MRNs unique among
-/// links, and the challenges' expiry.
+/// The directory's indexes besides `_id`: names and birth dates for search, and MRNs unique among
+/// links (the challenges' expiry is with the other expiring collections').
 pub(super) fn directory_indexes() -> Vec<(&'static str, IndexModel)> {
     let index = |keys: Document, name: &str, unique: bool| {
         IndexModel::builder()
@@ -164,8 +164,8 @@ impl Archive {
         Ok(patient.map(|patient| (link, patient)))
     }
 
-    /// The directory entries of those `accounts` that are enrolled here, by account: one query
-    /// for the names on a page of fifty entries.
+    /// The directory entries of those `accounts` that are enrolled here, by account: two queries
+    /// (the links, then their entries) for the names on a page of fifty entries.
     pub async fn directory_entries_of(
         &self,
         accounts: impl IntoIterator<Item = Address>,

@@ -329,7 +329,6 @@ async fn patients_are_registered_enrolled_found_and_submitted_for_by_name() {
         })
         .collect();
     for wanted in [
-        "enrollment refused: signed by another account denied nina",
         "enrollment: account linked to this hospital's record allowed nina",
         "enrollment refused: already enrolled denied nina",
         "enrollment: account unlinked at the patient's request allowed nina",
