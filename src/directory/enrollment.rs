@@ -157,7 +157,12 @@ pub async fn enroll(
         enrolled_by: challenge.issued_by.clone(),
     };
     archive.link_account(&link).await?;
-    log.append(&logged("enrollment: account linked to this hospital's record".into(), AccessOutcome::Allowed)).await?;
+    // The link's entry records its issue too (by `user`, at this time): until the patient signs,
+    // no account is known to file it under.
+    let issued = DateTime::from_system_time(challenge.expires_at.to_system_time() - ENROLLMENT_LIFETIME);
+    let issued = issued.try_to_rfc3339_string().unwrap_or_default();
+    let action = format!("enrollment: account linked to this hospital's record (link issued {issued})");
+    log.append(&logged(action, AccessOutcome::Allowed)).await?;
     Ok(link)
 }
 
