@@ -30,8 +30,8 @@ FHIR files are an R4 Bundle of Observations (as `hrm export fhir` writes, or a l
 panel Observation, or else each patient's Observations of one day, becomes one health record. Codes:
 hrm's own and common alternatives (glucose 2345-7, 2339-0, 1558-6, and in mmol/L 14749-6, 15074-8,
 14771-0, 14995-5; the blood-pressure panels 85354-9 and 55284-4, whose diastolic is kept; insulin
-20448-7; age 21612-7, 29553-5); units converted where they differ (glucose mmol/L, insulin pmol/L,
-skin-fold cm). A reading left out is \"not measured\"; an age left out comes from the birth date.
+20448-7; age 21612-7, 29553-5; a BMI from body weight 29463-7 and height 8302-2); units converted
+where they differ (glucose mmol/L, insulin pmol/L, skin-fold cm, pounds, inches). A reading left out is \"not measured\"; an age left out comes from the birth date.
 The patient is matched by the account identifier, or by this hospital's medical record number
 (system urn:hrm:fhir:mrn:<its account>) in its directory. Problems are listed by Bundle entry.
 

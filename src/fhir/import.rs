@@ -22,8 +22,12 @@ const GLUCOSE_MG_DL_PER_MMOL_L: f64 = 18.016;
 /// Picomoles per litre in one micro-unit per millilitre of insulin.
 const INSULIN_PMOL_L_PER_UU_ML: f64 = 6.0;
 
-/// Codes taken besides hrm's own, as `(LOINC code, reading)`.
-const ALTERNATIVE_CODES: [(&str, &str); 10] = [
+/// Kilograms in one avoirdupois pound.
+const KG_PER_POUND: f64 = 0.453_592_37;
+
+/// Codes taken besides hrm's own, as `(LOINC code, reading)`. Body weight and height are not
+/// readings of their own: a set without a BMI gets one from them.
+const ALTERNATIVE_CODES: [(&str, &str); 12] = [
     ("2345-7", "glucose"),  // Glucose [Mass/volume] in Serum or Plasma
     ("2339-0", "glucose"),  // Glucose [Mass/volume] in Blood
     ("1558-6", "glucose"),  // Fasting glucose [Mass/volume] in Serum or Plasma
@@ -34,6 +38,8 @@ const ALTERNATIVE_CODES: [(&str, &str); 10] = [
     ("20448-7", "insulin"), // Insulin [Units/volume] in Serum or Plasma
     ("21612-7", "age"),     // Age - Reported
     ("29553-5", "age"),     // Age calculated
+    ("29463-7", "weight"),  // Body weight
+    ("8302-2", "height"),   // Body height
 ];
 
 /// Blood-pressure panels: their diastolic component is the reading (the systolic is not kept).
@@ -183,6 +189,12 @@ pub fn read_observations(text: &str, mrn_system: &str) -> FhirObservations {
         let mut values: HashMap<&'static str, f64> = HashMap::new();
         for member in &members {
             read_observation(resources[*member], member + 1, &mut values, &mut read.problems);
+        }
+        if let (None, Some(kg), Some(m)) = (values.get("bmi"), values.get("weight"), values.get("height"))
+            && *kg > 0.0
+            && *m > 0.0
+        {
+            values.insert("bmi", (kg / (m * m) * 10.0).round() / 10.0);
         }
         if !values.contains_key("age") {
             match patient.and_then(|p| p.birth_date.as_deref()).and_then(|born| age_on(born, &recorded_at)) {
@@ -336,8 +348,8 @@ fn read_observation(
 /// The value of an Observation (or component) in hrm's unit for `field`; absent is 0.
 fn reading_value(field: &'static str, observation: &Value) -> Result<f64, String> {
     if observation.get("dataAbsentReason").is_some() {
-        let range = READING_RANGES.iter().find(|r| r.field == field).expect("every field has a range");
-        return if range.zero_means_missing || field == "pregnancies" {
+        let missing_allowed = READING_RANGES.iter().find(|r| r.field == field).is_none_or(|r| r.zero_means_missing);
+        return if missing_allowed || field == "pregnancies" {
             Ok(0.0)
         } else {
             Err(format!("{field} is marked absent, but hrm needs it"))
@@ -358,6 +370,12 @@ fn reading_value(field: &'static str, observation: &Value) -> Result<f64, String
         ("insulin", "u[IU]/mL" | "[iU]/mL" | "uU/mL" | "m[IU]/L" | "m[iU]/L" | "mU/L") => value,
         ("insulin", "pmol/L") => (value / INSULIN_PMOL_L_PER_UU_ML * 10.0).round() / 10.0,
         ("bmi", "kg/m2" | "kg/m^2") => value,
+        ("weight", "kg") => value,
+        ("weight", "g") => value / 1000.0,
+        ("weight", "[lb_av]" | "lb") => value * KG_PER_POUND,
+        ("height", "m") => value,
+        ("height", "cm") => value / 100.0,
+        ("height", "[in_i]" | "in") => value * 0.0254,
         ("age", "a" | "yr" | "years") => value.floor(),
         ("pregnancies", "" | "{#}" | "1") => value,
         ("diabetes_pedigree", "" | "1") => value,
@@ -373,6 +391,8 @@ fn expected_unit(field: &str) -> &'static str {
         "skin_thickness" => "mm or cm",
         "insulin" => "u[IU]/mL or pmol/L",
         "bmi" => "kg/m2",
+        "weight" => "kg, g or [lb_av]",
+        "height" => "cm, m or [in_i]",
         "age" => "a (years)",
         _ => "a number without a unit",
     }
@@ -418,6 +438,8 @@ mod tests {
                 ),
                 observation("urn:uuid:b", "39156-5", json!({ "valueQuantity": { "value": 31.2, "code": "kg/m2" } })),
                 observation("urn:uuid:i", "20448-7", json!({ "valueQuantity": { "value": 60, "code": "pmol/L" } })),
+                observation("urn:uuid:w", "29463-7", json!({ "valueQuantity": { "value": 200, "code": "[lb_av]" } })),
+                observation("urn:uuid:h", "8302-2", json!({ "valueQuantity": { "value": 170, "code": "cm" } })),
             ],
         );
         let read = read_observations(&text, MRN_SYSTEM);
@@ -461,6 +483,21 @@ mod tests {
         assert!(unmatched.sets.is_empty());
         assert!(unmatched.problems[0].field == "patient" && unmatched.problems[0].problem.contains(MRN_SYSTEM));
         assert_eq!(read_observations("{}", MRN_SYSTEM).problems[0].entry, 0);
+    }
+
+    #[test]
+    fn a_bmi_is_worked_out_from_weight_and_height_when_not_given() {
+        let text = bundle(
+            json!({ "system": ACCOUNT_SYSTEM, "value": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65" }),
+            vec![
+                observation("urn:uuid:w", "29463-7", json!({ "valueQuantity": { "value": 200, "code": "[lb_av]" } })),
+                observation("urn:uuid:h", "8302-2", json!({ "valueQuantity": { "value": 170, "code": "cm" } })),
+            ],
+        );
+        let read = read_observations(&text, MRN_SYSTEM);
+        assert_eq!(read.problems, vec![]);
+        assert_eq!(read.sets[0].details.readings.bmi, 31.4, "90.7 kg over 1.70 m squared");
+        assert!(matches!(&read.sets[0].patient, FhirPatient::Account(a) if a.starts_with("0x15d3")));
     }
 
     #[test]
