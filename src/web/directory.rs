@@ -17,7 +17,7 @@ use maud::{Markup, PreEscaped, html};
 use serde::{Deserialize, Serialize};
 
 use super::layout::{csrf_field, page, short_address};
-use super::listing::{ListPlace, pager_linking};
+use super::listing::{ListPlace, capitalised, pager_linking};
 use super::{PageError, Visit, WebApp};
 
 /// Suggestions the clerk's form shows as a name is typed.
@@ -178,7 +178,13 @@ pub async fn register(
 }
 
 fn register_page(visit: &Visit, form: &PatientForm, error: Option<&DirectoryError>) -> Markup {
-    let field_error = |name: &str| error.filter(|e| e.field() == Some(name)).map(ToString::to_string);
+    // Next to its field, a problem needs no field name.
+    let field_error = |name: &str| {
+        error.filter(|e| e.field() == Some(name)).map(|e| match e {
+            DirectoryError::Invalid { reason, .. } => capitalised(reason),
+            other => capitalised(&other.to_string()),
+        })
+    };
     let field = |label: &str, name: &'static str, value: &str, kind: &str, hint: &str| {
         let error = field_error(name);
         html! {
@@ -267,7 +273,7 @@ pub async fn show(State(app): State<Arc<WebApp>>, visit: Visit, Path(mrn): Path<
                                 (csrf_field(&visit))
                                 button.primary type="submit" { "Start enrollment" }
                             }
-                            p.hint { "Shows a link and its QR code for the patient to open with their wallet, or to use with `hrm enroll`. It works once, for 10 minutes." }
+                            p.hint { "Shows a link and its QR code for the patient to open with their wallet, or to use with " code { "hrm enroll" } ". It works once, for 10 minutes." }
                         }
                     }
                 }
