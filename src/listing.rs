@@ -132,10 +132,8 @@ impl<T> Paged<T> {
     pub fn of(items: impl IntoIterator<Item = T>, page: usize) -> Self {
         let items: Vec<T> = items.into_iter().collect();
         let total = items.len();
-        let pages = total.div_ceil(PAGE_SIZE).max(1);
-        let page = page.clamp(1, pages);
-        let items = items.into_iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
-        Self { items, total, page, pages }
+        let (page, skip) = page_window(total, page);
+        Self::fetched(items.into_iter().skip(skip).take(PAGE_SIZE).collect(), total, page)
     }
 
     /// A page of rows fetched for [`page_window`]'s page of a `total`-row list.

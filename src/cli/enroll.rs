@@ -10,7 +10,7 @@ use hrm::siwe::domain_of;
 use serde_json::json;
 
 use super::context::{Context, password_for};
-use super::login::post;
+use super::login::{json_answer, post};
 use super::output::print_json;
 
 #[derive(Debug, Args)]
@@ -39,17 +39,7 @@ pub async fn run(context: &Context, args: EnrollArgs) -> eyre::Result<()> {
     let address = context.address(spec)?;
     let client = reqwest::Client::new();
     let message_url = link.join(&format!("/enroll/{code}/message")).context("building the message's URL")?;
-    let response = client
-        .get(message_url.clone())
-        .send()
-        .await
-        .with_context(|| format!("reaching {message_url}: is the hospital's server running?"))?;
-    let status = response.status();
-    let reply: serde_json::Value = response.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let reason = reply["error"].as_str().unwrap_or("no reason given");
-        return Err(eyre!("{message_url} refused the enrollment ({status}): {reason}"));
-    }
+    let reply = json_answer(client.get(message_url.clone()), &message_url, "the enrollment").await?;
     let message = reply["message"].as_str().ok_or_else(|| eyre!("{message_url} answered without a message to sign"))?;
     // Sign only what names the server in the link and this code: anything else is phishing.
     let expected = domain_of(&link);

@@ -67,13 +67,14 @@ pub(super) async fn post(
     what: &str,
 ) -> eyre::Result<Value> {
     let url = base.join(path).with_context(|| format!("building the URL of {path} under {base}"))?;
-    let response = client
-        .post(url.clone())
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .with_context(|| format!("reaching {url}: is `hrm serve` running there?"))?;
+    let request = client.post(url.clone()).header("content-type", "application/json").body(body.to_string());
+    json_answer(request, &url, what).await
+}
+
+/// Sends `request` to `url` and reads the JSON answer; a refusal names the server's reason, and
+/// `what` was refused.
+pub(super) async fn json_answer(request: reqwest::RequestBuilder, url: &Url, what: &str) -> eyre::Result<Value> {
+    let response = request.send().await.with_context(|| format!("reaching {url}: is `hrm serve` running there?"))?;
     let status = response.status();
     let bytes = response.bytes().await.with_context(|| format!("reading the answer of {url}"))?;
     let reply: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

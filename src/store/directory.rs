@@ -174,14 +174,14 @@ impl Archive {
         if wanted.is_empty() {
             return Ok(HashMap::new());
         }
-        let links: Vec<EnrolledAccount> = collect(self.accounts().find(ids_filter(&wanted)).await)
+        let links: Vec<EnrolledAccount> = collect(self.accounts().find(doc! { "_id": { "$in": &wanted } }).await)
             .await
             .map_err(StoreError::operation("reading enrollments"))?;
         if links.is_empty() {
             return Ok(HashMap::new());
         }
         let mrns: Vec<String> = links.iter().map(|link| link.mrn.clone()).collect();
-        let patients: Vec<DirectoryPatient> = collect(self.directory().find(ids_filter(&mrns)).await)
+        let patients: Vec<DirectoryPatient> = collect(self.directory().find(doc! { "_id": { "$in": &mrns } }).await)
             .await
             .map_err(StoreError::operation("reading the patient directory"))?;
         let by_mrn: HashMap<&str, &DirectoryPatient> = patients.iter().map(|p| (p.mrn.as_str(), p)).collect();
@@ -290,15 +290,6 @@ impl Archive {
             .await
             .map_err(StoreError::operation("using an enrollment challenge"))?;
         Ok(taken.is_some())
-    }
-}
-
-/// Documents with one of these ids. One id is asked as an equality on `_id`: the lookup
-/// SecantusDB answers fastest, and the patient's page makes it on every load.
-fn ids_filter(ids: &[String]) -> Document {
-    match ids {
-        [one] => doc! { "_id": one },
-        many => doc! { "_id": { "$in": many } },
     }
 }
 

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::entries::entries_table;
 use super::entries::reading_label;
-use super::layout::{csrf_field, page, short_address};
+use super::layout::{csrf_field, form_field, page, short_address};
 use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
@@ -301,24 +301,18 @@ async fn submit(
 
 fn field(label: &str, name: &'static str, value: &str, kind: &str, hint: &str, errors: &FieldErrors) -> Markup {
     let error = errors.get(name);
-    html! {
-        label class=(if error.is_some() { "field invalid" } else { "field" }) {
-            span.label { (label) }
-            @if kind == "textarea" {
-                textarea name=(name) rows="4" aria-invalid=[error.map(|_| "true")] { (value) }
-            } @else {
-                @if name == "patient" {
-                    // Suggestions from the directory as staff type a name (app.js fills the list).
-                    input name=(name) type=(kind) value=(value) list="patient-suggestions" data-suggest autocomplete="off" aria-invalid=[error.map(|_| "true")];
-                    datalist #patient-suggestions {}
-                } @else {
-                    input name=(name) type=(kind) value=(value) step=[(kind == "number").then_some("any")] aria-invalid=[error.map(|_| "true")];
-                }
-            }
-            @if !hint.is_empty() { span.hint { (hint) } }
-            @if let Some(error) = error { span.field-error role="alert" { (error) } }
+    let input = html! {
+        @if kind == "textarea" {
+            textarea name=(name) rows="4" aria-invalid=[error.map(|_| "true")] { (value) }
+        } @else if name == "patient" {
+            // Suggestions from the directory as staff type a name (app.js fills the list).
+            input name=(name) type=(kind) value=(value) list="patient-suggestions" data-suggest autocomplete="off" aria-invalid=[error.map(|_| "true")];
+            datalist #patient-suggestions {}
+        } @else {
+            input name=(name) type=(kind) value=(value) step=[(kind == "number").then_some("any")] aria-invalid=[error.map(|_| "true")];
         }
-    }
+    };
+    form_field(label, input, hint, error.map(String::as_str))
 }
 
 fn form_error(errors: &FieldErrors) -> Markup {

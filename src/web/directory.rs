@@ -16,7 +16,7 @@ use hrm::store::StaffRole;
 use maud::{Markup, PreEscaped, html};
 use serde::{Deserialize, Serialize};
 
-use super::layout::{csrf_field, page, short_address};
+use super::layout::{csrf_field, form_field, page, short_address};
 use super::listing::{ListPlace, capitalised, pager_linking};
 use super::{PageError, Visit, WebApp};
 
@@ -187,14 +187,9 @@ fn register_page(visit: &Visit, form: &PatientForm, error: Option<&DirectoryErro
     };
     let field = |label: &str, name: &'static str, value: &str, kind: &str, hint: &str| {
         let error = field_error(name);
-        html! {
-            label class=(if error.is_some() { "field invalid" } else { "field" }) {
-                span.label { (label) }
-                input name=(name) type=(kind) value=(value) aria-invalid=[error.as_ref().map(|_| "true")];
-                @if !hint.is_empty() { span.hint { (hint) } }
-                @if let Some(error) = &error { span.field-error role="alert" { (error) } }
-            }
-        }
+        let input =
+            html! { input name=(name) type=(kind) value=(value) aria-invalid=[error.as_ref().map(|_| "true")]; };
+        form_field(label, input, hint, error.as_deref())
     };
     let sex = form.sex.to_ascii_lowercase();
     let sex_error = field_error("sex");
@@ -212,13 +207,11 @@ fn register_page(visit: &Visit, form: &PatientForm, error: Option<&DirectoryErro
                 (field("Medical record number", "mrn", &form.mrn, "text", "This hospital's number for the patient: letters, digits, - _ ."))
                 (field("Full name", "name", &form.name, "text", ""))
                 (field("Date of birth", "birth_date", &form.birth_date, "date", ""))
-                label class=(if sex_error.is_some() { "field invalid" } else { "field" }) {
-                    span.label { "Sex" }
+                (form_field("Sex", html! {
                     select name="sex" aria-invalid=[sex_error.as_ref().map(|_| "true")] {
                         @for option in Sex::ALL { option value=(option) selected[sex == option.as_str()] { (option) } }
                     }
-                    @if let Some(error) = &sex_error { span.field-error role="alert" { (error) } }
-                }
+                }, "", sex_error.as_deref()))
                 (field("Phone", "phone", &form.phone, "tel", "Optional"))
                 (field("E-mail", "email", &form.email, "email", "Optional"))
                 button.primary type="submit" { "Register" }

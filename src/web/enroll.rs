@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::layout::{hospital_label, page};
 use super::listing::capitalised;
+use super::signin::json_error;
 use super::{PageError, Visit, WebApp};
 
 /// `GET /enroll/{code}`: what the patient is asked to sign, and the button that asks their wallet.
@@ -98,8 +99,4 @@ fn refused_json(error: DirectoryError) -> Response {
         _ => StatusCode::BAD_REQUEST,
     };
     json_error(status, &error.to_string())
-}
-
-fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }

@@ -84,6 +84,19 @@ fn navigation(visit: &Visit) -> Markup {
     }
 }
 
+/// A form field: its label, `input` (marked invalid by the caller when `error`), its hint and its
+/// problem, announced to screen readers.
+pub fn form_field(label: &str, input: Markup, hint: &str, error: Option<&str>) -> Markup {
+    html! {
+        label class=(if error.is_some() { "field invalid" } else { "field" }) {
+            span.label { (label) }
+            (input)
+            @if !hint.is_empty() { span.hint { (hint) } }
+            @if let Some(error) = error { span.field-error role="alert" { (error) } }
+        }
+    }
+}
+
 /// The hidden CSRF field every form carries.
 pub fn csrf_field(visit: &Visit) -> Markup {
     html! { input type="hidden" name="_csrf" value=(visit.session.csrf); }

@@ -208,7 +208,8 @@ async fn redeem(app: &WebApp, visit: &Visit, signed: &SignedChallenge) -> Result
     }
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+/// A JSON refusal, `{"error": message}`, as the wallet and CLI calls expect.
+pub(super) fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
