@@ -21,6 +21,13 @@ pragma solidity ^0.8.20;
 /// A patient asks for their entries' erasure on chain (`requestErasure`); each hospital that holds
 /// the record answers on chain: erased (`confirmErasure`) or kept until a date for a legal reason
 /// (`deferErasure`, GDPR art. 17(3)). The commitment, the digest and the votes stay as evidence.
+///
+/// Membership is the hospitals' own: the deployer (the admin) only registers the first hospitals
+/// and then renounces (`renounceAdmin`). From then on a hospital joins or leaves, and the rule
+/// itself changes, when more than `approvalPercent` per cent of the current hospitals approve a
+/// proposal before it expires (`propose*`, `approveProposal`). A removed hospital can no longer
+/// submit, vote, receive envelopes or hold grants; entries that waited for its vote stop waiting
+/// once anyone calls `releaseRemovedVoters` for them.
 contract HealthRecords {
     /// @notice What an entry holds: a patient's health details or bill details.
     enum EntryKind {
@@ -104,6 +111,60 @@ contract HealthRecords {
         uint32 currentPanel;
         // The number of hospitals in that panel.
         uint8 panelSize;
+        // How many times the account was admitted as a hospital: a grant holds only for the
+        // membership it was given in, so a removed hospital's grants end for good.
+        uint32 membership;
+    }
+
+    /// A patient's grant to a hospital.
+    struct Grant {
+        // Unix seconds; 0: never granted or revoked.
+        uint64 expiresAt;
+        // The hospital's `Account.membership` when it was granted.
+        uint32 membership;
+    }
+
+    /// @notice What a membership proposal changes.
+    enum ProposalKind {
+        None,
+        AddHospital,
+        RemoveHospital,
+        ChangeRule
+    }
+
+    /// @notice Where a proposal stands. `Expired` is an open proposal past its expiry.
+    enum ProposalStatus {
+        None,
+        Open,
+        Passed,
+        Expired
+    }
+
+    struct Proposal {
+        ProposalKind kind;
+        bool passed;
+        // ChangeRule: the new approval percentage and proposal lifetime (seconds).
+        uint8 percent;
+        uint32 lifetime;
+        uint64 expiresAt;
+        address proposer;
+        // AddHospital, RemoveHospital: the hospital; AddHospital: its name.
+        address hospital;
+        string name;
+    }
+
+    /// @notice A proposal as `getProposal` returns it, with its tally among the current hospitals.
+    struct ProposalView {
+        ProposalKind kind;
+        ProposalStatus status;
+        address proposer;
+        address hospital;
+        string name;
+        uint8 percent;
+        uint32 lifetime;
+        uint64 expiresAt;
+        uint256 approvals;
+        uint256 approvalsNeeded;
     }
 
     struct ErasureAnswer {
@@ -113,8 +174,29 @@ contract HealthRecords {
         uint64 until;
     }
 
-    /// @notice The consortium admin, who registers hospitals.
+    /// @notice The deployer, who registers the first hospitals until it renounces; never a patient.
     address public immutable admin;
+    /// @notice Whether the admin gave up registering hospitals: membership is then the hospitals'.
+    bool public adminRenounced;
+    /// @notice A proposal passes when its approvals exceed this percentage of the current hospitals
+    /// (50: more than half).
+    uint8 public approvalPercent = 50;
+    /// @notice How long a proposal stays open, in seconds.
+    uint32 public proposalLifetime = 7 days;
+    /// @notice Bounds of the membership rule.
+    uint8 public constant MIN_APPROVAL_PERCENT = 50;
+    uint8 public constant MAX_APPROVAL_PERCENT = 99;
+    uint32 public constant MIN_PROPOSAL_LIFETIME = 1 hours;
+    uint32 public constant MAX_PROPOSAL_LIFETIME = 90 days;
+    // Set on a hospital's position in a panel once it is removed: it no longer votes there. (Panel
+    // positions run from 1 to 31, so the top bit is free.)
+    uint8 private constant REMOVED_MEMBER = 0x80;
+
+    uint256 private proposalCount;
+    mapping(uint256 => Proposal) private proposals;
+    mapping(uint256 => mapping(address => bool)) private proposalApprovals;
+    // Position (1-based) of each current hospital in `hospitalList`.
+    mapping(address => uint256) private hospitalIndex;
 
     // Id of the next entry. Starting it at 1 in the constructor makes the first submission pay for
     // a non-zero to non-zero write (5k gas) rather than a zero to non-zero one (22k gas).
@@ -149,8 +231,8 @@ contract HealthRecords {
     uint256 private constant APPROVALS_SHIFT = 240;
     uint256 private constant REQUIRED_VOTES_SHIFT = 248;
 
-    // patient => hospital => the grant's expiry (unix seconds; 0: never granted or revoked).
-    mapping(address => mapping(address => uint64)) private accessExpiry;
+    // patient => hospital => the grant.
+    mapping(address => mapping(address => Grant)) private grants;
 
     // entry => when its patient asked for its erasure (unix seconds; 0: not asked).
     mapping(uint256 => uint64) private erasureRequests;
@@ -182,6 +264,24 @@ contract HealthRecords {
     event ErasureRequested(uint256 indexed id, address indexed patient);
     event ErasureConfirmed(uint256 indexed id, address indexed hospital);
     event ErasureDeferred(uint256 indexed id, address indexed hospital, uint64 until, DeferralReason reason);
+    event AdminRenounced(address indexed admin);
+    event MembershipProposed(
+        uint256 indexed id,
+        address indexed proposer,
+        ProposalKind kind,
+        address hospital,
+        string name,
+        uint8 percent,
+        uint32 lifetime,
+        uint64 expiresAt
+    );
+    event ProposalApproved(uint256 indexed id, address indexed hospital);
+    event ProposalPassed(uint256 indexed id);
+    event HospitalRemoved(address indexed hospital);
+    event MembershipRuleChanged(uint8 percent, uint32 lifetime);
+    // A removed hospital's vote an entry no longer waits for. When that leaves every remaining
+    // vote cast, `EntryApproved` follows with voter 0.
+    event RemovedVoterReleased(uint256 indexed id, address indexed hospital);
 
     error NotAdmin(address caller);
     error NotRegisteredHospital(address account);
@@ -223,9 +323,19 @@ contract HealthRecords {
     error ErasureAlreadyConfirmed(uint256 id, address hospital);
     error NoDeferralReason();
     error DeferralNotInFuture(uint64 until, uint256 blockTime);
+    error AdminHasRenounced();
+    error NoHospitalsYet();
+    error UnknownProposal(uint256 id);
+    error ProposalExpired(uint256 id, uint64 expiredAt);
+    error ProposalAlreadyPassed(uint256 id);
+    error AlreadyApprovedProposal(uint256 id, address hospital);
+    error InvalidMembershipRule(uint8 percent, uint32 lifetime);
+    error LastHospital(address hospital);
+    error RemovedFromConsortium(address hospital);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
+        if (adminRenounced) revert AdminHasRenounced();
         _;
     }
 
@@ -240,30 +350,32 @@ contract HealthRecords {
 
     // ---------------------------------------------------------------- hospitals and keys
 
-    /// @notice Admits a hospital to the consortium.
+    /// @notice Admits one of the first hospitals (the admin, until it renounces).
     function registerHospital(address hospital, string calldata name) external onlyAdmin {
-        if (hospital == address(0)) revert ZeroAddress();
-        if (bytes(name).length == 0) revert EmptyHospitalName();
-        Account storage account = accounts[hospital];
-        uint8 flags = account.flags;
-        if (flags & FLAG_HOSPITAL != 0) revert HospitalAlreadyRegistered(hospital);
-        account.flags = flags | FLAG_HOSPITAL;
-        hospitalNames[hospital] = name;
-        hospitalList.push(hospital);
-        emit HospitalRegistered(hospital, name);
+        checkAdmission(hospital, name);
+        admit(hospital, name);
     }
 
-    /// @notice Whether `account` is a registered hospital.
+    /// @notice The admin gives up registering hospitals for good: from now on only the hospitals'
+    /// proposals change the membership. Refused while there is no hospital to propose.
+    function renounceAdmin() external onlyAdmin {
+        if (hospitalList.length == 0) revert NoHospitalsYet();
+        adminRenounced = true;
+        emit AdminRenounced(msg.sender);
+    }
+
+    /// @notice Whether `account` is a registered hospital (a current member).
     function isHospital(address account) public view returns (bool) {
         return accounts[account].flags & FLAG_HOSPITAL != 0;
     }
 
-    /// @notice Every registered hospital, in registration order.
+    /// @notice Every current hospital.
     function getHospitals() external view returns (address[] memory) {
         return hospitalList;
     }
 
-    /// @notice The name a hospital was registered under ("" when not registered).
+    /// @notice The name a hospital was registered under, kept after its removal for the history
+    /// ("" when never registered).
     function hospitalName(address hospital) external view returns (string memory) {
         return hospitalNames[hospital];
     }
@@ -298,6 +410,237 @@ contract HealthRecords {
         return publicKeys[account];
     }
 
+    // ---------------------------------------------------------------- membership by majority
+
+    /// @notice A hospital proposes admitting `hospital` under `name`; the proposer's approval counts.
+    function proposeAddHospital(address hospital, string calldata name) external onlyHospital returns (uint256 id) {
+        checkAdmission(hospital, name);
+        id = newProposal(ProposalKind.AddHospital, hospital, name, 0, 0);
+    }
+
+    /// @notice A hospital proposes removing `hospital`; the proposer's approval counts.
+    function proposeRemoveHospital(address hospital) external onlyHospital returns (uint256 id) {
+        checkRemoval(hospital);
+        id = newProposal(ProposalKind.RemoveHospital, hospital, "", 0, 0);
+    }
+
+    /// @notice A hospital proposes a new rule: proposals pass with more than `percent` per cent of
+    /// the hospitals (50 to 99) and stay open `lifetime` seconds (an hour to 90 days).
+    function proposeRule(uint8 percent, uint32 lifetime) external onlyHospital returns (uint256 id) {
+        if (
+            percent < MIN_APPROVAL_PERCENT || percent > MAX_APPROVAL_PERCENT || lifetime < MIN_PROPOSAL_LIFETIME
+                || lifetime > MAX_PROPOSAL_LIFETIME
+        ) revert InvalidMembershipRule(percent, lifetime);
+        id = newProposal(ProposalKind.ChangeRule, address(0), "", percent, lifetime);
+    }
+
+    /// @notice The calling hospital approves an open proposal; the approval that carries it past
+    /// the rule's threshold carries it out.
+    function approveProposal(uint256 id) external onlyHospital {
+        Proposal storage proposal = proposals[id];
+        if (proposal.kind == ProposalKind.None) revert UnknownProposal(id);
+        if (proposal.passed) revert ProposalAlreadyPassed(id);
+        if (proposal.expiresAt <= block.timestamp) revert ProposalExpired(id, proposal.expiresAt);
+        if (proposalApprovals[id][msg.sender]) revert AlreadyApprovedProposal(id, msg.sender);
+        proposalApprovals[id][msg.sender] = true;
+        emit ProposalApproved(id, msg.sender);
+        passIfCarried(id);
+    }
+
+    /// @notice Number of proposals made; ids run from 1 to `proposalCountOf()`.
+    function proposalCountOf() external view returns (uint256) {
+        return proposalCount;
+    }
+
+    /// @notice One proposal with its tally among the current hospitals.
+    function getProposal(uint256 id) external view returns (ProposalView memory) {
+        Proposal storage proposal = proposals[id];
+        if (proposal.kind == ProposalKind.None) revert UnknownProposal(id);
+        ProposalStatus status = proposal.passed
+            ? ProposalStatus.Passed
+            : proposal.expiresAt <= block.timestamp ? ProposalStatus.Expired : ProposalStatus.Open;
+        return ProposalView({
+            kind: proposal.kind,
+            status: status,
+            proposer: proposal.proposer,
+            hospital: proposal.hospital,
+            name: proposal.name,
+            percent: proposal.percent,
+            lifetime: proposal.lifetime,
+            expiresAt: proposal.expiresAt,
+            approvals: currentApprovals(id),
+            approvalsNeeded: approvalsNeeded()
+        });
+    }
+
+    /// @notice Whether `hospital` approved proposal `id`.
+    function hasApprovedProposal(uint256 id, address hospital) external view returns (bool) {
+        return proposalApprovals[id][hospital];
+    }
+
+    /// @notice How many of the current hospitals' approvals a proposal needs to pass.
+    function approvalsNeeded() public view returns (uint256) {
+        return hospitalList.length * approvalPercent / 100 + 1;
+    }
+
+    /// @notice Entries whose panel holds removed hospitals stop waiting for their votes: each
+    /// removed hospital that has not voted is taken off the votes required, and an entry whose
+    /// remaining votes are all cast is approved. Anyone may call it; an entry that is no longer
+    /// pending, or has no such vote, is left as it is.
+    function releaseRemovedVoters(uint256[] calldata ids) external {
+        if (ids.length == 0) revert EmptyBatch();
+        for (uint256 i = 0; i < ids.length; ++i) {
+            releaseRemovedVotersOf(ids[i]);
+        }
+    }
+
+    function releaseRemovedVotersOf(uint256 id) private {
+        uint256 word = entryWords[id];
+        uint8 status = uint8(word >> STATUS_SHIFT);
+        if (status == uint8(EntryStatus.None)) revert UnknownEntry(id);
+        if (status != uint8(EntryStatus.Pending)) return;
+        uint32 panelId = uint32(word >> PANEL_SHIFT);
+        address[] storage members = panelMembers[panelId];
+        uint8 required = uint8(word >> REQUIRED_VOTES_SHIFT);
+        bool released;
+        for (uint256 m = 0; m < members.length; ++m) {
+            uint8 position = panelPositions[panelId][members[m]];
+            if (position & REMOVED_MEMBER == 0) continue;
+            uint256 bit = uint256(1) << ((position & ~REMOVED_MEMBER) + VOTED_MASK_SHIFT);
+            if (word & bit != 0) continue;
+            word |= bit;
+            required -= 1;
+            released = true;
+            emit RemovedVoterReleased(id, members[m]);
+        }
+        if (!released) return;
+        word = (word & ~(uint256(0xff) << REQUIRED_VOTES_SHIFT)) | (uint256(required) << REQUIRED_VOTES_SHIFT);
+        bool complete = uint8(word >> APPROVALS_SHIFT) == required;
+        if (complete) word = withStatus(word, EntryStatus.Approved);
+        entryWords[id] = word;
+        if (complete) emit EntryApproved(id, address(0));
+    }
+
+    function checkAdmission(address hospital, string calldata name) private view {
+        if (hospital == address(0)) revert ZeroAddress();
+        if (bytes(name).length == 0) revert EmptyHospitalName();
+        if (isHospital(hospital)) revert HospitalAlreadyRegistered(hospital);
+    }
+
+    function checkRemoval(address hospital) private view {
+        if (!isHospital(hospital)) revert NotRegisteredHospital(hospital);
+        if (hospitalList.length == 1) revert LastHospital(hospital);
+    }
+
+    function newProposal(ProposalKind kind, address hospital, string memory name, uint8 percent, uint32 lifetime)
+        private
+        returns (uint256 id)
+    {
+        id = proposalCount + 1;
+        proposalCount = id;
+        uint64 expiresAt = uint64(block.timestamp) + proposalLifetime;
+        proposals[id] = Proposal({
+            kind: kind,
+            passed: false,
+            percent: percent,
+            lifetime: lifetime,
+            expiresAt: expiresAt,
+            proposer: msg.sender,
+            hospital: hospital,
+            name: name
+        });
+        emit MembershipProposed(id, msg.sender, kind, hospital, name, percent, lifetime, expiresAt);
+        proposalApprovals[id][msg.sender] = true;
+        emit ProposalApproved(id, msg.sender);
+        passIfCarried(id);
+    }
+
+    // Approvals are counted among the hospitals of now, so that a removed hospital's approval no
+    // longer counts. The list is the consortium's members: tens, not thousands.
+    function currentApprovals(uint256 id) private view returns (uint256 count) {
+        for (uint256 i = 0; i < hospitalList.length; ++i) {
+            if (proposalApprovals[id][hospitalList[i]]) ++count;
+        }
+    }
+
+    function passIfCarried(uint256 id) private {
+        if (currentApprovals(id) < approvalsNeeded()) return;
+        Proposal storage proposal = proposals[id];
+        proposal.passed = true;
+        emit ProposalPassed(id);
+        if (proposal.kind == ProposalKind.AddHospital) {
+            // Checked again: the same hospital may have been admitted by another proposal since.
+            if (isHospital(proposal.hospital)) revert HospitalAlreadyRegistered(proposal.hospital);
+            admit(proposal.hospital, proposal.name);
+        } else if (proposal.kind == ProposalKind.RemoveHospital) {
+            checkRemoval(proposal.hospital);
+            removeMember(proposal.hospital);
+        } else {
+            approvalPercent = proposal.percent;
+            proposalLifetime = proposal.lifetime;
+            emit MembershipRuleChanged(proposal.percent, proposal.lifetime);
+        }
+    }
+
+    function admit(address hospital, string memory name) private {
+        Account storage account = accounts[hospital];
+        account.flags |= FLAG_HOSPITAL;
+        account.membership += 1;
+        hospitalNames[hospital] = name;
+        hospitalList.push(hospital);
+        hospitalIndex[hospital] = hospitalList.length;
+        emit HospitalRegistered(hospital, name);
+    }
+
+    /// Takes `hospital` out: it loses its role, its endpoint and its votes in every panel, and the
+    /// primaries whose current panel holds it get a panel without it (none when it was the only
+    /// member: they name new supporting hospitals before they submit again).
+    function removeMember(address hospital) private {
+        Account storage account = accounts[hospital];
+        account.flags &= ~FLAG_HOSPITAL;
+        account.currentPanel = 0;
+        account.panelSize = 0;
+        uint256 index = hospitalIndex[hospital];
+        address last = hospitalList[hospitalList.length - 1];
+        hospitalList[index - 1] = last;
+        hospitalIndex[last] = index;
+        hospitalList.pop();
+        delete hospitalIndex[hospital];
+        if (bytes(endpoints[hospital]).length != 0) {
+            delete endpoints[hospital];
+            emit EndpointSet(hospital, "");
+        }
+        uint32 panels = panelCount;
+        for (uint32 panelId = 1; panelId <= panels; ++panelId) {
+            uint8 position = panelPositions[panelId][hospital];
+            if (position == 0 || position & REMOVED_MEMBER != 0) continue;
+            panelPositions[panelId][hospital] = position | REMOVED_MEMBER;
+            address owner = panelOwner[panelId];
+            if (accounts[owner].currentPanel == panelId) replacePanelWithout(owner, panelId, hospital);
+        }
+        emit HospitalRemoved(hospital);
+    }
+
+    function replacePanelWithout(address owner, uint32 panelId, address removed) private {
+        address[] storage members = panelMembers[panelId];
+        address[] memory kept = new address[](members.length - 1);
+        uint256 count;
+        for (uint256 i = 0; i < members.length; ++i) {
+            if (members[i] != removed) kept[count++] = members[i];
+        }
+        Account storage account = accounts[owner];
+        if (count == 0) {
+            account.currentPanel = 0;
+            account.panelSize = 0;
+            emit SupportingHospitalsSet(owner, 0, kept);
+            return;
+        }
+        uint32 newPanel = storePanel(owner, kept);
+        account.currentPanel = newPanel;
+        account.panelSize = uint8(count);
+        emit SupportingHospitalsSet(owner, newPanel, kept);
+    }
+
     // ---------------------------------------------------------------- supporting hospitals
 
     /// @notice Names the caller's supporting hospitals: the panel that must approve the entries it
@@ -306,22 +649,31 @@ contract HealthRecords {
         uint256 count = hospitals.length;
         if (count == 0) revert NoSupportingHospitals(msg.sender);
         if (count > MAX_SUPPORTING_HOSPITALS) revert TooManySupportingHospitals(count, MAX_SUPPORTING_HOSPITALS);
-        uint32 panelId = panelCount + 1;
-        mapping(address => uint8) storage positions = panelPositions[panelId];
         for (uint256 i = 0; i < count; ++i) {
             address hospital = hospitals[i];
             if (hospital == msg.sender) revert CannotSupportSelf(msg.sender);
             if (!isHospital(hospital)) revert SupportingHospitalNotRegistered(hospital);
-            if (positions[hospital] != 0) revert DuplicateSupportingHospital(hospital);
-            positions[hospital] = uint8(i + 1);
+            for (uint256 j = 0; j < i; ++j) {
+                if (hospitals[j] == hospital) revert DuplicateSupportingHospital(hospital);
+            }
         }
-        panelMembers[panelId] = hospitals;
-        panelOwner[panelId] = msg.sender;
-        panelCount = panelId;
+        uint32 panelId = storePanel(msg.sender, hospitals);
         Account storage account = accounts[msg.sender];
         account.currentPanel = panelId;
         account.panelSize = uint8(count);
         emit SupportingHospitalsSet(msg.sender, panelId, hospitals);
+    }
+
+    /// A new panel of `members` (checked already) owned by `owner`; returns its id.
+    function storePanel(address owner, address[] memory members) private returns (uint32 panelId) {
+        panelId = panelCount + 1;
+        mapping(address => uint8) storage positions = panelPositions[panelId];
+        for (uint256 i = 0; i < members.length; ++i) {
+            positions[members[i]] = uint8(i + 1);
+        }
+        panelMembers[panelId] = members;
+        panelOwner[panelId] = owner;
+        panelCount = panelId;
     }
 
     /// @notice A primary hospital's current supporting hospitals.
@@ -559,17 +911,17 @@ contract HealthRecords {
     }
 
     /// @notice Whether `account` may hold the entry's sealed envelope: its patient, its submitter
-    /// or a supporting hospital of its panel. Hospitals' servers ask this before they hand an
-    /// envelope over or accept one.
+    /// or a supporting hospital of its panel, while a member. Hospitals' servers ask this before
+    /// they hand an envelope over or accept one.
     function isRecipient(uint256 id, address account) external view returns (bool) {
         Entry memory entry = existingEntry(id);
-        return account == entry.patient || isHolder(entry, account);
+        return account == entry.patient || (isHospital(account) && isHolder(entry, account));
     }
 
     // ---------------------------------------------------------------- internals
 
     /// Whether `hospital` is the entry's submitter or a member of its panel: a hospital that
-    /// holds the record and must answer an erasure request.
+    /// holds the record and must answer an erasure request (also after its removal).
     function isHolder(Entry memory entry, address hospital) private view returns (bool) {
         return hospital == panelOwner[entry.panelId] || panelPositions[entry.panelId][hospital] != 0;
     }
@@ -622,10 +974,11 @@ contract HealthRecords {
         return (word & ~(uint256(0xff) << STATUS_SHIFT)) | (uint256(uint8(status)) << STATUS_SHIFT);
     }
 
-    /// Bit of `voter` in the entry's vote mask, or 0 when it is not a required voter.
+    /// Bit of `voter` in the entry's vote mask, or 0 when it is not a required voter (a removed
+    /// hospital keeps its bit, for the votes it cast before).
     function voterBit(address patient, uint32 panelId, address voter) private view returns (uint32) {
         if (voter == patient) return 1;
-        uint8 position = panelPositions[panelId][voter];
+        uint8 position = panelPositions[panelId][voter] & ~REMOVED_MEMBER;
         return position == 0 ? 0 : uint32(1) << position;
     }
 
@@ -636,8 +989,15 @@ contract HealthRecords {
         uint8 status = uint8(word >> STATUS_SHIFT);
         if (status == uint8(EntryStatus.None)) revert UnknownEntry(id);
         if (status != uint8(EntryStatus.Pending)) revert EntryNotPending(id, EntryStatus(status));
-        uint256 bit = uint256(voterBit(address(uint160(word)), uint32(word >> PANEL_SHIFT), msg.sender));
-        if (bit == 0) revert NotEntryVoter(id, msg.sender);
+        uint256 bit;
+        if (msg.sender == address(uint160(word))) {
+            bit = 1;
+        } else {
+            uint8 position = panelPositions[uint32(word >> PANEL_SHIFT)][msg.sender];
+            if (position == 0) revert NotEntryVoter(id, msg.sender);
+            if (position & REMOVED_MEMBER != 0) revert RemovedFromConsortium(msg.sender);
+            bit = uint256(1) << position;
+        }
         bit <<= VOTED_MASK_SHIFT;
         if (word & bit != 0) revert AlreadyVoted(id, msg.sender);
         word |= bit;
@@ -651,30 +1011,35 @@ contract HealthRecords {
     /// records: there is no patient parameter, so nobody can grant on a patient's behalf.
     function grantAccess(address hospital, uint64 expiresAt) external {
         requirePatient();
-        if (!isHospital(hospital)) revert GranteeNotHospital(hospital);
+        Account memory grantee = accounts[hospital];
+        if (grantee.flags & FLAG_HOSPITAL == 0) revert GranteeNotHospital(hospital);
         if (expiresAt <= block.timestamp) revert ExpiryNotInFuture(expiresAt, block.timestamp);
-        uint64 current = accessExpiry[msg.sender][hospital];
+        uint64 current = accessExpiresAt(msg.sender, hospital);
         if (current > block.timestamp) revert AccessAlreadyGranted(hospital, current);
-        accessExpiry[msg.sender][hospital] = expiresAt;
+        grants[msg.sender][hospital] = Grant({expiresAt: expiresAt, membership: grantee.membership});
         emit AccessGranted(msg.sender, hospital, expiresAt);
     }
 
     /// @notice The calling patient withdraws `hospital`'s grant (also one that has expired).
     function revokeAccess(address hospital) external {
         requirePatient();
-        if (accessExpiry[msg.sender][hospital] == 0) revert AccessNotGranted(hospital);
-        delete accessExpiry[msg.sender][hospital];
+        if (grants[msg.sender][hospital].expiresAt == 0) revert AccessNotGranted(hospital);
+        delete grants[msg.sender][hospital];
         emit AccessRevoked(msg.sender, hospital);
     }
 
     /// @notice Whether `hospital` holds an unexpired grant from `patient` at this block's time.
     function hasAccess(address patient, address hospital) external view returns (bool) {
-        return accessExpiry[patient][hospital] > block.timestamp;
+        return accessExpiresAt(patient, hospital) > block.timestamp;
     }
 
-    /// @notice When `hospital`'s grant from `patient` expires (0: none).
-    function accessExpiresAt(address patient, address hospital) external view returns (uint64) {
-        return accessExpiry[patient][hospital];
+    /// @notice When `hospital`'s grant from `patient` expires (0: none, or the grant ended with
+    /// the hospital's removal).
+    function accessExpiresAt(address patient, address hospital) public view returns (uint64) {
+        Grant memory grant = grants[patient][hospital];
+        Account memory account = accounts[hospital];
+        if (account.flags & FLAG_HOSPITAL == 0 || grant.membership != account.membership) return 0;
+        return grant.expiresAt;
     }
 
     /// @notice Publishes the head of the off-chain access log: the hash of its entry number

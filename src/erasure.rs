@@ -117,7 +117,10 @@ pub async fn apply_erasures(
             _ => {}
         }
         let entry = consortium.entry(request.entry_id).await?;
-        if entry.patient == hospital || !consortium.is_recipient(request.entry_id, hospital).await? {
+        // Held as its submitter or on its panel: also after this hospital's removal from the
+        // consortium, which ends its right to receive envelopes, not its duty to erase them.
+        let held = entry.submitter == hospital || consortium.entry_panel(request.entry_id).await?.contains(&hospital);
+        if !held {
             pass.not_held += 1;
             continue;
         }

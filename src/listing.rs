@@ -179,6 +179,7 @@ mod tests {
             panel: Vec::new(),
             submitted: ChainStep { tx_hash: B256::ZERO, block: id, time },
             votes: Vec::new(),
+            released: Vec::new(),
             status: EntryStatus::Pending,
             decided: None,
         }

@@ -49,7 +49,7 @@ pub struct TxOutcome {
 }
 
 impl TxOutcome {
-    fn from_receipt(receipt: &TransactionReceipt) -> Self {
+    pub(super) fn from_receipt(receipt: &TransactionReceipt) -> Self {
         Self {
             tx_hash: receipt.transaction_hash,
             block: receipt.block_number.unwrap_or_default(),
@@ -313,7 +313,7 @@ impl Consortium {
         self.connection.sender.expect("this operation needs a signing account")
     }
 
-    async fn transact<C: SolCall>(
+    pub(super) async fn transact<C: SolCall>(
         &self,
         call: SolCallBuilder<&DynProvider, C>,
     ) -> Result<TransactionReceipt, ChainError> {
@@ -333,7 +333,10 @@ impl Consortium {
         Ok(TxOutcome::from_receipt(&self.transact(call).await?))
     }
 
-    async fn view<C: SolCall>(&self, call: SolCallBuilder<&DynProvider, C>) -> Result<C::Return, ChainError> {
+    pub(super) async fn view<C: SolCall>(
+        &self,
+        call: SolCallBuilder<&DynProvider, C>,
+    ) -> Result<C::Return, ChainError> {
         call.call().await.map_err(|e| self.connection.classify(e))
     }
 
@@ -343,7 +346,8 @@ impl Consortium {
         Ok(TxOutcome::from_receipt(&receipt))
     }
 
-    /// Every registered hospital with its name, in registration order.
+    /// Every current hospital with its name (in registration order until a removal moves the
+    /// last one into its place).
     pub async fn hospitals(&self) -> Result<Vec<(Address, String)>, ChainError> {
         let addresses = self.view(self.contract.getHospitals()).await?;
         let mut hospitals = Vec::with_capacity(addresses.len());
@@ -352,6 +356,11 @@ impl Consortium {
             hospitals.push((address, name));
         }
         Ok(hospitals)
+    }
+
+    /// The name `hospital` was registered under, kept after its removal ("" when never).
+    pub async fn hospital_name(&self, hospital: Address) -> Result<String, ChainError> {
+        self.view(self.contract.hospitalName(hospital)).await
     }
 
     /// Whether `account` is a registered hospital.

@@ -3,6 +3,9 @@
 //! `abi/HealthRecords.json` holds the ABI and bytecode built by `cargo run -p hrm-contract-build`;
 //! the binary embeds it, so deploying needs no compiler.
 
+// The generated constructors take one argument per event field (`MembershipProposed` has eight).
+#![allow(clippy::too_many_arguments)]
+
 alloy::sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]

@@ -143,7 +143,10 @@ impl Consortium {
                     let event = decode::<HealthRecords::EntryApproved>(&log)?;
                     (event.id, event.voter)
                 };
-                voters.entry(id.saturating_to()).or_default().push(voter);
+                // Voter 0: approved when a removed hospital's vote was released, not by a vote.
+                if voter != Address::ZERO {
+                    voters.entry(id.saturating_to()).or_default().push(voter);
+                }
             }
         }
         Ok(voters)

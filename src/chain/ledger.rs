@@ -6,7 +6,7 @@
 //! once from the log and brought up to date by reading only the blocks mined since, so a page costs
 //! one `eth_getLogs` over a few new blocks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
@@ -52,6 +52,8 @@ pub struct LedgerEntry {
     pub submitted: ChainStep,
     /// Votes in the order they were mined.
     pub votes: Vec<LedgerVote>,
+    /// Removed hospitals of the panel whose votes the entry no longer waits for.
+    pub released: Vec<Address>,
     pub status: EntryStatus,
     /// The approving or rejecting step, once the entry is decided.
     pub decided: Option<ChainStep>,
@@ -63,9 +65,10 @@ impl LedgerEntry {
         std::iter::once(self.patient).chain(self.panel.iter().copied()).collect()
     }
 
-    /// Whether `account` must vote on the entry.
+    /// Whether `account` must vote on the entry (a removed hospital whose vote was released no
+    /// longer must).
     pub fn needs_vote_of(&self, account: Address) -> bool {
-        account == self.patient || self.panel.contains(&account)
+        account == self.patient || (self.panel.contains(&account) && !self.released.contains(&account))
     }
 
     /// `account`'s vote, if it has voted.
@@ -80,7 +83,7 @@ impl LedgerEntry {
 
     /// Approvals so far and approvals needed.
     pub fn approvals(&self) -> (usize, usize) {
-        (self.votes.iter().filter(|vote| vote.approve).count(), self.panel.len() + 1)
+        (self.votes.iter().filter(|vote| vote.approve).count(), self.panel.len() + 1 - self.released.len())
     }
 }
 
@@ -90,6 +93,8 @@ pub struct EntryLedger {
     entries: BTreeMap<u64, LedgerEntry>,
     panels: HashMap<u32, Vec<Address>>,
     hospitals: HashMap<Address, String>,
+    /// Hospitals removed from the consortium (and not admitted again since).
+    removed: HashSet<Address>,
     /// Patients' grants and revocations, in chain order.
     access_changes: Vec<AccessChange>,
     /// Erasure requests and the holders' answers.
@@ -112,8 +117,27 @@ impl EntryLedger {
     }
 
     /// The entries waiting for `account`'s vote, oldest first (the order to work through them).
+    /// None for a removed hospital, which no longer votes.
     pub fn awaiting_vote_of(&self, account: Address) -> Vec<&LedgerEntry> {
+        if self.removed.contains(&account) {
+            return Vec::new();
+        }
         self.entries.values().filter(|entry| entry.awaits_vote_of(account)).collect()
+    }
+
+    /// Pending entries that still wait for the vote of a removed hospital: the ones
+    /// `Consortium::release_removed_voters` moves on.
+    pub fn waiting_on_removed(&self) -> Vec<u64> {
+        self.entries
+            .values()
+            .filter(|entry| self.removed.iter().any(|hospital| entry.awaits_vote_of(*hospital)))
+            .map(|entry| entry.id)
+            .collect()
+    }
+
+    /// Whether `hospital` was removed from the consortium (and not admitted again).
+    pub fn is_removed(&self, hospital: Address) -> bool {
+        self.removed.contains(&hospital)
     }
 
     /// The entries about `patient`, newest first.
@@ -182,7 +206,16 @@ impl EntryLedger {
         let Some(signature) = log.topic0().copied() else { return Ok(()) };
         if signature == HealthRecords::HospitalRegistered::SIGNATURE_HASH {
             let event = decode::<HealthRecords::HospitalRegistered>(log)?;
+            self.removed.remove(&event.hospital);
             self.hospitals.insert(event.hospital, event.name);
+        } else if signature == HealthRecords::HospitalRemoved::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::HospitalRemoved>(log)?;
+            self.remove_hospital(event.hospital, at);
+        } else if signature == HealthRecords::RemovedVoterReleased::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::RemovedVoterReleased>(log)?;
+            if let Some(entry) = self.entries.get_mut(&event.id.saturating_to()) {
+                entry.released.push(event.hospital);
+            }
         } else if signature == HealthRecords::SupportingHospitalsSet::SIGNATURE_HASH {
             let event = decode::<HealthRecords::SupportingHospitalsSet>(log)?;
             self.panels.insert(event.panelId, event.hospitals);
@@ -202,6 +235,7 @@ impl EntryLedger {
                     panel: self.panels.get(&event.panelId).cloned().unwrap_or_default(),
                     submitted: at,
                     votes: Vec::new(),
+                    released: Vec::new(),
                     status: EntryStatus::Pending,
                     decided: None,
                 },
@@ -210,9 +244,12 @@ impl EntryLedger {
             let event = decode::<HealthRecords::VoteCast>(log)?;
             self.vote(event.id.saturating_to(), event.voter, true, at);
         } else if signature == HealthRecords::EntryApproved::SIGNATURE_HASH {
-            // The last approving vote: a vote, and the decision.
+            // The last approving vote: a vote, and the decision. Voter 0: no vote, the release of
+            // a removed hospital's vote completed it.
             let event = decode::<HealthRecords::EntryApproved>(log)?;
-            self.vote(event.id.saturating_to(), event.voter, true, at);
+            if event.voter != Address::ZERO {
+                self.vote(event.id.saturating_to(), event.voter, true, at);
+            }
             self.decide(event.id.saturating_to(), EntryStatus::Approved, at);
         } else if signature == HealthRecords::EntryRejected::SIGNATURE_HASH {
             let event = decode::<HealthRecords::EntryRejected>(log)?;
@@ -240,6 +277,27 @@ impl EntryLedger {
             });
         }
         Ok(())
+    }
+
+    /// A removed hospital votes no more, and every grant to it ends (the contract ties a grant to
+    /// the membership it was given in, so a later readmission does not revive it).
+    fn remove_hospital(&mut self, hospital: Address, at: ChainStep) {
+        self.removed.insert(hospital);
+        let patients: HashSet<Address> = self
+            .access_changes
+            .iter()
+            .filter(|change| change.hospital == hospital)
+            .map(|change| change.patient)
+            .collect();
+        for patient in patients {
+            self.access_changes.push(AccessChange {
+                patient,
+                hospital,
+                expires_at: None,
+                block: at.block,
+                tx_hash: at.tx_hash,
+            });
+        }
     }
 
     fn vote(&mut self, id: u64, voter: Address, approve: bool, at: ChainStep) {
@@ -278,6 +336,8 @@ impl Consortium {
         let mut start = ledger.synced_to.map_or(self.deployment().deploy_block, |(number, _)| number + 1);
         let signatures = vec![
             HealthRecords::HospitalRegistered::SIGNATURE_HASH,
+            HealthRecords::HospitalRemoved::SIGNATURE_HASH,
+            HealthRecords::RemovedVoterReleased::SIGNATURE_HASH,
             HealthRecords::SupportingHospitalsSet::SIGNATURE_HASH,
             HealthRecords::EntrySubmitted::SIGNATURE_HASH,
             HealthRecords::VoteCast::SIGNATURE_HASH,

@@ -11,6 +11,7 @@ mod error;
 pub mod events;
 pub mod failover;
 pub mod ledger;
+pub mod membership;
 pub mod outbox;
 pub mod provider;
 pub mod revert;
@@ -26,3 +27,6 @@ pub use erasure::{DeferralReason, EntryErasure, ErasureAnswer, ErasureLedger, Er
 pub use error::ChainError;
 pub(crate) use error::root_cause;
 pub use events::Approval;
+pub use membership::{
+    MembershipChange, MembershipRule, Proposal, ProposalOutcome, ProposalStatus, ReleaseOutcome, parse_lifetime,
+};

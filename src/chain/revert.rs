@@ -15,11 +15,11 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
     use HealthRecordsErrors as E;
     match error {
         E::NotAdmin(e) => format!(
-            "{} is not the consortium admin; only the account that deployed the contract can register hospitals",
+            "{} is not the consortium admin; only the account that deployed the contract registers the first hospitals, and member hospitals propose the others (`hrm hospital propose add`)",
             e.caller
         ),
         E::NotRegisteredHospital(e) => format!(
-            "{} is not a registered hospital; ask the consortium admin to run `hrm hospital register {}`",
+            "{} is not a member hospital of the consortium; a member proposes its admission with `hrm hospital propose add {}`",
             e.account, e.account
         ),
         E::HospitalAlreadyRegistered(e) => {
@@ -132,6 +132,25 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
         E::NoDeferralReason(_) => {
             "a deferral needs a reason: legal-obligation, public-health, research or legal-claims".to_string()
         }
+        E::AdminHasRenounced(_) => "the admin has renounced: hospitals now join and leave by their members' proposals (`hrm hospital propose add|remove`, `hrm hospital approve`)".to_string(),
+        E::NoHospitalsYet(_) => "there is no hospital yet to propose members: register the first hospitals before the admin renounces".to_string(),
+        E::UnknownProposal(e) => format!("there is no proposal {}; see `hrm hospital proposals`", e.id),
+        E::ProposalExpired(e) => format!(
+            "proposal {} expired at {}; propose it again",
+            e.id,
+            describe_expiry(e.expiredAt)
+        ),
+        E::ProposalAlreadyPassed(e) => format!("proposal {} has already passed", e.id),
+        E::AlreadyApprovedProposal(e) => format!("{} has already approved proposal {}", e.hospital, e.id),
+        E::InvalidMembershipRule(e) => format!(
+            "a rule of more than {}% with proposals open {} seconds is not allowed: the percentage must be 50 to 99 and a proposal open from an hour to 90 days",
+            e.percent, e.lifetime
+        ),
+        E::LastHospital(e) => format!("{} is the last hospital of the consortium and cannot be removed", e.hospital),
+        E::RemovedFromConsortium(e) => format!(
+            "{} was removed from the consortium: it no longer votes on the entries of its former panels",
+            e.hospital
+        ),
         E::DeferralNotInFuture(e) => format!(
             "the record would be kept until {}, which is not after the chain's current time {}",
             describe_expiry(e.until),

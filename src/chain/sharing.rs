@@ -165,28 +165,36 @@ impl Consortium {
         if let Some(patient) = patient {
             filter = filter.topic1(patient.into_word());
         }
-        let mut changes = Vec::new();
-        for log in self.logs_since_deployment(filter).await? {
+        // A hospital's removal ends its grants: read with them, in chain order.
+        let removals = Filter::new().event_signature(HealthRecords::HospitalRemoved::SIGNATURE_HASH);
+        let mut logs = self.logs_since_deployment(filter).await?;
+        logs.extend(self.logs_since_deployment(removals).await?);
+        logs.sort_by_key(|log| (log.block_number, log.log_index));
+        let mut changes: Vec<AccessChange> = Vec::new();
+        for log in logs {
             let (block, tx_hash) = (log.block_number.unwrap_or_default(), log.transaction_hash.unwrap_or_default());
-            if log.topic0() == Some(&HealthRecords::AccessGranted::SIGNATURE_HASH) {
-                let event = decode::<HealthRecords::AccessGranted>(&log)?;
-                changes.push(AccessChange {
-                    patient: event.patient,
-                    hospital: event.hospital,
-                    expires_at: Some(event.expiresAt),
-                    block,
-                    tx_hash,
-                });
-            } else {
-                let event = decode::<HealthRecords::AccessRevoked>(&log)?;
-                changes.push(AccessChange {
-                    patient: event.patient,
-                    hospital: event.hospital,
-                    expires_at: None,
-                    block,
-                    tx_hash,
-                });
-            }
+            let (patient, hospital, expires_at) = match log.topic0() {
+                Some(&HealthRecords::AccessGranted::SIGNATURE_HASH) => {
+                    let event = decode::<HealthRecords::AccessGranted>(&log)?;
+                    (event.patient, event.hospital, Some(event.expiresAt))
+                }
+                Some(&HealthRecords::AccessRevoked::SIGNATURE_HASH) => {
+                    let event = decode::<HealthRecords::AccessRevoked>(&log)?;
+                    (event.patient, event.hospital, None)
+                }
+                _ => {
+                    let removed = decode::<HealthRecords::HospitalRemoved>(&log)?.hospital;
+                    let mut patients: Vec<Address> =
+                        changes.iter().filter(|c| c.hospital == removed).map(|c| c.patient).collect();
+                    patients.sort();
+                    patients.dedup();
+                    for patient in patients {
+                        changes.push(AccessChange { patient, hospital: removed, expires_at: None, block, tx_hash });
+                    }
+                    continue;
+                }
+            };
+            changes.push(AccessChange { patient, hospital, expires_at, block, tx_hash });
         }
         Ok(changes)
     }

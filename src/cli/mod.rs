@@ -2,6 +2,7 @@
 
 mod access_log;
 mod account;
+mod admin;
 mod audit;
 mod bench;
 mod choices;
@@ -119,7 +120,11 @@ pub enum Command {
     Account(account::AccountCommand),
     /// Deploy the HealthRecords contract; the signer becomes the consortium admin
     Deploy(deploy::DeployArgs),
-    /// Register and list hospitals; set and read a hospital's supporting hospitals
+    /// The consortium admin's own commands: renounce registering hospitals
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Register and list hospitals; their supporting hospitals; propose and approve changes to
+    /// the membership
     #[command(subcommand)]
     Hospital(hospital::HospitalCommand),
     /// Publish the signer's public key so records can be sealed to it
@@ -215,6 +220,7 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Predict(args) => predict::run(&context, args).await,
         Command::Account(command) => account::run(&context, command),
         Command::Deploy(args) => deploy::run(&context, args).await,
+        Command::Admin(command) => admin::run(&context, command).await,
         Command::Hospital(command) => hospital::run(&context, command).await,
         Command::Key(command) => key::run(&context, command).await,
         Command::SubmitHealth(args) => submit::run_health(&context, args).await,

@@ -98,7 +98,8 @@ pub async fn deliver(
 }
 
 /// Tries again every queued push that is due; a success leaves the queue, a failure waits twice
-/// as long as before (up to an hour). Entries whose erasure was requested leave the queue unsent.
+/// as long as before (up to an hour). Entries whose erasure was requested, and hospitals removed
+/// from the consortium, leave the queue unsent.
 pub async fn retry_deliveries(
     consortium: &Consortium,
     archive: &Archive,
@@ -117,7 +118,8 @@ pub async fn retry_deliveries(
             archive.delivery_done(&queued.id).await?;
             continue;
         };
-        if consortium.erasure_requested(entry_id).await? {
+        // Dropped when the entry was erased, or the hospital removed from the consortium.
+        if consortium.erasure_requested(entry_id).await? || !consortium.is_recipient(entry_id, hospital).await? {
             archive.delivery_done(&queued.id).await?;
             continue;
         }

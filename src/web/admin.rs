@@ -3,10 +3,14 @@
 
 use std::sync::Arc;
 
+use alloy::primitives::Address;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hrm::audit::audit as audit_archive;
+use hrm::chain::membership::describe_lifetime;
+use hrm::chain::revert::describe_expiry;
+use hrm::chain::{Proposal, ProposalStatus};
 use hrm::follower::archive_lag;
 use hrm::migration::migrate as migrate_entries;
 use hrm::store::{StaffError, StaffRole};
@@ -64,6 +68,7 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
             .collect();
         rows.push((*address, name.clone(), panel_names, !key.is_empty()));
     }
+    let membership = membership_card(&app, &visit, &hospitals).await?;
     let counts = app.ledger().await?.count_by_status();
     let lag = archive_lag(&app.consortium, &app.archive).await.map_err(PageError::failed)?;
     let follower = app.follower.lock().expect("follower lock").clone();
@@ -159,9 +164,97 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
                 }
             }
         }
+        (membership)
     };
     drop(runs);
     Ok(page(&visit, "Consortium", body))
+}
+
+/// The membership card: the rule, and the open proposals with this hospital's approval or a
+/// button to give it.
+async fn membership_card(app: &WebApp, visit: &Visit, hospitals: &[(Address, String)]) -> Result<Markup, PageError> {
+    let (rule, proposals) =
+        tokio::try_join!(app.consortium.membership_rule(), app.consortium.proposals()).map_err(PageError::failed)?;
+    let open: Vec<Proposal> = proposals.into_iter().filter(|p| p.status == ProposalStatus::Open).collect();
+    let mut approved = Vec::with_capacity(open.len());
+    for proposal in &open {
+        approved.push(
+            app.consortium
+                .has_approved_proposal(proposal.id, app.hospital_address())
+                .await
+                .map_err(PageError::failed)?,
+        );
+    }
+    let name_of = |address: Address| {
+        hospitals.iter().find(|(a, _)| *a == address).map_or_else(|| short_address(address), |(_, n)| n.clone())
+    };
+    Ok(html! {
+        section.card #membership {
+            h2 { "Membership" }
+            p {
+                "A hospital joins or leaves when more than " (rule.percent) "% of the " (hospitals.len())
+                " hospitals approve its proposal within " (describe_lifetime(u64::from(rule.lifetime))) "."
+                @if rule.admin_active { " The deployer can still register hospitals alone until it renounces." }
+            }
+            @if open.is_empty() {
+                p.empty { "No open proposals. Propose one with " code { "hrm hospital propose" } "." }
+            } @else {
+                table #proposals {
+                    thead { tr { th { "#" } th { "Change" } th { "Proposed by" } th { "Approvals" } th { "Open until" } th { "This hospital" } } }
+                    tbody {
+                        @for (proposal, approved) in open.iter().zip(&approved) {
+                            tr data-proposal=(proposal.id) {
+                                td.num { (proposal.id) }
+                                td {
+                                    (proposal.change.describe(name_of))
+                                    @if let Some(hospital) = proposal.change.hospital() {
+                                        " " code title=(hospital) { (short_address(hospital)) }
+                                    }
+                                }
+                                td { (name_of(proposal.proposer)) }
+                                td.num { (proposal.approvals) " of " (proposal.approvals_needed) }
+                                td { (describe_expiry(proposal.expires_at)) }
+                                td {
+                                    @if *approved { "approved" } @else {
+                                        form.inline method="post" action=(format!("/admin/proposals/{}/approve", proposal.id)) {
+                                            (csrf_field(visit))
+                                            button.small type="submit" aria-label=(format!("Approve proposal {}", proposal.id)) { "Approve" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `POST /admin/proposals/{id}/approve`: this hospital approves a membership proposal; when that
+/// removes a hospital, the entries that waited for its vote stop waiting.
+pub async fn approve_proposal(
+    State(app): State<Arc<WebApp>>,
+    visit: Visit,
+    Path(id): Path<u64>,
+) -> Result<Redirect, PageError> {
+    visit.staff(StaffRole::Admin)?;
+    let outcome = app.consortium.approve_proposal(id).await.map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let released = match outcome.removed {
+        Some(_) => app.consortium.release_all_removed_voters().await.map_err(PageError::failed)?,
+        None => Vec::new(),
+    };
+    let mut message = if outcome.passed {
+        format!("You approved proposal {id}; it passed and is carried out.")
+    } else {
+        format!("You approved proposal {id}.")
+    };
+    let count: usize = released.iter().map(|r| r.released.len()).sum();
+    if count > 0 {
+        message.push_str(&format!(" {count} pending entries no longer wait for the removed hospital's vote."));
+    }
+    app.sessions.set_flash(&visit.session.id, message).await.map_err(PageError::failed)?;
+    Ok(Redirect::to("/admin#membership"))
 }
 
 /// `POST /admin/migrate`.

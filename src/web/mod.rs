@@ -335,6 +335,7 @@ fn pages(app: Arc<WebApp>) -> Router {
         .route("/admin/entries", get(admin::entries))
         .route("/admin/migrate", post(admin::migrate))
         .route("/admin/audit", post(admin::audit))
+        .route("/admin/proposals/{id}/approve", post(admin::approve_proposal))
         .route("/admin/staff", get(admin::staff).post(admin::add_staff))
         .route("/admin/staff/{username}", post(admin::change_staff))
         .route("/assets/{name}", get(assets::asset))

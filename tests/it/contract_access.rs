@@ -40,9 +40,15 @@ enum Function {
     RequestErasure,
     DeferErasure,
     ConfirmErasure,
+    ProposeAddHospital,
+    ProposeRemoveHospital,
+    ProposeRule,
+    ApproveProposal,
+    ReleaseRemovedVoters,
+    RenounceAdmin,
 }
 
-const FUNCTIONS: [Function; 18] = [
+const FUNCTIONS: [Function; 24] = [
     Function::RegisterHospital,
     Function::PublishKey,
     Function::SetSupportingHospitals,
@@ -62,6 +68,13 @@ const FUNCTIONS: [Function; 18] = [
     // Deferring before confirming: a hospital may confirm after a deferral, not defer after.
     Function::DeferErasure,
     Function::ConfirmErasure,
+    Function::ProposeAddHospital,
+    Function::ProposeRemoveHospital,
+    Function::ProposeRule,
+    Function::ApproveProposal,
+    Function::ReleaseRemovedVoters,
+    // Last: after it, the admin registers no more.
+    Function::RenounceAdmin,
 ];
 
 /// The entry every vote in the matrix is about: pending, submitted by the primary. Its erasure
@@ -70,6 +83,9 @@ const PENDING_ENTRY: u64 = 1;
 /// An entry whose erasure the patient requested (see `request_erasure_of_another`): what the
 /// matrix confirms and defers.
 const ERASE_ENTRY: u64 = 2;
+/// The proposal the matrix approves: open, made by the second panel member (see
+/// `open_a_proposal`), so every other hospital may approve it.
+const OPEN_PROPOSAL: u64 = 1;
 
 fn signer(c: &Consortium, role: Role) -> &PrivateKeySigner {
     match role {
@@ -141,6 +157,25 @@ fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
         (Function::DeferErasure | Function::ConfirmErasure, _) => {
             Some(E::NotRecordHolder(HealthRecords::NotRecordHolder { id: U256::from(ERASE_ENTRY), account: who }))
         }
+        // Only member hospitals propose and approve changes to the membership: not the admin.
+        (
+            Function::ProposeAddHospital
+            | Function::ProposeRemoveHospital
+            | Function::ProposeRule
+            | Function::ApproveProposal,
+            Role::Primary | Role::PanelMember | Role::Outsider,
+        ) => None,
+        (
+            Function::ProposeAddHospital
+            | Function::ProposeRemoveHospital
+            | Function::ProposeRule
+            | Function::ApproveProposal,
+            _,
+        ) => Some(not_hospital),
+        // Releasing removed hospitals' votes follows from the chain alone: anyone may ask.
+        (Function::ReleaseRemovedVoters, _) => None,
+        (Function::RenounceAdmin, Role::Admin) => None,
+        (Function::RenounceAdmin, _) => Some(E::NotAdmin(HealthRecords::NotAdmin { caller: who })),
     }
 }
 
@@ -206,7 +241,24 @@ async fn attempt(c: &Consortium, function: Function, role: Role, entry: u64, sen
         Function::RequestErasure => run!(contract.requestErasure(vec![id])),
         Function::DeferErasure => run!(contract.deferErasure(U256::from(ERASE_ENTRY), u64::MAX, 1)),
         Function::ConfirmErasure => run!(contract.confirmErasure(U256::from(ERASE_ENTRY))),
+        Function::ProposeAddHospital => {
+            run!(contract.proposeAddHospital(Address::repeat_byte(0x43), "Proposed Hospital".to_string()))
+        }
+        Function::ProposeRemoveHospital => run!(contract.proposeRemoveHospital(c.outsider.address())),
+        Function::ProposeRule => run!(contract.proposeRule(60, 86_400)),
+        // `entry` is the proposal's number here.
+        Function::ApproveProposal => run!(contract.approveProposal(id)),
+        Function::ReleaseRemovedVoters => run!(contract.releaseRemovedVoters(vec![U256::from(PENDING_ENTRY)])),
+        Function::RenounceAdmin => run!(contract.renounceAdmin()),
     }
+}
+
+/// The second panel member proposes a rule; returns the proposal's number. Its one approval of
+/// four hospitals' three needed leaves it open.
+async fn open_a_proposal(c: &Consortium) -> u64 {
+    let receipt = mined(c.as_(&c.panel[1]).proposeRule(70, 86_400).send().await).await;
+    let proposed = receipt.decoded_log::<HealthRecords::MembershipProposed>().expect("a MembershipProposed event");
+    proposed.data.id.try_into().expect("proposal numbers fit in u64")
 }
 
 /// The patient asks for the erasure of a second entry, so that holders have a request to answer.
@@ -233,12 +285,14 @@ async fn every_function_by_every_role() {
     assert_eq!(id, PENDING_ENTRY);
     grant_the_outsider(&c).await;
     request_erasure_of_another(&c).await;
+    assert_eq!(open_a_proposal(&c).await, OPEN_PROPOSAL);
 
     let mut failures = Vec::new();
     for function in FUNCTIONS {
         for role in ROLES {
             let want = expected(&c, function, role);
-            let got = attempt(&c, function, role, PENDING_ENTRY, false).await.err();
+            let subject = if function == Function::ApproveProposal { OPEN_PROPOSAL } else { PENDING_ENTRY };
+            let got = attempt(&c, function, role, subject, false).await.err();
             if got != want {
                 failures.push(format!("{function:?} by {role:?}: expected {want:?}, got {got:?}"));
             }
@@ -264,7 +318,13 @@ async fn allowed_calls_succeed_as_transactions() {
                 function,
                 Function::RejectPendingEntry | Function::ApprovePendingEntries | Function::RejectPendingEntries
             );
-            let entry = if own_entry { c.submit_health().await.0 } else { pending };
+            let entry = if function == Function::ApproveProposal {
+                open_a_proposal(&c).await
+            } else if own_entry {
+                c.submit_health().await.0
+            } else {
+                pending
+            };
             attempt(&c, function, role, entry, true)
                 .await
                 .unwrap_or_else(|e| panic!("{function:?} by {role:?} was refused: {e:?}"));

@@ -445,14 +445,6 @@ async fn gas_per_function_stays_within_targets() {
     assert!(gas_of("rejectPendingEntry") <= 35_000, "a vote over 35k gas");
 }
 
-/// Moves the chain's clock forward and mines a block at the new time.
-async fn advance_clock(c: &Consortium, seconds: u64) {
-    use alloy::providers::Provider;
-    let provider = c.env.provider_for(&c.admin);
-    let _: serde_json::Value = provider.raw_request("evm_increaseTime".into(), (seconds,)).await.unwrap();
-    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
-}
-
 #[tokio::test]
 async fn grants_follow_the_block_clock_and_refuse_what_makes_no_sense() {
     use alloy::providers::Provider;
@@ -486,7 +478,7 @@ async fn grants_follow_the_block_clock_and_refuse_what_makes_no_sense() {
         expect_contract_error(patient.grantAccess(hospital, u64::MAX).call().await),
         E::AccessAlreadyGranted(HealthRecords::AccessAlreadyGranted { hospital, expiresAt: now + 3600 })
     );
-    advance_clock(&c, 3601).await;
+    c.advance_clock(3601).await;
     assert!(!has_access().await, "the grant expired with the block clock");
 
     // An expired grant may be granted anew, and revoked; the revocation ends it at once.

@@ -372,4 +372,15 @@ async fn hospitals_exchange_envelopes_over_signed_requests_and_erase_them_on_req
     // Pulling an erased envelope is refused as gone.
     let (status, reason) = refusal(patient.pull(&hope.url, &on_chain).await.map(|_| Vec::new()));
     assert!(status == 410 && reason.contains("erased"), "{status} {reason}");
+
+    // Once removed from the consortium, Lakeside is no recipient of anything: Hope refuses it
+    // before it looks further (it was told "erased" while a member).
+    let lakeside_client = ExchangeClient::new(&consortium, dev_account(3));
+    let (status, _) = refusal(lakeside_client.pull(&hope.url, &on_chain).await.map(|_| Vec::new()));
+    assert_eq!(status, 410, "a member is told the envelope is gone");
+    hrm.ok(&["--from", "dev:1", "hospital", "propose", "remove", "dev:3"]);
+    hrm.ok(&["--from", "dev:2", "hospital", "approve", "1"]);
+    hrm.ok(&["--from", "dev:4", "hospital", "approve", "1"]);
+    let (status, reason) = refusal(lakeside_client.pull(&hope.url, &on_chain).await.map(|_| Vec::new()));
+    assert!(status == 403 && reason.contains("is not a recipient of entry"), "{status} {reason}");
 }

@@ -18,6 +18,7 @@ mod fhir_export;
 mod fhir_validator;
 mod follow;
 mod geth_network;
+mod governance;
 mod harness;
 mod import;
 mod migration;

@@ -162,9 +162,21 @@ async fn every_role_s_story_works_in_chromium() {
     browser.wait_for_text("No approved health records yet").await;
     sign_out(&browser).await;
 
-    // The admin runs migration; the audit then finds the archive matching the chain.
+    // Hope proposes admitting Northgate; St Mary's admin sees the proposal and approves it, the
+    // second of three hospitals, which admits Northgate.
+    hrm.ok(&["--from", "dev:2", "hospital", "propose", "add", "dev:7", "--name", "Northgate"]);
     browser.sign_in_staff(&story.primary, "ada").await;
     browser.goto(&format!("{}/admin", story.primary.url)).await;
+    browser.wait_for_text("admit Northgate").await;
+    browser.wait_for_text("1 of 2").await;
+    browser.scroll_to("#membership").await;
+    browser.screenshot("admin-membership-proposal").await;
+    browser.click("button[aria-label='Approve proposal 1']").await;
+    browser.wait_for_text("You approved proposal 1; it passed and is carried out.").await;
+    browser.wait_for_text("No open proposals").await;
+    assert!(hrm.json(&["hospital", "list"]).to_string().contains("Northgate"));
+
+    // The admin runs migration; the audit then finds the archive matching the chain.
     browser.click_text("Run migration").await;
     browser.wait_for_text("Migration archived 2 record(s)").await;
     browser.click_text("Run audit").await;
@@ -380,6 +392,18 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     let csrf = reviewer.get("/reviewer").await.csrf();
     let add = [("_csrf", csrf.as_str()), ("username", "mallory"), ("password", STAFF_PASSWORD), ("admin", "on")];
     assert_eq!(reviewer.post_form("/admin/staff", &add).await.status, 403, "a reviewer cannot add staff");
+    // Only the admin approves a membership proposal for the hospital; nothing is sent otherwise.
+    hrm.ok(&["--from", "dev:2", "hospital", "propose", "add", "dev:7", "--name", "Northgate"]);
+    let head_before = head(&env).await;
+    let reply = reviewer.post_form("/admin/proposals/1/approve", &[("_csrf", &csrf)]).await;
+    assert!(reply.status == 403 && reply.body.contains("for the admin role"), "reviewer: {}", reply.body);
+    let clerk_csrf = visitor.get("/clerk").await.csrf();
+    assert_eq!(visitor.post_form("/admin/proposals/1/approve", &[("_csrf", &clerk_csrf)]).await.status, 403, "clerk");
+    let signed_out = HttpVisitor::new(&server).post_form("/admin/proposals/1/approve", &[]).await;
+    assert!(signed_out.status == 403 || signed_out.status == 303, "signed out: {}", signed_out.status);
+    assert_eq!(ada.post_form("/admin/proposals/1/approve", &[]).await.status, 403, "the admin without the token");
+    assert_eq!(head(&env).await, head_before, "nothing was sent");
+    assert_eq!(hrm.json(&["hospital", "proposals"])["proposals"][0]["approvals"], 1);
     // Approving ticked entries: only entries that wait for this hospital's vote, only with the
     // session's token; nothing is sent otherwise.
     let head_before = head(&env).await;
@@ -412,6 +436,9 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
     for path in ["/clerk", "/entries/1", "/admin", "/patients", &format!("/patients/{}", other_patient.address())] {
         assert_eq!(alice.get(path).await.status, 403, "patient on {path}");
     }
+    let alice_csrf = alice.get("/patient").await.csrf();
+    let reply = alice.post_form("/admin/proposals/1/approve", &[("_csrf", &alice_csrf)]).await;
+    assert!(reply.status == 403 && reply.body.contains("for hospital staff"), "patient: {}", reply.status);
     // A grant only to a registered hospital, refused before any wallet is asked.
     let refused = alice
         .get("/patient/sharing/transaction?action=grant&hospital=0x0000000000000000000000000000000000000007")

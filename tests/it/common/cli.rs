@@ -111,6 +111,11 @@ impl<'a> Hrm<'a> {
     /// hospitals; `patient` publishes a key.
     pub fn set_up_consortium(&self, panel: &[&str], patient: &str) {
         self.ok(&["--from", "dev:0", "deploy"]);
+        self.admit_consortium(panel, patient);
+    }
+
+    /// `set_up_consortium` on a contract deployed already.
+    pub fn admit_consortium(&self, panel: &[&str], patient: &str) {
         for hospital in std::iter::once(&"dev:1").chain(panel) {
             self.ok(&["--from", "dev:0", "hospital", "register", hospital, "--name", &format!("Hospital {hospital}")]);
             self.ok(&["--from", hospital, "key", "publish"]);

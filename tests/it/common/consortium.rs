@@ -87,6 +87,14 @@ impl Consortium {
         (submitted_id(&receipt), receipt)
     }
 
+    /// Moves the chain's clock forward and mines a block at the new time.
+    pub async fn advance_clock(&self, seconds: u64) {
+        use alloy::providers::Provider;
+        let provider = self.env.provider_for(&self.admin);
+        let _: serde_json::Value = provider.raw_request("evm_increaseTime".into(), (seconds,)).await.unwrap();
+        let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    }
+
     /// Submits bill details (a dummy commitment and envelope) as the primary; returns the id.
     pub async fn submit_bill(&self) -> (u64, TransactionReceipt) {
         let receipt = mined(
