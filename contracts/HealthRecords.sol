@@ -211,6 +211,9 @@ contract HealthRecords {
     mapping(address => string) private endpoints;
 
     mapping(address => bytes) private publicKeys;
+    // The version of each account's sealing key: 0 while it is the account's own key, then one
+    // more at each rotation. Envelopes name the version they were sealed to.
+    mapping(address => uint32) private keyVersions;
 
     mapping(uint32 => address[]) private panelMembers;
     mapping(uint32 => address) private panelOwner;
@@ -241,6 +244,7 @@ contract HealthRecords {
 
     event HospitalRegistered(address indexed hospital, string name);
     event KeyPublished(address indexed account, bytes publicKey);
+    event KeyRotated(address indexed account, uint32 version, bytes publicKey);
     event SupportingHospitalsSet(address indexed primary, uint32 indexed panelId, address[] hospitals);
     event EntrySubmitted(
         uint256 indexed id,
@@ -290,6 +294,9 @@ contract HealthRecords {
     error EmptyHospitalName();
     error InvalidPublicKeyLength(uint256 length);
     error KeyNotOwnedByCaller(address caller, address keyOwner);
+    error KeyAlreadyRotated(address account, uint32 version);
+    error NoKeyToRotate(address account);
+    error SameSealingKey(address account);
     error TooManySupportingHospitals(uint256 count, uint256 max);
     error NoSupportingHospitals(address primary);
     error SupportingHospitalNotRegistered(address hospital);
@@ -398,6 +405,8 @@ contract HealthRecords {
     /// someone else and so read records meant for them.
     function publishKey(bytes calldata publicKey) external {
         if (publicKey.length != PUBLIC_KEY_LENGTH) revert InvalidPublicKeyLength(publicKey.length);
+        uint32 version = keyVersions[msg.sender];
+        if (version != 0) revert KeyAlreadyRotated(msg.sender, version);
         address owner = address(uint160(uint256(keccak256(publicKey))));
         if (owner != msg.sender) revert KeyNotOwnedByCaller(msg.sender, owner);
         publicKeys[msg.sender] = publicKey;
@@ -405,9 +414,28 @@ contract HealthRecords {
         emit KeyPublished(msg.sender, publicKey);
     }
 
-    /// @notice An account's published public key ("" when none).
+    /// @notice A hospital replaces its sealing key with a new one (64 bytes, x ‖ y, of a key that
+    /// need not be its account's): records from now on are sealed to it. Envelopes sealed before
+    /// name the version they were sealed to, so the hospital opens them with the key it kept.
+    function rotateKey(bytes calldata publicKey) external onlyHospital {
+        if (publicKey.length != PUBLIC_KEY_LENGTH) revert InvalidPublicKeyLength(publicKey.length);
+        if (accounts[msg.sender].flags & FLAG_KEY_PUBLISHED == 0) revert NoKeyToRotate(msg.sender);
+        if (keccak256(publicKey) == keccak256(publicKeys[msg.sender])) revert SameSealingKey(msg.sender);
+        uint32 version = keyVersions[msg.sender] + 1;
+        keyVersions[msg.sender] = version;
+        publicKeys[msg.sender] = publicKey;
+        emit KeyRotated(msg.sender, version, publicKey);
+    }
+
+    /// @notice An account's published public key, the one records are sealed to now ("" when
+    /// none).
     function publicKeyOf(address account) external view returns (bytes memory) {
         return publicKeys[account];
+    }
+
+    /// @notice An account's sealing key and its version (0: the account's own key).
+    function sealingKeyOf(address account) external view returns (bytes memory publicKey, uint32 version) {
+        return (publicKeys[account], keyVersions[account]);
     }
 
     // ---------------------------------------------------------------- membership by majority

@@ -46,11 +46,20 @@ pub struct MigrationOptions {
     pub write_chunk: usize,
     /// Test-only: stop (as if crashed) right after this many records were written.
     pub abort_after_writes: Option<usize>,
+    /// The migrating hospital's keys with the sealing keys it rotated to
+    /// (`SealingKeyStore::recipient_key`); `None`: its account key alone.
+    pub recipient_key: Option<RecipientKey>,
 }
 
 impl Default for MigrationOptions {
     fn default() -> Self {
-        Self { confirmations: Confirmations::Auto, batch_blocks: 5_000, write_chunk: 500, abort_after_writes: None }
+        Self {
+            confirmations: Confirmations::Auto,
+            batch_blocks: 5_000,
+            write_chunk: 500,
+            abort_after_writes: None,
+            recipient_key: None,
+        }
     }
 }
 
@@ -343,7 +352,7 @@ async fn archive_batch(
     let mut opening: Option<tokio::task::JoinHandle<OpenedChunk>> = None;
     let mut writing: Option<ChunkWrite> = None;
     let mut chunks = approvals.chunks(options.write_chunk.max(1));
-    let key = recipient_key(signer);
+    let key = options.recipient_key.clone().unwrap_or_else(|| recipient_key(signer));
     loop {
         let fetched = match chunks.next() {
             Some(chunk) => Some(fetch_chunk(consortium, archive, signer, chunk, up_to_block, &mut run.floors).await),

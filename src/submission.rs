@@ -56,10 +56,10 @@ pub async fn gather_recipients(
     }
     let mut recipients = Vec::with_capacity(parties.len());
     for (role, address) in parties {
-        let key = consortium.public_key_of(address).await?;
+        let (key, key_version) = consortium.sealing_key_of(address).await?;
         let public_key: [u8; 64] =
             key.as_ref().try_into().map_err(|_| SubmissionError::KeyNotPublished { role, address })?;
-        recipients.push(EnvelopeRecipient { address, public_key });
+        recipients.push(EnvelopeRecipient { address, public_key, key_version });
     }
     Ok(recipients)
 }

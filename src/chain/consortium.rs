@@ -379,6 +379,25 @@ impl Consortium {
         Ok(TxOutcome::from_receipt(&receipt))
     }
 
+    /// An account's sealing key (empty when none) and its version (0: the account's own key).
+    pub async fn sealing_key_of(&self, account: Address) -> Result<(Bytes, u32), ChainError> {
+        let key = self.view(self.contract.sealingKeyOf(account)).await?;
+        Ok((key.publicKey, key.version))
+    }
+
+    /// Publishes a new sealing key for the signing hospital; returns the transaction and the new
+    /// key's version.
+    pub async fn rotate_key(&self, public_key: Bytes) -> Result<(TxOutcome, u32), ChainError> {
+        let receipt = self.transact(self.contract.rotateKey(public_key)).await?;
+        let version = receipt
+            .logs()
+            .iter()
+            .find_map(|log| HealthRecords::KeyRotated::decode_log(&log.inner).ok())
+            .map(|event| event.data.version)
+            .ok_or_else(|| ChainError::Rpc("the rotation's receipt holds no KeyRotated event".into()))?;
+        Ok((TxOutcome::from_receipt(&receipt), version))
+    }
+
     /// An account's published public key (empty when none).
     pub async fn public_key_of(&self, account: Address) -> Result<Bytes, ChainError> {
         self.view(self.contract.publicKeyOf(account)).await

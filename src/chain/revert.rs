@@ -34,6 +34,12 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
             "that public key belongs to {}, not to the sender {}; each account publishes its own key",
             e.keyOwner, e.caller
         ),
+        E::KeyAlreadyRotated(e) => format!(
+            "{} rotated its sealing key already (it is at version {}); publish a new one with `hrm key rotate`",
+            e.account, e.version
+        ),
+        E::NoKeyToRotate(e) => format!("{} has no published key to rotate; run `hrm key publish` first", e.account),
+        E::SameSealingKey(e) => format!("that is {}'s sealing key already; a rotation needs a new key", e.account),
         E::TooManySupportingHospitals(e) => {
             format!("{} supporting hospitals is too many; the most is {}", e.count, e.max)
         }

@@ -77,6 +77,7 @@ pub async fn run(context: &Context, args: MigrateArgs) -> eyre::Result<ExitCode>
         batch_blocks: args.batch_blocks,
         // A test-only switch that simulates a crash part way through.
         abort_after_writes: std::env::var("HRM_TEST_ABORT_AFTER_WRITES").ok().and_then(|v| v.parse().ok()),
+        recipient_key: Some(context.identities.sealing_keys.recipient_key(&signer)?),
         ..Default::default()
     };
     if args.follow {

@@ -127,7 +127,7 @@ pub enum Command {
     /// the membership
     #[command(subcommand)]
     Hospital(hospital::HospitalCommand),
-    /// Publish the signer's public key so records can be sealed to it
+    /// Publish the signer's public key so records can be sealed to it; a hospital rotates its own
     #[command(subcommand)]
     Key(key::KeyCommand),
     /// Submit a patient's health details (readings), sealed to the patient and the panel

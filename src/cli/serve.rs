@@ -96,6 +96,17 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
             hospital.address()
         ));
     }
+    // Envelopes are sealed to the hospital's current sealing key: a server without it could
+    // open none of the new ones.
+    let hospital_key = context.identities.sealing_keys.recipient_key(&hospital)?;
+    let (_, key_version) = consortium.sealing_key_of(hospital.address()).await?;
+    if !hospital_key.versions().contains(&key_version) {
+        return Err(eyre!(
+            "{} seals to key version {key_version}, which is not kept in {}: copy that folder from the machine where `hrm key rotate` ran",
+            hospital.address(),
+            context.identities.sealing_keys.folder_of(hospital.address()).display()
+        ));
+    }
     args.retention.only_with_follow(args.follow)?;
     let follow = match args.follow {
         true => Some(FollowOptions {
@@ -119,7 +130,7 @@ async fn serve(context: &Context, args: ServeArgs) -> eyre::Result<()> {
     let settings = ServeSettings {
         public_url: public_url.clone(),
         model_path: args.model.clone().unwrap_or_else(|| default_model_path(context)),
-        migration: MigrationOptions::default(),
+        migration: MigrationOptions { recipient_key: Some(hospital_key), ..MigrationOptions::default() },
         explorer_url,
         ready_max_lag: args.follow.then_some(args.ready_max_lag),
         trusted_proxies: args.trusted_proxies.clone(),

@@ -5,7 +5,7 @@ use clap::Args;
 use hrm::access::{AccessLog, Reader, RecordParties, log_entry_read, read_rule};
 use hrm::exchange::EnvelopeFinder;
 use hrm::store::archive::archive_id;
-use hrm::submission::open_submission;
+use hrm::submission::open_submission_as;
 use serde_json::json;
 
 use super::context::Context;
@@ -40,7 +40,8 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
         Some(signer) if consortium.is_recipient(args.id, signer.address()).await? => {
             let finder = EnvelopeFinder { consortium: &consortium, archive: archive.as_ref(), signer: Some(signer) };
             let envelope = finder.envelope_of(&submission).await?;
-            open_submission(&submission, &envelope, signer)?
+            let key = context.identities.sealing_keys.recipient_key(signer)?;
+            open_submission_as(&submission, &envelope, &key)?
         }
         _ => None,
     };

@@ -117,8 +117,8 @@ impl KeystoreDir {
     }
 }
 
-/// Keystores are encrypted, but there is no reason for other users to read them.
-fn restrict_to_owner(path: &Path) {
+/// Keystores (and sealing keys) are encrypted, but there is no reason for other users to read them.
+pub(super) fn restrict_to_owner(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mode = if path.is_dir() { 0o700 } else { 0o600 };
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));

@@ -3,9 +3,11 @@
 
 mod address_book;
 mod keystore;
+mod sealing_keys;
 
 pub use address_book::AddressBook;
 pub use keystore::{KeystoreDir, is_valid_account_name};
+pub use sealing_keys::SealingKeyStore;
 
 use std::path::PathBuf;
 
@@ -84,11 +86,12 @@ impl AccountSpec {
     }
 }
 
-/// Keystores and the address book under one hrm home folder.
+/// Keystores, the address book and rotated sealing keys under one hrm home folder.
 #[derive(Debug, Clone)]
 pub struct Identities {
     pub keystores: KeystoreDir,
     pub book: AddressBook,
+    pub sealing_keys: SealingKeyStore,
 }
 
 impl Identities {
@@ -97,6 +100,7 @@ impl Identities {
         Self {
             keystores: KeystoreDir::new(home.join("keystores")),
             book: AddressBook::new(home.join("addresses.json")),
+            sealing_keys: SealingKeyStore::new(home.join("sealing-keys")),
         }
     }
 

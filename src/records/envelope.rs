@@ -19,6 +19,12 @@
 //! 52+68n  rest   payload ciphertext: AES-256-GCM(data key, salt ‖ canonical JSON) with its tag
 //! ```
 //!
+//! Version 2 is the same but for each recipient's entry, which names the version of the
+//! recipient's sealing key it was wrapped for (0: the account's own key; a hospital's key rotated
+//! n times is at version n, see `rotateKey`): address (20) ‖ key version (4, big-endian) ‖ wrapped
+//! data key (48), 72 bytes. An envelope is written as version 1 while every recipient's key is at
+//! version 0, so envelopes before any rotation are unchanged; both versions open.
+//!
 //! The header (bytes before the payload nonce) is the payload's associated data, so changing a
 //! recipient, the kind or the version is detected like a change to the ciphertext. A wrapped key
 //! uses an all-zero nonce: its key-encryption key is derived from a fresh ephemeral key and the
@@ -36,9 +42,12 @@ use sha2::Sha256;
 use super::EntryKind;
 
 const MAGIC: &[u8; 4] = b"HRME";
-const VERSION: u8 = 1;
+const VERSION_1: u8 = 1;
+/// Recipients' entries name their key's version.
+const VERSION_2: u8 = 2;
 const HEADER_FIXED: usize = 7 + 33;
 const RECIPIENT_LEN: usize = 20 + 32 + 16;
+const KEY_VERSION_LEN: usize = 4;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const SALT_LEN: usize = 32;
@@ -61,13 +70,19 @@ pub enum EnvelopeError {
     NotARecipient(Address),
     #[error("the envelope failed its integrity check: it was altered, or the key is wrong")]
     Tampered,
+    #[error(
+        "the envelope was sealed to version {version} of {address}'s sealing key, which is not among the keys at hand: copy that account's sealing-keys folder from where `hrm key rotate` ran"
+    )]
+    SealingKeyMissing { address: Address, version: u32 },
 }
 
-/// One recipient: an address and its registered 64-byte public key (x ‖ y).
+/// One recipient: an address, its registered 64-byte public key (x ‖ y) and that key's version
+/// (0: the account's own key, which must hash to the address).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeRecipient {
     pub address: Address,
     pub public_key: [u8; 64],
+    pub key_version: u32,
 }
 
 /// What opening an envelope gives: the salt and the record's canonical JSON.
@@ -102,21 +117,25 @@ pub fn seal_record(
     let mut data_key = [0u8; 32];
     rng.fill_bytes(&mut data_key);
 
+    let format = if unique.iter().any(|r| r.key_version != 0) { VERSION_2 } else { VERSION_1 };
     let mut out = Vec::with_capacity(
-        HEADER_FIXED + unique.len() * RECIPIENT_LEN + NONCE_LEN + SALT_LEN + canonical_json.len() + TAG_LEN,
+        HEADER_FIXED + unique.len() * recipient_len(format) + NONCE_LEN + SALT_LEN + canonical_json.len() + TAG_LEN,
     );
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[VERSION, kind as u8, unique.len() as u8]);
+    out.extend_from_slice(&[format, kind as u8, unique.len() as u8]);
     out.extend_from_slice(ephemeral_public.as_bytes());
     for recipient in unique {
         let public = parse_public_key(recipient)?;
         let recipient_public = public.to_encoded_point(true);
         let kek = key_encryption_key(&ephemeral, &public, ephemeral_public.as_bytes(), recipient_public.as_bytes());
-        let aad = wrap_aad(kind, recipient.address);
+        let aad = wrap_aad(format, kind, recipient.address, recipient.key_version);
         let wrapped = kek
             .encrypt(&Nonce::default(), Payload { msg: &data_key, aad: &aad })
             .expect("AES-GCM encryption of 32 bytes cannot fail");
         out.extend_from_slice(recipient.address.as_slice());
+        if format == VERSION_2 {
+            out.extend_from_slice(&recipient.key_version.to_be_bytes());
+        }
         out.extend_from_slice(&wrapped);
     }
     let header_len = out.len();
@@ -134,19 +153,33 @@ pub fn seal_record(
     Ok(out)
 }
 
-/// Opens an envelope as `address`, whose secret key is `secret`.
+/// Opens an envelope as `address`, whose secret key (at version 0) is `secret`.
 pub fn open_envelope(envelope: &[u8], address: Address, secret: &SecretKey) -> Result<OpenedPayload, EnvelopeError> {
     RecipientKey::with_address(secret.clone(), address).open(envelope)
 }
 
-/// A recipient's key, ready to open many envelopes: its public half, which every opening salts
-/// the key derivation with, is derived once rather than per envelope.
+/// A recipient's keys, ready to open many envelopes: the account's own (version 0) and any
+/// sealing keys it rotated to since, each with its public half, which every opening salts the key
+/// derivation with, derived once rather than per envelope.
 #[derive(Clone)]
 pub struct RecipientKey {
     address: Address,
+    keys: Vec<VersionedKey>,
+}
+
+#[derive(Clone)]
+struct VersionedKey {
+    version: u32,
     secret: SecretKey,
     /// The public key, SEC1-compressed.
     public: k256::EncodedPoint,
+}
+
+impl VersionedKey {
+    fn new(version: u32, secret: SecretKey) -> Self {
+        let public = secret.public_key().to_encoded_point(true);
+        Self { version, secret, public }
+    }
 }
 
 impl std::fmt::Debug for RecipientKey {
@@ -163,8 +196,14 @@ impl RecipientKey {
     }
 
     fn with_address(secret: SecretKey, address: Address) -> Self {
-        let public = secret.public_key().to_encoded_point(true);
-        Self { address, secret, public }
+        Self { address, keys: vec![VersionedKey::new(0, secret)] }
+    }
+
+    /// The same keys and the sealing key at `version` (from a rotation).
+    pub fn with_sealing_key(mut self, version: u32, secret: SecretKey) -> Self {
+        self.keys.retain(|key| key.version != version);
+        self.keys.push(VersionedKey::new(version, secret));
+        self
     }
 
     /// The account the key opens envelopes as.
@@ -172,19 +211,32 @@ impl RecipientKey {
         self.address
     }
 
-    /// Opens an envelope sealed to this key's account.
+    /// The versions of the sealing keys at hand, 0 (the account's own) first.
+    pub fn versions(&self) -> Vec<u32> {
+        let mut versions: Vec<u32> = self.keys.iter().map(|key| key.version).collect();
+        versions.sort_unstable();
+        versions
+    }
+
+    /// Opens an envelope sealed to this key's account, with the key of the version it names.
     pub fn open(&self, envelope: &[u8]) -> Result<OpenedPayload, EnvelopeError> {
-        let (address, secret) = (self.address, &self.secret);
+        let address = self.address;
         let header = parse_header(envelope)?;
         let slot = header.recipients.iter().position(|a| *a == address).ok_or(EnvelopeError::NotARecipient(address))?;
+        let version = header.key_versions[slot];
+        let key = self
+            .keys
+            .iter()
+            .find(|key| key.version == version)
+            .ok_or(EnvelopeError::SealingKeyMissing { address, version })?;
         let ephemeral_bytes = &envelope[7..HEADER_FIXED];
         let ephemeral = PublicKey::from_sec1_bytes(ephemeral_bytes).map_err(|_| EnvelopeError::Tampered)?;
-        let kek = key_encryption_key(secret, &ephemeral, ephemeral_bytes, self.public.as_bytes());
-        let start = HEADER_FIXED + slot * RECIPIENT_LEN + 20;
+        let kek = key_encryption_key(&key.secret, &ephemeral, ephemeral_bytes, key.public.as_bytes());
+        let start = HEADER_FIXED + slot * recipient_len(header.format) + recipient_len(header.format) - 48;
         let wrapped = &envelope[start..start + 48];
-        let data_key = kek
-            .decrypt(&Nonce::default(), Payload { msg: wrapped, aad: &wrap_aad(header.kind, address) })
-            .map_err(|_| EnvelopeError::Tampered)?;
+        let aad = wrap_aad(header.format, header.kind, address, version);
+        let data_key =
+            kek.decrypt(&Nonce::default(), Payload { msg: wrapped, aad: &aad }).map_err(|_| EnvelopeError::Tampered)?;
         let cipher = Aes256Gcm::new_from_slice(&data_key).map_err(|_| EnvelopeError::Tampered)?;
         let nonce: [u8; NONCE_LEN] = envelope[header.len..header.len + NONCE_LEN].try_into().expect("length checked");
         let plaintext = cipher
@@ -211,26 +263,47 @@ pub fn envelope_recipients(envelope: &[u8]) -> Result<Vec<Address>, EnvelopeErro
     parse_header(envelope).map(|h| h.recipients)
 }
 
+/// The key versions an envelope names for its recipients, in its recipients' order (all 0 in a
+/// version 1 envelope).
+pub fn envelope_key_versions(envelope: &[u8]) -> Result<Vec<(Address, u32)>, EnvelopeError> {
+    parse_header(envelope).map(|h| h.recipients.into_iter().zip(h.key_versions).collect())
+}
+
 struct Header {
+    format: u8,
     kind: EntryKind,
     recipients: Vec<Address>,
+    key_versions: Vec<u32>,
     /// Bytes up to the payload nonce.
     len: usize,
 }
 
+/// Bytes of one recipient's entry in an envelope of `format`.
+fn recipient_len(format: u8) -> usize {
+    if format == VERSION_2 { RECIPIENT_LEN + KEY_VERSION_LEN } else { RECIPIENT_LEN }
+}
+
 fn parse_header(envelope: &[u8]) -> Result<Header, EnvelopeError> {
-    if envelope.len() < HEADER_FIXED || &envelope[..4] != MAGIC || envelope[4] != VERSION {
+    if envelope.len() < HEADER_FIXED || &envelope[..4] != MAGIC || !matches!(envelope[4], VERSION_1 | VERSION_2) {
         return Err(EnvelopeError::Malformed);
     }
+    let format = envelope[4];
     let kind = EntryKind::from_u8(envelope[5]).ok_or(EnvelopeError::Malformed)?;
     let count = usize::from(envelope[6]);
-    let len = HEADER_FIXED + count * RECIPIENT_LEN;
+    let entry_len = recipient_len(format);
+    let len = HEADER_FIXED + count * entry_len;
     if count == 0 || count > MAX_RECIPIENTS || envelope.len() < len + NONCE_LEN + SALT_LEN + TAG_LEN {
         return Err(EnvelopeError::Malformed);
     }
-    let recipients =
-        (0..count).map(|i| Address::from_slice(&envelope[HEADER_FIXED + i * RECIPIENT_LEN..][..20])).collect();
-    Ok(Header { kind, recipients, len })
+    let entry = |i: usize| &envelope[HEADER_FIXED + i * entry_len..][..entry_len];
+    let recipients = (0..count).map(|i| Address::from_slice(&entry(i)[..20])).collect();
+    let key_versions = (0..count)
+        .map(|i| match format {
+            VERSION_2 => u32::from_be_bytes(entry(i)[20..24].try_into().expect("four bytes")),
+            _ => 0,
+        })
+        .collect();
+    Ok(Header { format, kind, recipients, key_versions, len })
 }
 
 fn parse_public_key(recipient: &EnvelopeRecipient) -> Result<PublicKey, EnvelopeError> {
@@ -238,8 +311,10 @@ fn parse_public_key(recipient: &EnvelopeRecipient) -> Result<PublicKey, Envelope
     sec1[0] = 0x04;
     sec1[1..].copy_from_slice(&recipient.public_key);
     let key = PublicKey::from_sec1_bytes(&sec1).map_err(|_| EnvelopeError::InvalidPublicKey(recipient.address))?;
-    // Sealing to a key that is not the address's own would hand the record to someone else.
-    if super::keys::address_of_public_key(&recipient.public_key) != recipient.address {
+    // Sealing to a key that is not the address's own would hand the record to someone else. A
+    // rotated key (version 1 on) is the address's by the contract's word: only the account itself
+    // publishes it.
+    if recipient.key_version == 0 && super::keys::address_of_public_key(&recipient.public_key) != recipient.address {
         return Err(EnvelopeError::KeyAddressMismatch(recipient.address));
     }
     Ok(key)
@@ -262,11 +337,16 @@ fn key_encryption_key(
     Aes256Gcm::new(&key.into())
 }
 
-fn wrap_aad(kind: EntryKind, address: Address) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(26);
+/// What a wrapped data key is bound to: the format, the kind, the recipient and (version 2) the
+/// version of the key it was wrapped for.
+fn wrap_aad(format: u8, kind: EntryKind, address: Address, key_version: u32) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(30);
     aad.extend_from_slice(MAGIC);
-    aad.extend_from_slice(&[VERSION, kind as u8]);
+    aad.extend_from_slice(&[format, kind as u8]);
     aad.extend_from_slice(address.as_slice());
+    if format == VERSION_2 {
+        aad.extend_from_slice(&key_version.to_be_bytes());
+    }
     aad
 }
 
@@ -281,6 +361,7 @@ mod tests {
         let recipient = EnvelopeRecipient {
             address: signer.address(),
             public_key: public_key_bytes(&signer).as_ref().try_into().unwrap(),
+            key_version: 0,
         };
         let secret = SecretKey::from_slice(&signer.to_bytes()[..]).unwrap();
         (signer, recipient, secret)
@@ -337,12 +418,56 @@ mod tests {
     fn refuses_keys_that_are_not_the_addresses_own() {
         let (_, alice, _) = party();
         let (_, bob, _) = party();
-        let forged = EnvelopeRecipient { address: alice.address, public_key: bob.public_key };
+        let forged = EnvelopeRecipient { address: alice.address, public_key: bob.public_key, key_version: 0 };
         assert_eq!(
             seal_record(EntryKind::Health, &[0; 32], RECORD, &[forged]),
             Err(EnvelopeError::KeyAddressMismatch(alice.address))
         );
         assert_eq!(seal_record(EntryKind::Health, &[0; 32], RECORD, &[]), Err(EnvelopeError::RecipientCount(0)));
+    }
+
+    /// A recipient at key version `version`: a fresh sealing key that is not its account's.
+    fn rotated(recipient: &EnvelopeRecipient, version: u32) -> (EnvelopeRecipient, SecretKey) {
+        let sealing = PrivateKeySigner::random();
+        let public_key = public_key_bytes(&sealing).as_ref().try_into().unwrap();
+        let secret = SecretKey::from_slice(&sealing.to_bytes()[..]).unwrap();
+        (EnvelopeRecipient { address: recipient.address, public_key, key_version: version }, secret)
+    }
+
+    #[test]
+    fn a_rotated_key_opens_what_was_sealed_to_it_and_the_old_key_what_was_sealed_before() {
+        let (_, hospital, account_secret) = party();
+        let (_, patient, patient_secret) = party();
+        let before = seal_record(EntryKind::Health, &[1; 32], RECORD, &[patient.clone(), hospital.clone()]).unwrap();
+        assert_eq!(before[4], VERSION_1, "no rotation yet: the first layout, unchanged");
+        let (rotated_hospital, rotated_secret) = rotated(&hospital, 3);
+        let after = seal_record(EntryKind::Health, &[2; 32], RECORD, &[patient.clone(), rotated_hospital]).unwrap();
+        assert_eq!(after[4], VERSION_2);
+        assert_eq!(envelope_key_versions(&after).unwrap(), vec![(patient.address, 0), (hospital.address, 3)]);
+
+        let old_keys = RecipientKey::with_address(account_secret.clone(), hospital.address);
+        assert_eq!(old_keys.open(&before).unwrap().salt, [1; 32]);
+        assert_eq!(
+            old_keys.open(&after).unwrap_err(),
+            EnvelopeError::SealingKeyMissing { address: hospital.address, version: 3 }
+        );
+        let keys = old_keys.with_sealing_key(3, rotated_secret.clone());
+        assert_eq!(keys.versions(), vec![0, 3]);
+        assert_eq!(keys.open(&before).unwrap().salt, [1; 32], "the old key still opens the old envelope");
+        assert_eq!(keys.open(&after).unwrap().salt, [2; 32], "the new key opens the new one");
+        assert_eq!(open_envelope(&after, patient.address, &patient_secret).unwrap().salt, [2; 32]);
+
+        // The version is bound to the wrapped key: naming another one fails the integrity check.
+        let mut renamed = after.clone();
+        let version_at = HEADER_FIXED + (RECIPIENT_LEN + KEY_VERSION_LEN) + 20 + 3;
+        renamed[version_at] = 0;
+        let renamed_keys = RecipientKey::with_address(rotated_secret, hospital.address);
+        assert!(renamed_keys.open(&renamed).is_err());
+        for index in 0..after.len() {
+            let mut altered = after.clone();
+            altered[index] ^= 0x01;
+            assert!(keys.open(&altered).is_err(), "flipping byte {index} went unnoticed");
+        }
     }
 
     #[test]

@@ -59,14 +59,14 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
     let mut rows = Vec::with_capacity(hospitals.len());
     for (address, name) in &hospitals {
         let panel = app.consortium.supporting_hospitals(*address).await.map_err(PageError::failed)?;
-        let key = app.consortium.public_key_of(*address).await.map_err(PageError::failed)?;
+        let (key, key_version) = app.consortium.sealing_key_of(*address).await.map_err(PageError::failed)?;
         let panel_names: Vec<String> = panel
             .iter()
             .map(|member| {
                 hospitals.iter().find(|(a, _)| a == member).map_or_else(|| short_address(*member), |(_, n)| n.clone())
             })
             .collect();
-        rows.push((*address, name.clone(), panel_names, !key.is_empty()));
+        rows.push((*address, name.clone(), panel_names, (!key.is_empty()).then_some(key_version)));
     }
     let membership = membership_card(&app, &visit, &hospitals).await?;
     let counts = app.ledger().await?.count_by_status();
@@ -157,7 +157,13 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
                         tr {
                             td { (name) }
                             td { code title=(address) { (short_address(*address)) } }
-                            td { @if *has_key { "published" } @else { "missing" } }
+                            td {
+                                @match has_key {
+                                    Some(0) => "published",
+                                    Some(version) => { "rotated (version " (version) ")" },
+                                    None => "missing",
+                                }
+                            }
                             td { @if panel.is_empty() { span.muted { "none" } } @else { (panel.join(", ")) } }
                         }
                     }

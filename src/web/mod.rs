@@ -52,8 +52,10 @@ use hrm::follower::FollowEvent;
 use hrm::identity::Identities;
 use hrm::migration::{MigrationOptions, MigrationReport};
 use hrm::ml::ModelFile;
+use hrm::records::RecipientKey;
 use hrm::siwe::{SignInChallenges, domain_of};
 use hrm::store::{Archive, StaffRole};
+use hrm::submission::recipient_key;
 use mongodb::bson;
 
 pub use metrics_endpoint::serve_metrics;
@@ -150,6 +152,9 @@ pub struct WebApp {
     /// The contract, signing as this server's hospital.
     pub consortium: Consortium,
     pub hospital: PrivateKeySigner,
+    /// The hospital's keys for opening envelopes: its account key and the sealing keys it
+    /// rotated to.
+    pub hospital_key: RecipientKey,
     pub archive: Archive,
     pub identities: Identities,
     pub settings: ServeSettings,
@@ -187,8 +192,10 @@ impl WebApp {
         let challenges =
             SignInChallenges::new(&uri, &domain, consortium.connection().chain_id()).kept_in(archive.clone());
         let access_log = AccessLog::new(&archive);
+        let hospital_key = settings.migration.recipient_key.clone().unwrap_or_else(|| recipient_key(&hospital));
         Self {
             consortium,
+            hospital_key,
             hospital,
             identities,
             settings,

@@ -27,7 +27,7 @@ use hrm::prediction::{DEFAULT_THRESHOLD, PatientArchive};
 use hrm::records::health::READING_RANGES;
 use hrm::records::{EntryKind, Record};
 use hrm::store::{ArchivedRecord, StoredPrediction};
-use hrm::submission::open_submission;
+use hrm::submission::open_submission_as;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -617,7 +617,7 @@ pub async fn pending(
     Path(entry_id): Path<u64>,
 ) -> Result<Markup, PageError> {
     let (entry, submission, envelope) = own_pending_entry(&app, &visit, entry_id).await?;
-    let opened = open_submission(&submission, &envelope, &app.hospital).map_err(PageError::failed)?;
+    let opened = open_submission_as(&submission, &envelope, &app.hospital_key).map_err(PageError::failed)?;
     let details = match &opened {
         Some(opened) => Some(
             Record::from_json(entry.kind, &String::from_utf8_lossy(&opened.record_json), &format!("entry {entry_id}"))

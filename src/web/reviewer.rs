@@ -13,7 +13,7 @@ use hrm::chain::ledger::LedgerEntry;
 use hrm::records::{EntryKind, Record, utc_date};
 use hrm::store::archive::archive_id;
 use hrm::store::{ArchivedRecord, StaffRole};
-use hrm::submission::open_submission;
+use hrm::submission::open_submission_as;
 use hrm::voting::vote_on_entries;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -102,7 +102,7 @@ pub async fn open(State(app): State<Arc<WebApp>>, visit: Visit, Path(id): Path<u
     let submission = app.consortium.submission(id).await.map_err(PageError::failed)?;
     let envelope = app.envelope_finder().envelope_of(&submission).await.map_err(PageError::failed)?;
     let opened =
-        open_submission(&submission, &envelope, &app.hospital).map_err(PageError::failed)?.ok_or_else(|| {
+        open_submission_as(&submission, &envelope, &app.hospital_key).map_err(PageError::failed)?.ok_or_else(|| {
             PageError::Failed(format!("entry {id} is not sealed to this hospital's key, so it cannot be opened here"))
         })?;
     let text = String::from_utf8_lossy(&opened.record_json);

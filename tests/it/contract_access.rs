@@ -45,10 +45,11 @@ enum Function {
     ProposeRule,
     ApproveProposal,
     ReleaseRemovedVoters,
+    RotateKey,
     RenounceAdmin,
 }
 
-const FUNCTIONS: [Function; 24] = [
+const FUNCTIONS: [Function; 25] = [
     Function::RegisterHospital,
     Function::PublishKey,
     Function::SetSupportingHospitals,
@@ -73,6 +74,7 @@ const FUNCTIONS: [Function; 24] = [
     Function::ProposeRule,
     Function::ApproveProposal,
     Function::ReleaseRemovedVoters,
+    Function::RotateKey,
     // Last: after it, the admin registers no more.
     Function::RenounceAdmin,
 ];
@@ -174,6 +176,12 @@ fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
         ) => Some(not_hospital),
         // Releasing removed hospitals' votes follows from the chain alone: anyone may ask.
         (Function::ReleaseRemovedVoters, _) => None,
+        // Only a hospital rotates its sealing key, and only once it has one (these hospitals have
+        // published none).
+        (Function::RotateKey, Role::Primary | Role::PanelMember | Role::Outsider) => {
+            Some(E::NoKeyToRotate(HealthRecords::NoKeyToRotate { account: who }))
+        }
+        (Function::RotateKey, _) => Some(not_hospital),
         (Function::RenounceAdmin, Role::Admin) => None,
         (Function::RenounceAdmin, _) => Some(E::NotAdmin(HealthRecords::NotAdmin { caller: who })),
     }
@@ -249,6 +257,7 @@ async fn attempt(c: &Consortium, function: Function, role: Role, entry: u64, sen
         // `entry` is the proposal's number here.
         Function::ApproveProposal => run!(contract.approveProposal(id)),
         Function::ReleaseRemovedVoters => run!(contract.releaseRemovedVoters(vec![U256::from(PENDING_ENTRY)])),
+        Function::RotateKey => run!(contract.rotateKey(public_key_bytes(&c.stranger))),
         Function::RenounceAdmin => run!(contract.renounceAdmin()),
     }
 }

@@ -1,11 +1,13 @@
-//! Membership by majority: proposals and approvals on chain, the admin's renunciation, and what a
-//! removal takes from a hospital. On the contract, through the library's ledger, and through the
-//! command line.
+//! No single key holds the consortium hostage. Membership by majority: proposals and approvals on
+//! chain, the admin's renunciation, and what a removal takes from a hospital (on the contract,
+//! through the library's ledger, and through the command line). Key rotation: a hospital's new
+//! sealing key, with the old envelopes still opening.
 
 use std::time::Duration;
 
 use crate::common::cli::Hrm;
 use crate::common::consortium::{Consortium, expect_contract_error, mined, some_commitment, test_envelope};
+use crate::common::web::{HttpVisitor, STAFF_PASSWORD, Server};
 use crate::common::{TestEnv, dev};
 use alloy::primitives::{Address, U256};
 use alloy::rpc::types::TransactionReceipt;
@@ -285,4 +287,77 @@ async fn membership_from_the_command_line() {
     hrm.ok(&["--from", "dev:5", "erase", "request", "--entry", "1"]);
     let pass = hrm.json(&["--from", "dev:3", "erase", "apply"]);
     assert_eq!(pass["erased"][0]["entry_id"], 1, "{pass}");
+}
+
+#[tokio::test]
+async fn a_hospital_rotates_its_sealing_key_and_still_opens_what_was_sealed_before() {
+    let env = TestEnv::start("governance_rotation").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:5");
+    let record = hrm.write_file("record.json", &crate::common::cli::health_json("131.5", "before the rotation"));
+    let submit = |file: &str| hrm.json(&["--from", "dev:1", "submit-health", "--patient", "dev:5", "--file", file]);
+    submit(record.to_str().unwrap());
+
+    // Hope (dev:2) rotates: a new key, not its account's, at version 1.
+    let hope = dev(2).address();
+    let rotated = hrm.json(&["--from", "dev:2", "key", "rotate"]);
+    assert_eq!(rotated["version"], 1, "{rotated}");
+    let shown = hrm.json(&["key", "show", "dev:2"]);
+    assert_eq!(shown["version"], 1);
+    let account_key = hrm::records::keys::public_key_bytes(&dev(2)).to_string();
+    assert_ne!(shown["public_key"].as_str().unwrap(), account_key, "the sealing key is no longer the account's");
+    let kept = hrm.home().join("sealing-keys").join(format!("{hope:#x}")).join("v1.json");
+    let stored = std::fs::read_to_string(&kept).unwrap();
+    assert!(!stored.contains(&account_key[2..]) && stored.contains("ciphertext"), "{stored}");
+    // Refused, with nothing kept: a patient's rotation, and publishing the account key again.
+    let refused = hrm.fails(&["--from", "dev:5", "key", "rotate"]);
+    assert!(refused.contains("is not a member hospital"), "{refused}");
+    assert!(!hrm.home().join("sealing-keys").join(format!("{:#x}", dev(5).address())).join("v1.json").exists());
+    let refused = hrm.fails(&["--from", "dev:2", "key", "publish"]);
+    assert!(refused.contains("rotated its sealing key already") && refused.contains("hrm key rotate"), "{refused}");
+
+    // Sealed from now on to the new key; the envelope names it.
+    let after = hrm.write_file("after.json", &crate::common::cli::health_json("142.5", "after the rotation"));
+    let digest: alloy::primitives::B256 =
+        submit(after.to_str().unwrap())["envelope_digest"].as_str().unwrap().parse().unwrap();
+    let archive = hrm::store::Archive::connect(&env.mongodb_uri, &env.database_name).await.unwrap();
+    let envelope = archive.envelope(digest).await.unwrap().expect("St Mary keeps the envelope");
+    let versions = hrm::records::envelope::envelope_key_versions(&envelope).unwrap();
+    assert!(versions.contains(&(hope, 1)) && versions.contains(&(dev(1).address(), 0)), "{versions:?}");
+
+    // Hope opens both: the old envelope with its account key, the new one with the kept key.
+    for (id, notes) in [("1", "before the rotation"), ("2", "after the rotation")] {
+        let shown = hrm.json(&["--from", "dev:2", "show", id]);
+        assert_eq!(shown["record"]["notes"], notes, "{shown}");
+    }
+    // So does its server: the reviewer reads the new entry, and the admin page shows the version.
+    {
+        let staff = [("rita", "reviewer"), ("ada", "admin")];
+        let server = Server::start(&hrm, "dev:2", &env.database_name, &staff, &[]);
+        let mut rita = HttpVisitor::new(&server);
+        rita.sign_in_staff("rita", STAFF_PASSWORD).await;
+        let page = rita.get("/reviewer/entries/2").await;
+        assert!(page.status == 200 && page.body.contains("after the rotation"), "{}", page.body);
+        let mut ada = HttpVisitor::new(&server);
+        ada.sign_in_staff("ada", STAFF_PASSWORD).await;
+        assert!(ada.get("/admin").await.body.contains("rotated (version 1)"));
+    }
+    for voter in ["dev:2", "dev:5"] {
+        hrm.ok(&["--from", voter, "vote", "1", "2", "--approve"]);
+    }
+    let migrated = hrm.json(&["--from", "dev:2", "migrate", "--confirmations", "0"]);
+    assert_eq!(
+        (migrated["migrated"].as_u64(), migrated["failed"].as_array().map(Vec::len)),
+        (Some(2), Some(0)),
+        "{migrated}"
+    );
+
+    // Without the kept key, the new envelope does not open, and the error says what to copy.
+    std::fs::rename(hrm.home().join("sealing-keys"), hrm.home().join("sealing-keys-elsewhere")).unwrap();
+    assert_eq!(hrm.json(&["--from", "dev:2", "show", "1"])["record"]["notes"], "before the rotation");
+    let refused = hrm.fails(&["--from", "dev:2", "show", "2"]);
+    assert!(refused.contains("version 1") && refused.contains("sealing-keys folder"), "{refused}");
+    // And a server without it does not start.
+    let refused = hrm.fails(&["--from", "dev:2", "serve", "--listen", "127.0.0.1:0"]);
+    assert!(refused.contains("seals to key version 1, which is not kept in"), "{refused}");
 }
