@@ -19,7 +19,7 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
             e.caller
         ),
         E::NotRegisteredHospital(e) => format!(
-            "{} is not a member hospital of the consortium; a member proposes its admission with `hrm hospital propose add {}`",
+            "{} is not a registered hospital of the consortium; a member hospital proposes its admission with `hrm hospital propose add {}`",
             e.account, e.account
         ),
         E::HospitalAlreadyRegistered(e) => {

@@ -76,7 +76,7 @@ async fn roles_keys_and_funds() {
     let good = record_file(&hrm, "ok.json", &health_json("148", "n"));
 
     let err = refused(&hrm, &["--from", "dev:8", "submit-health", "--patient", "dev:6", "--file", &good]).await;
-    assert!(err.contains("is not a member hospital") && err.contains("NotRegisteredHospital"), "{err}");
+    assert!(err.contains("is not a registered hospital") && err.contains("NotRegisteredHospital"), "{err}");
     let stranger = dev(8).address().to_string();
     assert!(err.contains(&stranger), "{err}");
 

@@ -258,7 +258,7 @@ async fn membership_from_the_command_line() {
     let refused = hrm.fails(&["--from", "dev:1", "hospital", "approve", "1"]);
     assert!(refused.contains("has already approved proposal 1"), "{refused}");
     let refused = hrm.fails(&["--from", "dev:5", "hospital", "approve", "1"]);
-    assert!(refused.contains("is not a member hospital"), "{refused}");
+    assert!(refused.contains("is not a registered hospital"), "{refused}");
     let refused = hrm.fails(&["--from", "dev:1", "hospital", "propose", "rule", "--percent", "40"]);
     assert!(refused.contains("40 is not in 50..=99"), "{refused}");
     let refused =
@@ -276,7 +276,7 @@ async fn membership_from_the_command_line() {
     assert_eq!(status[0]["status"], "approved", "{status}");
     let refused =
         hrm.fails(&["--from", "dev:3", "submit-health", "--patient", "dev:5", "--file", record.to_str().unwrap()]);
-    assert!(refused.contains("is not a member hospital"), "{refused}");
+    assert!(refused.contains("is not a registered hospital"), "{refused}");
     let hospitals = hrm.json(&["hospital", "list"]);
     assert_eq!(hospitals.as_array().unwrap().len(), 2);
     assert!(hrm.ok(&["--from", "dev:1", "hospital", "release-votes"]).contains("No pending entry waits"));
@@ -311,7 +311,7 @@ async fn a_hospital_rotates_its_sealing_key_and_still_opens_what_was_sealed_befo
     assert!(!stored.contains(&account_key[2..]) && stored.contains("ciphertext"), "{stored}");
     // Refused, with nothing kept: a patient's rotation, and publishing the account key again.
     let refused = hrm.fails(&["--from", "dev:5", "key", "rotate"]);
-    assert!(refused.contains("is not a member hospital"), "{refused}");
+    assert!(refused.contains("is not a registered hospital"), "{refused}");
     assert!(!hrm.home().join("sealing-keys").join(format!("{:#x}", dev(5).address())).join("v1.json").exists());
     let refused = hrm.fails(&["--from", "dev:2", "key", "publish"]);
     assert!(refused.contains("rotated its sealing key already") && refused.contains("hrm key rotate"), "{refused}");
