@@ -123,6 +123,8 @@ pub struct MembershipRule {
     pub percent: u8,
     /// Seconds a proposal stays open.
     pub lifetime: u32,
+    /// Approvals a proposal needs now: more than `percent` of the current hospitals.
+    pub approvals_needed: u64,
     /// Whether the deployer still registers hospitals itself.
     pub admin_active: bool,
 }
@@ -235,12 +237,13 @@ impl Consortium {
     /// The rule proposals pass by, and whether the admin still registers hospitals.
     pub async fn membership_rule(&self) -> Result<MembershipRule, ChainError> {
         let contract = self.contract();
-        let (percent, lifetime, renounced) = tokio::try_join!(
+        let (percent, lifetime, needed, renounced) = tokio::try_join!(
             self.view(contract.approvalPercent()),
             self.view(contract.proposalLifetime()),
+            self.view(contract.approvalsNeeded()),
             self.view(contract.adminRenounced()),
         )?;
-        Ok(MembershipRule { percent, lifetime, admin_active: !renounced })
+        Ok(MembershipRule { percent, lifetime, approvals_needed: needed.saturating_to(), admin_active: !renounced })
     }
 
     /// The admin gives up registering hospitals for good.

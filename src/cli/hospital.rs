@@ -216,7 +216,7 @@ pub async fn run(context: &Context, command: HospitalCommand) -> eyre::Result<()
                 "A proposal passes with approvals from more than {}% of the {} hospitals ({} now) within {}.{}",
                 rule.percent,
                 hospitals.len(),
-                hospitals.len() * usize::from(rule.percent) / 100 + 1,
+                rule.approvals_needed,
                 describe_lifetime(u64::from(rule.lifetime)),
                 if rule.admin_active {
                     " The admin still registers hospitals (`hrm admin renounce` ends that)."

@@ -153,12 +153,12 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
             table.sortable {
                 thead { tr { th { "Name" } th { "Address" } th { "Key" } th { "Supporting hospitals" } } }
                 tbody {
-                    @for (address, name, panel, has_key) in &rows {
+                    @for (address, name, panel, key_version) in &rows {
                         tr {
                             td { (name) }
                             td { code title=(address) { (short_address(*address)) } }
                             td {
-                                @match has_key {
+                                @match key_version {
                                     Some(0) => "published",
                                     Some(version) => { "rotated (version " (version) ")" },
                                     None => "missing",
@@ -199,7 +199,8 @@ async fn membership_card(app: &WebApp, visit: &Visit, hospitals: &[(Address, Str
             h2 { "Membership" }
             p {
                 "A hospital joins or leaves when more than " (rule.percent) "% of the " (hospitals.len())
-                " hospitals approve its proposal within " (describe_lifetime(u64::from(rule.lifetime))) "."
+                " hospitals (" (rule.approvals_needed) " now) approve its proposal within "
+                (describe_lifetime(u64::from(rule.lifetime))) "."
                 @if rule.admin_active { " The deployer can still register hospitals alone until it renounces." }
             }
             @if open.is_empty() {
