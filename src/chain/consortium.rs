@@ -268,19 +268,51 @@ impl Connection {
         pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
     ) -> Result<TransactionReceipt, ChainError> {
         let tx_hash = *pending.tx_hash();
-        let receipt = pending.with_timeout(Some(self.receipt_timeout)).get_receipt().await.map_err(|e| match e {
-            alloy::providers::PendingTransactionError::TxWatcher(_) => {
-                ChainError::ReceiptTimeout { tx_hash, seconds: self.receipt_timeout.as_secs() }
+        let started = tokio::time::Instant::now();
+        let receipt = match pending.with_timeout(Some(self.receipt_timeout)).get_receipt().await {
+            Ok(receipt) => receipt,
+            // The block was seen mined, but the node asked for the receipt (on a network of
+            // several nodes, maybe another one) has not imported it yet and answers null: ask
+            // again until one has it.
+            Err(alloy::providers::PendingTransactionError::TransportError(e)) if e.is_null_resp() => {
+                self.receipt_once_imported(tx_hash, started).await?
             }
-            alloy::providers::PendingTransactionError::TransportError(e) => {
-                ChainError::from_transport(e, self.rpc_url().as_str(), self.sender)
+            Err(e) => {
+                return Err(match e {
+                    alloy::providers::PendingTransactionError::TxWatcher(_) => {
+                        ChainError::ReceiptTimeout { tx_hash, seconds: self.receipt_timeout.as_secs() }
+                    }
+                    alloy::providers::PendingTransactionError::TransportError(e) => {
+                        ChainError::from_transport(e, self.rpc_url().as_str(), self.sender)
+                    }
+                    other => ChainError::Rpc(other.to_string()),
+                });
             }
-            other => ChainError::Rpc(other.to_string()),
-        })?;
+        };
         if !receipt.status() {
             return Err(ChainError::Failed { tx_hash });
         }
         Ok(receipt)
+    }
+}
+
+impl Connection {
+    /// Polls for `tx_hash`'s receipt until a node has it, up to the receipt timeout from `started`.
+    async fn receipt_once_imported(
+        &self,
+        tx_hash: B256,
+        started: tokio::time::Instant,
+    ) -> Result<TransactionReceipt, ChainError> {
+        loop {
+            let receipt = self.provider.get_transaction_receipt(tx_hash).await.map_err(|e| self.transport_error(e))?;
+            if let Some(receipt) = receipt {
+                return Ok(receipt);
+            }
+            if started.elapsed() >= self.receipt_timeout {
+                return Err(ChainError::ReceiptTimeout { tx_hash, seconds: self.receipt_timeout.as_secs() });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 
