@@ -209,9 +209,7 @@ pub async fn run(context: &Context, command: HospitalCommand) -> eyre::Result<()
             if context.json() {
                 return print_json(&json!({ "rule": rule, "proposals": shown }));
             }
-            let name_of = |address: Address| {
-                hospitals.iter().find(|(a, _)| *a == address).map_or_else(|| address.to_string(), |(_, n)| n.clone())
-            };
+            let name_of = |address: Address| name_in(&hospitals, address);
             println!(
                 "A proposal passes with approvals from more than {}% of the {} hospitals ({} now) within {}.{}",
                 rule.percent,
@@ -289,9 +287,7 @@ async fn report_proposal(
     if let MembershipChange::Remove { hospital } = proposal.change {
         hospitals.push((hospital, consortium.hospital_name(hospital).await?));
     }
-    let name_of = |address: Address| {
-        hospitals.iter().find(|(a, _)| *a == address).map_or_else(|| address.to_string(), |(_, n)| n.clone())
-    };
+    let name_of = |address: Address| name_in(&hospitals, address);
     let change = described(&proposal.change, name_of);
     if outcome.passed {
         println!("{done} proposal {}: {change}. It passed and is carried out.", proposal.id);
@@ -313,6 +309,11 @@ async fn report_proposal(
     }
     println!("Transaction {} (block {}, {} gas).", outcome.tx.tx_hash, outcome.tx.block, outcome.tx.gas_used);
     Ok(())
+}
+
+/// A hospital's name from `hospitals`, or its address when it is not among them.
+fn name_in(hospitals: &[(Address, String)], address: Address) -> String {
+    hospitals.iter().find(|(a, _)| *a == address).map_or_else(|| address.to_string(), |(_, n)| n.clone())
 }
 
 /// A change with the address of the hospital it concerns, for the command line.

@@ -18,7 +18,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::entries::entries_table;
-use super::layout::{PatientNames, csrf_field, page, short_address};
+use super::layout::{PatientNames, csrf_field, hospital_label, page, short_address};
 use super::listing::{ListPlace, ListQuery, filter_form, pager};
 use super::{PageError, Visit, WebApp};
 
@@ -68,7 +68,7 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
             .collect();
         rows.push((*address, name.clone(), panel_names, (!key.is_empty()).then_some(key_version)));
     }
-    let membership = membership_card(&app, &visit, &hospitals).await?;
+    let membership = membership_card(&app, &visit, hospitals.len()).await?;
     let counts = app.ledger().await?.count_by_status();
     let lag = archive_lag(&app.consortium, &app.archive).await.map_err(PageError::failed)?;
     let follower = app.follower.lock().expect("follower lock").clone();
@@ -178,7 +178,7 @@ pub async fn status(State(app): State<Arc<WebApp>>, visit: Visit) -> Result<Mark
 
 /// The membership card: the rule, and the open proposals with this hospital's approval or a
 /// button to give it.
-async fn membership_card(app: &WebApp, visit: &Visit, hospitals: &[(Address, String)]) -> Result<Markup, PageError> {
+async fn membership_card(app: &WebApp, visit: &Visit, members: usize) -> Result<Markup, PageError> {
     let (rule, proposals) =
         tokio::try_join!(app.consortium.membership_rule(), app.consortium.proposals()).map_err(PageError::failed)?;
     let open: Vec<Proposal> = proposals.into_iter().filter(|p| p.status == ProposalStatus::Open).collect();
@@ -191,14 +191,14 @@ async fn membership_card(app: &WebApp, visit: &Visit, hospitals: &[(Address, Str
                 .map_err(PageError::failed)?,
         );
     }
-    let name_of = |address: Address| {
-        hospitals.iter().find(|(a, _)| *a == address).map_or_else(|| short_address(address), |(_, n)| n.clone())
-    };
+    // The ledger keeps the names of removed hospitals too, which a proposal may still name.
+    let names = app.ledger().await?.hospital_names().clone();
+    let name_of = |address: Address| hospital_label(&names, address);
     Ok(html! {
         section.card #membership {
             h2 { "Membership" }
             p {
-                "A hospital joins or leaves when more than " (rule.percent) "% of the " (hospitals.len())
+                "A hospital joins or leaves when more than " (rule.percent) "% of the " (members)
                 " hospitals (" (rule.approvals_needed) " now) approve its proposal within "
                 (describe_lifetime(u64::from(rule.lifetime))) "."
                 @if rule.admin_active { " The deployer can still register hospitals alone until it renounces." }
