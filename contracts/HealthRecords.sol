@@ -237,6 +237,25 @@ contract HealthRecords {
     // patient => hospital => the grant.
     mapping(address => mapping(address => Grant)) private grants;
 
+    /// @notice Most guardians a patient may name.
+    uint256 public constant MAX_GUARDIANS = 10;
+
+    /// A patient's guardians' rule: how many must approve a move, and which set of guardians
+    /// approvals count for (one more at each change, so approvals given under an earlier set lapse).
+    struct Guardianship {
+        uint8 threshold;
+        uint32 version;
+    }
+
+    mapping(address => address[]) private guardianLists;
+    mapping(address => Guardianship) private guardianships;
+    // keccak256(patient, guardianship version, new account) => bit i set when guardian i approved.
+    mapping(bytes32 => uint256) private recoveryApprovalBits;
+    /// @notice Where a recovered patient moved (0: not moved). The old account can do nothing more.
+    mapping(address => address) public recoveredTo;
+    /// @notice The account a patient moved from (0: none).
+    mapping(address => address) public recoveredFrom;
+
     // entry => when its patient asked for its erasure (unix seconds; 0: not asked).
     mapping(uint256 => uint64) private erasureRequests;
     // entry => holding hospital => its answer.
@@ -286,6 +305,13 @@ contract HealthRecords {
     // A removed hospital's vote an entry no longer waits for. When that leaves every remaining
     // vote cast, `EntryApproved` follows with voter 0.
     event RemovedVoterReleased(uint256 indexed id, address indexed hospital);
+    event GuardiansSet(address indexed patient, address[] guardians, uint8 threshold);
+    event RecoveryApproved(
+        address indexed patient, address indexed newAccount, address indexed guardian, uint8 approvals, uint8 threshold
+    );
+    /// Everything of the patient's moved to `newAccount`: their pending votes, grants (re-emitted
+    /// as revocations and grants), guardians and erasure requests.
+    event PatientRecovered(address indexed oldAccount, address indexed newAccount);
 
     error NotAdmin(address caller);
     error NotRegisteredHospital(address account);
@@ -339,6 +365,13 @@ contract HealthRecords {
     error InvalidMembershipRule(uint8 percent, uint32 lifetime);
     error LastHospital(address hospital);
     error RemovedFromConsortium(address hospital);
+    error InvalidGuardians(uint256 count, uint8 threshold);
+    error CannotGuardSelf(address patient);
+    error DuplicateGuardian(address guardian);
+    error NotGuardian(address patient, address account);
+    error AlreadyApprovedRecovery(address patient, address newAccount, address guardian);
+    error RecoveryToParticipant(address account);
+    error AccountRecovered(address account, address newAccount);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -407,6 +440,7 @@ contract HealthRecords {
         if (publicKey.length != PUBLIC_KEY_LENGTH) revert InvalidPublicKeyLength(publicKey.length);
         uint32 version = keyVersions[msg.sender];
         if (version != 0) revert KeyAlreadyRotated(msg.sender, version);
+        requireNotRecovered(msg.sender);
         address owner = address(uint160(uint256(keccak256(publicKey))));
         if (owner != msg.sender) revert KeyNotOwnedByCaller(msg.sender, owner);
         publicKeys[msg.sender] = publicKey;
@@ -553,6 +587,7 @@ contract HealthRecords {
         if (hospital == address(0)) revert ZeroAddress();
         if (bytes(name).length == 0) revert EmptyHospitalName();
         if (isHospital(hospital)) revert HospitalAlreadyRegistered(hospital);
+        requireNotRecovered(hospital);
     }
 
     function checkRemoval(address hospital) private view {
@@ -817,7 +852,11 @@ contract HealthRecords {
         if (patient == msg.sender || flags & FLAG_HOSPITAL != 0) {
             return abi.encodeWithSelector(PatientIsParticipant.selector, patient);
         }
-        if (flags & FLAG_KEY_PUBLISHED == 0) return abi.encodeWithSelector(PatientKeyNotPublished.selector, patient);
+        if (flags & FLAG_KEY_PUBLISHED == 0) {
+            address moved = recoveredTo[patient];
+            if (moved != address(0)) return abi.encodeWithSelector(AccountRecovered.selector, patient, moved);
+            return abi.encodeWithSelector(PatientKeyNotPublished.selector, patient);
+        }
         return "";
     }
 
@@ -943,7 +982,7 @@ contract HealthRecords {
     /// they hand an envelope over or accept one.
     function isRecipient(uint256 id, address account) external view returns (bool) {
         Entry memory entry = existingEntry(id);
-        return account == entry.patient || (isHospital(account) && isHolder(entry, account));
+        return speaksFor(account, entry.patient) || (isHospital(account) && isHolder(entry, account));
     }
 
     // ---------------------------------------------------------------- internals
@@ -1005,7 +1044,7 @@ contract HealthRecords {
     /// Bit of `voter` in the entry's vote mask, or 0 when it is not a required voter (a removed
     /// hospital keeps its bit, for the votes it cast before).
     function voterBit(address patient, uint32 panelId, address voter) private view returns (uint32) {
-        if (voter == patient) return 1;
+        if (speaksFor(voter, patient)) return 1;
         uint8 position = panelPositions[panelId][voter] & ~REMOVED_MEMBER;
         return position == 0 ? 0 : uint32(1) << position;
     }
@@ -1019,12 +1058,19 @@ contract HealthRecords {
         if (status != uint8(EntryStatus.Pending)) revert EntryNotPending(id, EntryStatus(status));
         uint256 bit;
         if (msg.sender == address(uint160(word))) {
+            requireNotRecovered(msg.sender);
             bit = 1;
         } else {
             uint8 position = panelPositions[uint32(word >> PANEL_SHIFT)][msg.sender];
-            if (position == 0) revert NotEntryVoter(id, msg.sender);
-            if (position & REMOVED_MEMBER != 0) revert RemovedFromConsortium(msg.sender);
-            bit = uint256(1) << position;
+            if (position == 0) {
+                // The patient's account after a recovery: looked up only here, so that the
+                // hospitals' votes pay nothing for it.
+                if (!speaksFor(msg.sender, address(uint160(word)))) revert NotEntryVoter(id, msg.sender);
+                bit = 1;
+            } else {
+                if (position & REMOVED_MEMBER != 0) revert RemovedFromConsortium(msg.sender);
+                bit = uint256(1) << position;
+            }
         }
         bit <<= VOTED_MASK_SHIFT;
         if (word & bit != 0) revert AlreadyVoted(id, msg.sender);
@@ -1077,6 +1123,129 @@ contract HealthRecords {
         emit AccessLogAnchored(msg.sender, length, head);
     }
 
+    // ---------------------------------------------------------------- guardians and recovery
+
+    /// @notice The calling patient names the accounts (hospitals, relatives: anyone) that may move
+    /// them to a new account if they lose their key, and how many of them must agree. A new set
+    /// replaces the old, and approvals given under the old set no longer count.
+    function setGuardians(address[] calldata guardians, uint8 threshold) external {
+        requirePatient();
+        uint256 count = guardians.length;
+        if (count == 0 || count > MAX_GUARDIANS || threshold == 0 || threshold > count) {
+            revert InvalidGuardians(count, threshold);
+        }
+        for (uint256 i = 0; i < count; ++i) {
+            address guardian = guardians[i];
+            if (guardian == address(0)) revert ZeroAddress();
+            if (guardian == msg.sender) revert CannotGuardSelf(msg.sender);
+            for (uint256 j = 0; j < i; ++j) {
+                if (guardians[j] == guardian) revert DuplicateGuardian(guardian);
+            }
+        }
+        guardianLists[msg.sender] = guardians;
+        Guardianship storage guardianship = guardianships[msg.sender];
+        guardianship.threshold = threshold;
+        guardianship.version += 1;
+        emit GuardiansSet(msg.sender, guardians, threshold);
+    }
+
+    /// @notice A guardian of `patient` approves moving them to the account of `newPublicKey`
+    /// (64 bytes, x ‖ y), which must never have taken part (no key, no role). When the patient's
+    /// threshold of guardians agree on the same key, the patient moves: their pending votes,
+    /// grants, guardians and erasure requests follow, and the old account can do nothing more.
+    function approveRecovery(address patient, bytes calldata newPublicKey) external {
+        requireNotRecovered(msg.sender);
+        requireNotRecovered(patient);
+        uint256 position = guardianPosition(patient, msg.sender);
+        if (newPublicKey.length != PUBLIC_KEY_LENGTH) revert InvalidPublicKeyLength(newPublicKey.length);
+        address newAccount = address(uint160(uint256(keccak256(newPublicKey))));
+        if (
+            newAccount == admin || accounts[newAccount].flags != 0 || recoveredTo[newAccount] != address(0)
+                || recoveredFrom[newAccount] != address(0)
+        ) revert RecoveryToParticipant(newAccount);
+        Guardianship memory guardianship = guardianships[patient];
+        bytes32 key = keccak256(abi.encode(patient, guardianship.version, newAccount));
+        uint256 bits = recoveryApprovalBits[key];
+        uint256 bit = uint256(1) << position;
+        if (bits & bit != 0) revert AlreadyApprovedRecovery(patient, newAccount, msg.sender);
+        bits |= bit;
+        recoveryApprovalBits[key] = bits;
+        uint8 approvals = countBits(bits);
+        emit RecoveryApproved(patient, newAccount, msg.sender, approvals, guardianship.threshold);
+        if (approvals >= guardianship.threshold) recover(patient, newAccount, newPublicKey);
+    }
+
+    /// @notice A patient's guardians and how many must agree (none: no guardians named).
+    function guardiansOf(address patient) external view returns (address[] memory guardians, uint8 threshold) {
+        return (guardianLists[patient], guardianships[patient].threshold);
+    }
+
+    /// @notice How many of `patient`'s current guardians approved moving them to `newAccount`.
+    function recoveryApprovals(address patient, address newAccount) external view returns (uint8) {
+        Guardianship memory guardianship = guardianships[patient];
+        return countBits(recoveryApprovalBits[keccak256(abi.encode(patient, guardianship.version, newAccount))]);
+    }
+
+    /// @notice The account that speaks for `account` now: itself, or where it was moved (through
+    /// every later move).
+    function currentAccountOf(address account) external view returns (address) {
+        while (recoveredTo[account] != address(0)) account = recoveredTo[account];
+        return account;
+    }
+
+    function guardianPosition(address patient, address guardian) private view returns (uint256) {
+        address[] storage guardians = guardianLists[patient];
+        for (uint256 i = 0; i < guardians.length; ++i) {
+            if (guardians[i] == guardian) return i;
+        }
+        revert NotGuardian(patient, guardian);
+    }
+
+    function recover(address patient, address newAccount, bytes calldata newPublicKey) private {
+        recoveredTo[patient] = newAccount;
+        recoveredFrom[newAccount] = patient;
+        accounts[patient].flags &= ~FLAG_KEY_PUBLISHED;
+        publicKeys[newAccount] = newPublicKey;
+        accounts[newAccount].flags = FLAG_KEY_PUBLISHED;
+        emit KeyPublished(newAccount, newPublicKey);
+        // Grants to current hospitals move, with their expiry. The list is the consortium's
+        // members: tens, not thousands.
+        for (uint256 i = 0; i < hospitalList.length; ++i) {
+            address hospital = hospitalList[i];
+            uint64 expiresAt = accessExpiresAt(patient, hospital);
+            if (expiresAt <= block.timestamp) continue;
+            grants[newAccount][hospital] = grants[patient][hospital];
+            delete grants[patient][hospital];
+            emit AccessRevoked(patient, hospital);
+            emit AccessGranted(newAccount, hospital, expiresAt);
+        }
+        address[] memory guardians = guardianLists[patient];
+        uint8 threshold = guardianships[patient].threshold;
+        guardianLists[newAccount] = guardians;
+        guardianships[newAccount] = Guardianship({threshold: threshold, version: 1});
+        emit GuardiansSet(newAccount, guardians, threshold);
+        emit PatientRecovered(patient, newAccount);
+    }
+
+    /// Whether `account` is `patient`'s account now: the patient itself or an account it was moved
+    /// to, and not moved on since.
+    function speaksFor(address account, address patient) private view returns (bool) {
+        if (recoveredTo[account] != address(0)) return false;
+        for (address a = account; a != address(0); a = recoveredFrom[a]) {
+            if (a == patient) return true;
+        }
+        return false;
+    }
+
+    function requireNotRecovered(address account) private view {
+        address moved = recoveredTo[account];
+        if (moved != address(0)) revert AccountRecovered(account, moved);
+    }
+
+    function countBits(uint256 bits) private pure returns (uint8 count) {
+        for (; bits != 0; bits &= bits - 1) ++count;
+    }
+
     // ---------------------------------------------------------------- erasure
 
     /// @notice The calling patient asks every hospital holding these entries to erase them.
@@ -1084,10 +1253,11 @@ contract HealthRecords {
     /// commitments, digests and votes as evidence.
     function requestErasure(uint256[] calldata ids) external {
         if (ids.length == 0) revert EmptyBatch();
+        requireNotRecovered(msg.sender);
         for (uint256 i = 0; i < ids.length; ++i) {
             uint256 id = ids[i];
             Entry memory entry = existingEntry(id);
-            if (entry.patient != msg.sender) revert NotEntryPatient(id, msg.sender);
+            if (!speaksFor(msg.sender, entry.patient)) revert NotEntryPatient(id, msg.sender);
             if (erasureRequests[id] != 0) revert ErasureAlreadyRequested(id);
             erasureRequests[id] = uint64(block.timestamp);
             emit ErasureRequested(id, msg.sender);
@@ -1145,6 +1315,7 @@ contract HealthRecords {
     }
 
     function requirePatient() private view {
+        requireNotRecovered(msg.sender);
         uint8 flags = accounts[msg.sender].flags;
         if (flags & FLAG_HOSPITAL != 0 || flags & FLAG_KEY_PUBLISHED == 0 || msg.sender == admin) {
             revert NotPatient(msg.sender);

@@ -18,7 +18,9 @@ use crate::chain::provider::NewHeads;
 use crate::erasure::{ErasureError, RetentionPolicy, apply_erasures};
 use crate::exchange::retry_deliveries;
 use crate::migration::{MigrationError, MigrationOptions, MigrationReport, migrate};
+use crate::recovery::{RecoveryApplied, RecoveryError, apply_recoveries};
 use crate::store::Archive;
+use crate::submission::recipient_key;
 
 /// How the follower paces itself.
 #[derive(Debug, Clone)]
@@ -84,6 +86,11 @@ pub enum FollowEvent {
     /// A pass erased records at their patients' request and confirmed it on chain, kept some
     /// under the retention policy, or pushed queued envelopes to the hospitals that missed them.
     Exchanged { erased: Vec<u64>, deferred: Vec<u64>, pushed: usize, still_queued: usize },
+    /// A pass carried out patients' moves to new accounts: their records re-sealed to the new key
+    /// and filed under the new account.
+    PatientsMoved { moves: Vec<RecoveryApplied> },
+    /// A patient's move could not be carried out (a damaged envelope, a missing key).
+    MoveFailed { message: String },
     /// The follower stopped on request; `next_block` is where the saved checkpoint resumes.
     Stopped { next_block: Option<u64> },
     /// How the follower learns of new blocks: `subscribed` to the node's new heads over
@@ -183,6 +190,15 @@ async fn follow_pass(
         Err(ErasureError::Chain(e)) => return Err(MigrationError::Chain(e)),
         Err(ErasureError::NothingToErase { .. }) => (Vec::new(), Vec::new()),
     };
+    let key = migration.recipient_key.clone().unwrap_or_else(|| recipient_key(signer));
+    match apply_recoveries(consortium, archive, &key).await {
+        Ok(moves) if moves.is_empty() => {}
+        Ok(moves) => on_event(FollowEvent::PatientsMoved { moves }),
+        Err(RecoveryError::Store(e)) => return Err(MigrationError::Store(e)),
+        Err(RecoveryError::Chain(e)) => return Err(MigrationError::Chain(e)),
+        // Not a service's outage: told, and tried again at the next pass.
+        Err(error) => on_event(FollowEvent::MoveFailed { message: error.to_string() }),
+    }
     let pushes = retry_deliveries(consortium, archive, signer).await?;
     if !erased.is_empty() || !deferred.is_empty() || !pushes.delivered.is_empty() || !pushes.queued.is_empty() {
         let (pushed, still_queued) = (pushes.delivered.len(), pushes.queued.len());

@@ -25,6 +25,7 @@ pub mod ml;
 pub mod prediction;
 pub mod readiness;
 pub mod records;
+pub mod recovery;
 pub mod scenario;
 pub mod serialize;
 pub mod siwe;

@@ -174,6 +174,7 @@ mod tests {
             id,
             kind,
             patient: Address::repeat_byte(patient),
+            former_patients: Vec::new(),
             submitter: Address::repeat_byte(9),
             commitment: B256::ZERO,
             panel: Vec::new(),

@@ -27,6 +27,7 @@ use alloy::signers::local::PrivateKeySigner;
 use mongodb::bson::{self, Bson};
 use serde::Serialize;
 
+use crate::chain::recovery::RecoveryMap;
 use crate::chain::{Approval, ChainError, Confirmations, ConfirmedHead, Consortium, DeploymentRecord, Submission};
 use crate::exchange::{EnvelopeFinder, ExchangeError};
 use crate::records::RecipientKey;
@@ -175,6 +176,8 @@ pub async fn migrate(
 
     let reorganisation = rewind_after_reorganisation(consortium, archive, &mut checkpoint).await?;
     let erasures = consortium.erasure_ledger(None).await?;
+    // Records are filed under the account that speaks for the patient now.
+    let recoveries = std::sync::Arc::new(RecoveryMap::new(&consortium.recoveries().await?));
     let confirmed = consortium.confirmed_head(options.confirmations).await?;
     // The figure the benchmark reports: from the first log query to the last write.
     let started = Instant::now();
@@ -190,7 +193,7 @@ pub async fn migrate(
         reorganisation,
         ..Default::default()
     };
-    let mut run = RunProgress::default();
+    let mut run = RunProgress { recoveries, ..Default::default() };
 
     // Entries that failed before are retried first, from their approval events.
     let mut retries = Vec::new();
@@ -309,6 +312,8 @@ struct RunProgress {
     /// Records sent to the database so far (for `abort_after_writes`).
     writes: usize,
     floors: SubmissionFloors,
+    /// Patients' moves to new accounts, read once per run.
+    recoveries: std::sync::Arc<RecoveryMap>,
 }
 
 struct BatchOutcome {
@@ -381,8 +386,8 @@ async fn archive_batch(
                 return Err(error);
             }
         };
-        let (deployment, key) = (consortium.deployment().clone(), key.clone());
-        opening = Some(tokio::task::spawn_blocking(move || open_chunk(fetched, &deployment, &key)));
+        let (deployment, key, recoveries) = (consortium.deployment().clone(), key.clone(), run.recoveries.clone());
+        opening = Some(tokio::task::spawn_blocking(move || open_chunk(fetched, &deployment, &key, &recoveries)));
     }
     if let Some(write) = writing {
         finish_write(write, &mut outcome).await?;
@@ -490,13 +495,18 @@ async fn fetch_chunk(
 }
 
 /// Opens each entry of a fetched chunk and checks it against its commitment.
-fn open_chunk(mut fetched: FetchedChunk, deployment: &DeploymentRecord, key: &RecipientKey) -> OpenedChunk {
+fn open_chunk(
+    mut fetched: FetchedChunk,
+    deployment: &DeploymentRecord,
+    key: &RecipientKey,
+    recoveries: &RecoveryMap,
+) -> OpenedChunk {
     let mut opened =
         OpenedChunk { records: RecordCollection::ALL.iter().map(|c| (*c, Vec::new())).collect(), failed: Vec::new() };
     for approval in fetched.approvals {
         let envelope = fetched.envelopes.remove(&approval.id);
         let found = (fetched.submissions.get(&approval.id), envelope);
-        match build_record(deployment, key, &approval, found, fetched.voters.get(&approval.id)) {
+        match build_record(deployment, key, &approval, found, fetched.voters.get(&approval.id), recoveries) {
             Ok(record) => {
                 let collection = RecordCollection::for_kind(record.kind);
                 if let Some((_, group)) = opened.records.iter_mut().find(|(c, _)| *c == collection) {
@@ -516,6 +526,7 @@ fn build_record(
     approval: &Approval,
     (submission, envelope): (Option<&Submission>, Option<Result<Vec<u8>, ExchangeError>>),
     voters: Option<&Vec<Address>>,
+    recoveries: &RecoveryMap,
 ) -> Result<ArchivedRecord, String> {
     let submission = submission.ok_or("its submission event was not found")?;
     let envelope = envelope.ok_or("its envelope was not looked for")?.map_err(|e| e.to_string())?;
@@ -538,7 +549,7 @@ fn build_record(
         contract: hex_address(deployment.address),
         entry_id: approval.id as i64,
         kind: submission.kind,
-        patient: hex_address(submission.patient),
+        patient: hex_address(recoveries.current_of(submission.patient)),
         submitter: hex_address(submission.submitter),
         record,
         commitment: submission.commitment.to_string(),
@@ -546,7 +557,9 @@ fn build_record(
         envelope_digest: Some(submission.envelope_digest.to_string()),
         submission: Provenance { tx_hash: submission.tx_hash.to_string(), block: submission.block as i64 },
         approval: Provenance { tx_hash: approval.tx_hash.to_string(), block: approval.block as i64 },
-        voters: voters.map(|v| v.iter().map(|a| hex_address(*a)).collect()).unwrap_or_default(),
+        // A patient's vote is filed under their account of now, as the record is: an account they
+        // lost must not pass for another voter of the record.
+        voters: voters.map(|v| v.iter().map(|a| hex_address(recoveries.current_of(*a))).collect()).unwrap_or_default(),
         migrated_at: bson::DateTime::now(),
         parsed: Default::default(),
     })

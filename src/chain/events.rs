@@ -95,27 +95,22 @@ impl Consortium {
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let filter = self.entry_filter(HealthRecords::EntrySubmitted::SIGNATURE_HASH, chunk, from, to);
             for log in self.logs(filter).await? {
-                let event = decode::<HealthRecords::EntrySubmitted>(&log)?;
-                let id = event.id.saturating_to();
-                let kind = EntryKind::from_u8(event.kind)
-                    .ok_or_else(|| ChainError::Rpc(format!("unknown entry kind {}", event.kind)))?;
-                found.insert(
-                    id,
-                    Submission {
-                        id,
-                        kind,
-                        patient: event.patient,
-                        submitter: event.submitter,
-                        envelope_digest: event.envelopeDigest,
-                        panel_id: event.panelId,
-                        commitment: event.commitment,
-                        tx_hash: log.transaction_hash.unwrap_or_default(),
-                        block: log.block_number.unwrap_or_default(),
-                    },
-                );
+                let submission = submission_of(&log)?;
+                found.insert(submission.id, submission);
             }
         }
         Ok(found)
+    }
+
+    /// Every submission about any of `patients` (accounts as the entries name them), in chain
+    /// order.
+    pub async fn submissions_about(&self, patients: &[Address]) -> Result<Vec<Submission>, ChainError> {
+        if patients.is_empty() {
+            return Ok(Vec::new());
+        }
+        let topics: Vec<B256> = patients.iter().map(|patient| patient.into_word()).collect();
+        let filter = Filter::new().event_signature(HealthRecords::EntrySubmitted::SIGNATURE_HASH).topic2(topics);
+        self.logs_since_deployment(filter).await?.iter().map(submission_of).collect()
     }
 
     /// The accounts that approved each of `ids` (votes mined up to block `to`), in vote order.
@@ -162,4 +157,23 @@ pub(super) fn decode<E: SolEvent>(log: &Log) -> Result<E, ChainError> {
     E::decode_log(&log.inner)
         .map(|l| l.data)
         .map_err(|e| ChainError::Rpc(format!("decoding a {} event: {e}", E::SIGNATURE)))
+}
+
+/// The submission an `EntrySubmitted` log tells.
+fn submission_of(log: &Log) -> Result<Submission, ChainError> {
+    let event = decode::<HealthRecords::EntrySubmitted>(log)?;
+    let id = event.id.saturating_to();
+    let kind =
+        EntryKind::from_u8(event.kind).ok_or_else(|| ChainError::Rpc(format!("unknown entry kind {}", event.kind)))?;
+    Ok(Submission {
+        id,
+        kind,
+        patient: event.patient,
+        submitter: event.submitter,
+        envelope_digest: event.envelopeDigest,
+        panel_id: event.panelId,
+        commitment: event.commitment,
+        tx_hash: log.transaction_hash.unwrap_or_default(),
+        block: log.block_number.unwrap_or_default(),
+    })
 }

@@ -44,7 +44,11 @@ pub struct LedgerVote {
 pub struct LedgerEntry {
     pub id: u64,
     pub kind: EntryKind,
+    /// The account that speaks for the patient now: the one the entry was submitted about, or
+    /// where the patient's guardians moved them since.
     pub patient: Address,
+    /// The accounts the patient had before, the one the entry was submitted about first.
+    pub former_patients: Vec<Address>,
     pub submitter: Address,
     pub commitment: B256,
     /// The hospitals whose votes the entry needs besides the patient's (its panel snapshot).
@@ -230,6 +234,7 @@ impl EntryLedger {
                     id,
                     kind,
                     patient: event.patient,
+                    former_patients: Vec::new(),
                     submitter: event.submitter,
                     commitment: event.commitment,
                     panel: self.panels.get(&event.panelId).cloned().unwrap_or_default(),
@@ -266,6 +271,9 @@ impl EntryLedger {
             });
         } else if ERASURE_EVENTS.contains(&signature) {
             self.erasures.apply(log)?;
+        } else if signature == HealthRecords::PatientRecovered::SIGNATURE_HASH {
+            let event = decode::<HealthRecords::PatientRecovered>(log)?;
+            self.move_patient(event.oldAccount, event.newAccount);
         } else if signature == HealthRecords::AccessRevoked::SIGNATURE_HASH {
             let event = decode::<HealthRecords::AccessRevoked>(log)?;
             self.access_changes.push(AccessChange {
@@ -297,6 +305,21 @@ impl EntryLedger {
                 block: at.block,
                 tx_hash: at.tx_hash,
             });
+        }
+    }
+
+    /// A recovered patient's entries, votes and erasure requests follow them to their new account
+    /// (their grants follow through the contract's own revocations and grants).
+    fn move_patient(&mut self, old: Address, new: Address) {
+        for entry in self.entries.values_mut().filter(|entry| entry.patient == old) {
+            entry.patient = new;
+            entry.former_patients.push(old);
+            for vote in entry.votes.iter_mut().filter(|vote| vote.voter == old) {
+                vote.voter = new;
+            }
+        }
+        for request in self.erasures.requests.values_mut().filter(|request| request.patient == old) {
+            request.patient = new;
         }
     }
 
@@ -345,6 +368,7 @@ impl Consortium {
             HealthRecords::EntryRejected::SIGNATURE_HASH,
             HealthRecords::AccessGranted::SIGNATURE_HASH,
             HealthRecords::AccessRevoked::SIGNATURE_HASH,
+            HealthRecords::PatientRecovered::SIGNATURE_HASH,
         ];
         let signatures = [signatures, ERASURE_EVENTS.to_vec()].concat();
         while start <= head_number {

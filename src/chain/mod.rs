@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod membership;
 pub mod outbox;
 pub mod provider;
+pub mod recovery;
 pub mod revert;
 pub mod sharing;
 

@@ -157,6 +157,29 @@ pub fn describe_contract_error(error: &HealthRecordsErrors) -> String {
             "{} was removed from the consortium: it no longer votes on the entries of its former panels",
             e.hospital
         ),
+        E::InvalidGuardians(e) => format!(
+            "{} guardian(s) with {} needed to agree: name 1 to {} guardians, and a threshold from 1 to their number",
+            e.count,
+            e.threshold,
+            super::recovery::MAX_GUARDIANS
+        ),
+        E::CannotGuardSelf(e) => format!("{} cannot be their own guardian: guardians act when the patient's key is lost", e.patient),
+        E::DuplicateGuardian(e) => format!("{} is named twice among the guardians", e.guardian),
+        E::NotGuardian(e) => {
+            format!("{} is not among {}'s guardians, so it cannot approve moving them", e.account, e.patient)
+        }
+        E::AlreadyApprovedRecovery(e) => format!(
+            "{} approved moving {} to {} already; another guardian must approve too",
+            e.guardian, e.patient, e.newAccount
+        ),
+        E::RecoveryToParticipant(e) => format!(
+            "{} has taken part already (a published key, a role, or an earlier move): a patient moves only to a fresh account; make a new one with `hrm account new`",
+            e.account
+        ),
+        E::AccountRecovered(e) => format!(
+            "{} was moved to {} by its guardians and can do nothing more; use {} instead",
+            e.account, e.newAccount, e.newAccount
+        ),
         E::DeferralNotInFuture(e) => format!(
             "the record would be kept until {}, which is not after the chain's current time {}",
             describe_expiry(e.until),

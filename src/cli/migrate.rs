@@ -268,6 +268,22 @@ pub(super) fn describe_follow_event(event: &FollowEvent) -> String {
                 list(deferred)
             )
         }
+        FollowEvent::PatientsMoved { moves } => {
+            let lines: Vec<String> = moves
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{} moved to {}: {} record(s) re-sealed, {} re-filed",
+                        m.old_account,
+                        m.new_account,
+                        m.resealed.len(),
+                        m.refiled
+                    )
+                })
+                .collect();
+            lines.join("; ")
+        }
+        FollowEvent::MoveFailed { message } => format!("a patient's move could not be carried out: {message}"),
         FollowEvent::Stopped { next_block } => match next_block {
             Some(block) => format!("stopped; the checkpoint resumes at block {block}"),
             None => "stopped; the checkpoint could not be read back (is the database down?)".to_string(),

@@ -28,6 +28,7 @@ mod output;
 mod patient;
 mod predict;
 mod records;
+mod recovery;
 mod serve;
 mod share;
 mod show;
@@ -154,6 +155,9 @@ pub enum Command {
     /// A patient asks hospitals to erase records; hospitals erase and confirm, or defer, on chain
     #[command(subcommand)]
     Erase(erase::EraseCommand),
+    /// A patient's guardians, and their recovery to a new account when they lose their key
+    #[command(subcommand)]
+    Recovery(recovery::RecoveryCommand),
     /// The log of every read of patients' records: list it, anchor its head on chain, verify it
     #[command(subcommand, name = "access-log")]
     AccessLog(access_log::AccessLogCommand),
@@ -213,6 +217,7 @@ pub async fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Records(args) => records::run(&context, args).await,
         Command::Share(command) => share::run(&context, command).await,
         Command::Erase(command) => erase::run(&context, command).await,
+        Command::Recovery(command) => recovery::run(&context, command).await,
         Command::Bench(command) => bench::run(&context, command).await,
         Command::Model(command) => model::run(&context, command),
         Command::Demo(args) => demo::run(&context, args).await,

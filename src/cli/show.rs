@@ -31,15 +31,26 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
     // A recipient finds the envelope in its database, or pulls it from the submitter's server. A
     // hospital always has its database (the read is logged there); a patient may have none, and
     // then pulls the envelope each time and keeps nothing.
+    let is_hospital = match &signer {
+        Some(signer) => consortium.is_hospital(signer.address()).await?,
+        None => false,
+    };
     let archive = match &signer {
-        Some(signer) if !consortium.is_hospital(signer.address()).await? => context.configured_archive().await?,
+        Some(_) if !is_hospital => context.configured_archive().await?,
         Some(_) => Some(context.archive().await?),
         None => None,
     };
+    // The patient's account now, which may not be the one the entry names: their guardians may
+    // have moved them since, and hospitals re-sealed their records to the new account.
+    let patient = consortium.current_account_of(entry.patient).await?;
     let opened = match &signer {
         Some(signer) if consortium.is_recipient(args.id, signer.address()).await? => {
             let finder = EnvelopeFinder { consortium: &consortium, archive: archive.as_ref(), signer: Some(signer) };
-            let envelope = finder.envelope_of(&submission).await?;
+            let envelope = if !is_hospital && signer.address() != entry.patient {
+                finder.resealed_copy_of(&submission).await?
+            } else {
+                finder.envelope_of(&submission).await?
+            };
             let key = context.identities.sealing_keys.recipient_key(signer)?;
             open_submission_as(&submission, &envelope, &key)?
         }
@@ -48,7 +59,7 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
     // Opening the envelope reads the record: logged (and a failed attempt too) before anything
     // is printed, so that no read goes unrecorded.
     if let (Some(signer), Some(archive)) = (&signer, &archive) {
-        let parties = RecordParties { patient: entry.patient, submitter: entry.submitter, panel: panel.clone() };
+        let parties = RecordParties { patient, submitter: entry.submitter, panel: panel.clone() };
         let rule = opened.as_ref().and_then(|_| read_rule(signer.address(), &parties, false));
         let deployment = consortium.deployment();
         let record = archive_id(deployment.chain_id, deployment.address, args.id);
@@ -60,6 +71,7 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
     if context.json() {
         return print_json(&json!({
             "entry": entry,
+            "patient_now": patient,
             "panel": panel,
             "commitment": submission.commitment,
             "submitted_block": submission.block,
@@ -74,7 +86,11 @@ pub async fn run(context: &Context, args: ShowArgs) -> eyre::Result<()> {
         "status".into(),
         format!("{} ({}/{} approvals)", entry.status, entry.approvals, entry.required_votes),
     ]);
-    rows.add_row(vec!["patient".into(), entry.patient.to_string()]);
+    let patient_text = match patient == entry.patient {
+        true => entry.patient.to_string(),
+        false => format!("{}\nmoved by their guardians to {patient}", entry.patient),
+    };
+    rows.add_row(vec!["patient".into(), patient_text]);
     rows.add_row(vec!["submitted by".into(), entry.submitter.to_string()]);
     let panel_text: Vec<String> = panel.iter().map(ToString::to_string).collect();
     rows.add_row(vec!["supporting hospitals".into(), panel_text.join("\n")]);

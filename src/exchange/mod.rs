@@ -157,7 +157,8 @@ pub async fn accept_push(
 }
 
 /// Hands a recipient the envelope it asked for, when the request passes every check and this
-/// hospital holds it.
+/// hospital holds it: to a patient its guardians moved to a new account, the copy re-sealed to
+/// that account when this hospital made one.
 pub async fn serve_pull(server: &ExchangeServer<'_>, request: &SignedRequest) -> Result<Vec<u8>, ExchangeError> {
     if request.action != ExchangeAction::Pull {
         return Err(ExchangeRefusal::Forged { claimed: request.signer }.into());
@@ -166,6 +167,11 @@ pub async fn serve_pull(server: &ExchangeServer<'_>, request: &SignedRequest) ->
     if request.envelope_digest != submission.envelope_digest {
         let (actual, on_chain) = (request.envelope_digest, submission.envelope_digest);
         return Err(ExchangeRefusal::DigestMismatch { entry_id: request.entry_id, actual, on_chain }.into());
+    }
+    if request.signer != submission.patient
+        && let Some(copy) = server.archive.resealed_envelope(request.entry_id, request.signer).await?
+    {
+        return Ok(copy);
     }
     server.archive.envelope(submission.envelope_digest).await?.ok_or(ExchangeRefusal::NotHeld(request.entry_id).into())
 }
@@ -202,17 +208,31 @@ impl EnvelopeFinder<'_> {
         for submission in submissions {
             let envelope = match held.remove(&submission.envelope_digest) {
                 Some(envelope) => Ok(envelope),
-                None => self.pull(submission).await,
+                None => self.pull(submission, false).await,
             };
             found.insert(submission.id, envelope);
         }
         Ok(found)
     }
 
+    /// The copy of a submission re-sealed to the signer, a patient its guardians moved to a new
+    /// account after the entry was submitted: from its database (on a devnet, where the hospitals
+    /// share it), else pulled from the submitter, whose server hands it to that account.
+    pub async fn resealed_copy_of(&self, submission: &Submission) -> Result<Vec<u8>, ExchangeError> {
+        if let (Some(archive), Some(signer)) = (self.archive, self.signer)
+            && let Some(copy) = archive.resealed_envelope(submission.id, signer.address()).await?
+        {
+            return Ok(copy);
+        }
+        self.pull(submission, true).await
+    }
+
     /// Pulls from the submitter. With a database, a failed pull is remembered and not tried
     /// again before its back-off ends (15 s, doubling to an hour): a follower retrying a
     /// migration every pass does not hammer a submitter that is down.
-    async fn pull(&self, submission: &Submission) -> Result<Vec<u8>, ExchangeError> {
+    /// `copy_allowed`: a copy re-sealed to the signer alone is taken too (see
+    /// [`ExchangeClient::pull_resealed`]); it is not kept among the envelopes.
+    async fn pull(&self, submission: &Submission, copy_allowed: bool) -> Result<Vec<u8>, ExchangeError> {
         let no_source = || ExchangeError::NoSource { entry_id: submission.id, submitter: submission.submitter };
         let signer = self.signer.ok_or_else(no_source)?;
         if signer.address() == submission.submitter {
@@ -234,9 +254,13 @@ impl EnvelopeFinder<'_> {
             });
         }
         let client = ExchangeClient::new(self.consortium, signer.clone());
-        let pulled = client.pull(&endpoint, submission).await;
+        let pulled = match copy_allowed {
+            true => client.pull_resealed(&endpoint, submission).await,
+            false => client.pull(&endpoint, submission).await,
+        };
         let Some(archive) = self.archive else { return pulled };
         match pulled {
+            Ok(envelope) if keccak256(&envelope) != submission.envelope_digest => Ok(envelope),
             Ok(envelope) => {
                 archive.store_envelope(&envelope, &EnvelopeSource::PulledFrom(submission.submitter)).await?;
                 if waiting.is_some() {

@@ -263,6 +263,13 @@ pub fn envelope_recipients(envelope: &[u8]) -> Result<Vec<Address>, EnvelopeErro
     parse_header(envelope).map(|h| h.recipients)
 }
 
+/// Whether `envelope` is a copy sealed to `account` alone: what a hospital re-seals for a patient
+/// moved to a new account. The chain's digest names only the original envelope, so such a copy is
+/// trusted for what its opening proves: a record that matches the commitment on chain.
+pub fn is_personal_copy(envelope: &[u8], account: Address) -> bool {
+    envelope_recipients(envelope).is_ok_and(|recipients| recipients == [account])
+}
+
 /// The key versions an envelope names for its recipients, in its recipients' order (all 0 in a
 /// version 1 envelope).
 pub fn envelope_key_versions(envelope: &[u8]) -> Result<Vec<(Address, u32)>, EnvelopeError> {
@@ -368,6 +375,17 @@ mod tests {
     }
 
     const RECORD: &[u8] = br#"{"readings":{"glucose":148},"recorded_at":"2026-11-02"}"#;
+
+    #[test]
+    fn a_personal_copy_is_sealed_to_one_account_alone() {
+        let (alone, others) = (party(), [party(), party()]);
+        let copy = seal_record(EntryKind::Health, &[7; 32], RECORD, std::slice::from_ref(&alone.1)).unwrap();
+        assert!(is_personal_copy(&copy, alone.1.address));
+        assert!(!is_personal_copy(&copy, others[0].1.address), "another account's copy");
+        let shared = seal_record(EntryKind::Health, &[7; 32], RECORD, &[alone.1.clone(), others[1].1.clone()]).unwrap();
+        assert!(!is_personal_copy(&shared, alone.1.address), "an envelope for several recipients");
+        assert!(!is_personal_copy(b"not an envelope", alone.1.address));
+    }
 
     #[test]
     fn each_of_three_recipients_opens_it() {

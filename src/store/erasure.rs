@@ -19,6 +19,8 @@ pub struct ErasedCopies {
     pub orphaned_copies: u64,
     /// Queued pushes of its envelope.
     pub queued_pushes: u64,
+    /// Copies re-sealed to its patient's new account after a recovery.
+    pub resealed_copies: u64,
 }
 
 impl Archive {
@@ -45,17 +47,20 @@ impl Archive {
             .delete_all(super::envelopes::PENDING_DELIVERIES_COLLECTION, doc! { "entry_id": entry_id as i64 })
             .await?;
         self.pull_done(entry_id).await?;
-        // Web servers keep patients' archives in memory until the checkpoint changes: touching
-        // it makes every server on this database forget the erased record within a second.
+        erased.resealed_copies = self.delete_resealed_envelopes(entry_id).await?;
+        self.forget_cached_archives().await?;
+        Ok(erased)
+    }
+
+    /// Web servers keep patients' archives in memory until the checkpoint changes: touching it
+    /// makes every server on this database read them again within a second.
+    pub(super) async fn forget_cached_archives(&self) -> Result<(), StoreError> {
         self.db
             .collection::<Document>(super::checkpoint::COLLECTION)
-            .update_many(
-                doc! { "chain_id": chain_id as i64, "contract": hex_address(contract) },
-                doc! { "$set": { "updated_at": mongodb::bson::DateTime::now() } },
-            )
+            .update_many(doc! {}, doc! { "$set": { "updated_at": mongodb::bson::DateTime::now() } })
             .await
-            .map_err(StoreError::operation("erasing a record"))?;
-        Ok(erased)
+            .map_err(StoreError::operation("touching the migration checkpoint"))?;
+        Ok(())
     }
 
     async fn delete_all(&self, collection: &str, filter: Document) -> Result<u64, StoreError> {

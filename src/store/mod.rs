@@ -11,6 +11,7 @@ pub mod envelopes;
 pub mod erasure;
 pub mod orphans;
 pub mod predictions;
+pub mod recovery;
 pub mod sign_ins;
 pub mod staff;
 

@@ -15,6 +15,7 @@ mod client_address;
 mod directory;
 mod enroll;
 mod entries;
+mod guardians;
 mod history_cache;
 mod layout;
 mod listing;
@@ -140,6 +141,15 @@ impl FollowerStatus {
                     deferred.len()
                 );
                 self.last_pass = Some((bson::DateTime::now(), summary));
+            }
+            FollowEvent::PatientsMoved { moves } => {
+                let resealed: usize = moves.iter().map(|m| m.resealed.len()).sum();
+                let summary =
+                    format!("{} patient(s) moved to a new account, {resealed} record(s) re-sealed", moves.len());
+                self.last_pass = Some((bson::DateTime::now(), summary));
+            }
+            FollowEvent::MoveFailed { message } => {
+                self.last_pass = Some((bson::DateTime::now(), format!("a patient's move failed: {message}")));
             }
             FollowEvent::Stopped { .. } => self.stopped = true,
             FollowEvent::Watching { subscribed, .. } => self.subscribed = *subscribed,
@@ -332,6 +342,11 @@ fn pages(app: Arc<WebApp>) -> Router {
         .route("/patient/approve-all/state", get(patient::approve_all_state))
         .route("/patient/erasure/transaction", get(patient::erasure_transaction))
         .route("/patient/erasure/state", get(patient::erasure_state))
+        .route("/patient/recovery", get(guardians::overview))
+        .route("/patient/recovery/guardians-transaction", get(guardians::guardians_transaction))
+        .route("/patient/recovery/guardians-state", get(guardians::guardians_state))
+        .route("/patient/recovery/approve-transaction", get(guardians::approve_transaction))
+        .route("/patient/recovery/approve-state", get(guardians::approve_state))
         .route("/reviewer", get(reviewer::queue))
         .route("/reviewer/entries/{entry}", get(reviewer::open))
         .route("/reviewer/entries/{entry}/confirm", post(reviewer::confirm))

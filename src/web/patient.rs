@@ -181,6 +181,11 @@ pub async fn overview(
                 h2 { "Erasing my records" }
                 (erasure_section(&erasures, &names))
             }
+            section.card #recovery {
+                h2 { "If I lose my key" }
+                p { "Guardians you choose (relatives, hospitals) can move your records and your say over them to a new account if you lose your key. The same page is where you approve such a move for someone who chose you." }
+                p { a.button href="/patient/recovery" { "Guardians and a lost key" } }
+            }
         },
     ))
 }
@@ -428,7 +433,7 @@ pub async fn sharing_state(
 }
 
 /// A transaction for the patient's wallet to send to the contract.
-fn wallet_transaction(app: &WebApp, patient: Address, data: Vec<u8>) -> serde_json::Value {
+pub(super) fn wallet_transaction(app: &WebApp, patient: Address, data: Vec<u8>) -> serde_json::Value {
     serde_json::json!({
         "from": patient.to_checksum(None),
         "to": app.consortium.deployment().address.to_checksum(None),
@@ -652,13 +657,22 @@ pub async fn pending(
 }
 
 /// `GET /patient/entries/{entry}/envelope`: the patient's own entry's sealed envelope, as the
-/// hospitals hold it (checked against its digest on chain), to open with their own key.
+/// hospitals hold it (checked against its digest on chain), or the copy re-sealed to them after
+/// a move, to open with their own key.
 pub async fn pending_envelope(
     State(app): State<Arc<WebApp>>,
     visit: Visit,
     Path(entry_id): Path<u64>,
 ) -> Result<Response, PageError> {
-    let (_, _, envelope) = own_pending_entry(&app, &visit, entry_id).await?;
+    let (entry, _, envelope) = own_pending_entry(&app, &visit, entry_id).await?;
+    // A patient their guardians moved since the entry was submitted opens the copy re-sealed to
+    // their new key, once this hospital made it.
+    let envelope = match entry.former_patients.is_empty() {
+        true => envelope,
+        false => {
+            app.archive.resealed_envelope(entry_id, entry.patient).await.map_err(PageError::failed)?.unwrap_or(envelope)
+        }
+    };
     let disposition = format!("attachment; filename=\"entry-{entry_id}.hrme\"");
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_DISPOSITION, disposition)],

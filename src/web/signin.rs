@@ -199,7 +199,16 @@ async fn redeem(app: &WebApp, visit: &Visit, signed: &SignedChallenge) -> Result
         return Err((StatusCode::TOO_MANY_REQUESTS, too_many_attempts(wait)));
     }
     match app.challenges.redeem(&signed.message, &signed.signature).await {
-        Ok(patient) => Ok(patient),
+        Ok(patient) => match app.consortium.recovered_to(patient).await {
+            Ok(None) => Ok(patient),
+            Ok(Some(moved)) => Err((
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{patient} was moved by its guardians to {moved} and can do nothing more; sign in with {moved}"
+                ),
+            )),
+            Err(error) => Err((StatusCode::SERVICE_UNAVAILABLE, error.to_string())),
+        },
         Err(error @ SiweError::Unavailable(_)) => Err((StatusCode::SERVICE_UNAVAILABLE, error.to_string())),
         Err(error) => {
             app.throttle.record_failure(visit.client, None).await.map_err(unavailable)?;

@@ -46,10 +46,12 @@ enum Function {
     ApproveProposal,
     ReleaseRemovedVoters,
     RotateKey,
+    SetGuardians,
+    ApproveRecovery,
     RenounceAdmin,
 }
 
-const FUNCTIONS: [Function; 25] = [
+const FUNCTIONS: [Function; 27] = [
     Function::RegisterHospital,
     Function::PublishKey,
     Function::SetSupportingHospitals,
@@ -75,6 +77,8 @@ const FUNCTIONS: [Function; 25] = [
     Function::ApproveProposal,
     Function::ReleaseRemovedVoters,
     Function::RotateKey,
+    Function::SetGuardians,
+    Function::ApproveRecovery,
     // Last: after it, the admin registers no more.
     Function::RenounceAdmin,
 ];
@@ -182,6 +186,14 @@ fn expected(c: &Consortium, function: Function, role: Role) -> Option<E> {
             Some(E::NoKeyToRotate(HealthRecords::NoKeyToRotate { account: who }))
         }
         (Function::RotateKey, _) => Some(not_hospital),
+        // Only a patient names their own guardians.
+        (Function::SetGuardians, Role::Patient) => None,
+        (Function::SetGuardians, _) => Some(E::NotPatient(HealthRecords::NotPatient { caller: who })),
+        // Only a guardian the patient named (the stranger, see `name_guardians`) approves a move.
+        (Function::ApproveRecovery, Role::Stranger) => None,
+        (Function::ApproveRecovery, _) => {
+            Some(E::NotGuardian(HealthRecords::NotGuardian { patient: c.patient.address(), account: who }))
+        }
         (Function::RenounceAdmin, Role::Admin) => None,
         (Function::RenounceAdmin, _) => Some(E::NotAdmin(HealthRecords::NotAdmin { caller: who })),
     }
@@ -258,6 +270,8 @@ async fn attempt(c: &Consortium, function: Function, role: Role, entry: u64, sen
         Function::ApproveProposal => run!(contract.approveProposal(id)),
         Function::ReleaseRemovedVoters => run!(contract.releaseRemovedVoters(vec![U256::from(PENDING_ENTRY)])),
         Function::RotateKey => run!(contract.rotateKey(public_key_bytes(&c.stranger))),
+        Function::SetGuardians => run!(contract.setGuardians(guardians(c), 2)),
+        Function::ApproveRecovery => run!(contract.approveRecovery(c.patient.address(), fresh_key())),
         Function::RenounceAdmin => run!(contract.renounceAdmin()),
     }
 }
@@ -282,6 +296,22 @@ async fn grant_the_outsider(c: &Consortium) {
     mined(c.as_(&c.patient).grantAccess(c.outsider.address(), u64::MAX).send().await).await;
 }
 
+/// The patient's guardians: the second panel member and the stranger, both of whom must agree (so
+/// one approval in the matrix moves nobody).
+fn guardians(c: &Consortium) -> Vec<Address> {
+    vec![c.panel[1].address(), c.stranger.address()]
+}
+
+async fn name_guardians(c: &Consortium) {
+    mined(c.as_(&c.patient).setGuardians(guardians(c), 2).send().await).await;
+}
+
+/// The public key of an account that never took part: where a recovery may move the patient.
+fn fresh_key() -> alloy::primitives::Bytes {
+    let account = PrivateKeySigner::from_bytes(&alloy::primitives::B256::repeat_byte(0x55)).expect("a valid key");
+    public_key_bytes(&account)
+}
+
 /// A batch of two valid records about the patient.
 fn two_records(c: &Consortium) -> (Vec<Address>, Vec<alloy::primitives::B256>, Vec<alloy::primitives::B256>) {
     (vec![c.patient.address(); 2], vec![some_commitment(); 2], vec![test_envelope(); 2])
@@ -294,6 +324,7 @@ async fn every_function_by_every_role() {
     assert_eq!(id, PENDING_ENTRY);
     grant_the_outsider(&c).await;
     request_erasure_of_another(&c).await;
+    name_guardians(&c).await;
     assert_eq!(open_a_proposal(&c).await, OPEN_PROPOSAL);
 
     let mut failures = Vec::new();
@@ -316,6 +347,7 @@ async fn allowed_calls_succeed_as_transactions() {
     let (pending, _) = c.submit_health().await;
     grant_the_outsider(&c).await;
     request_erasure_of_another(&c).await;
+    name_guardians(&c).await;
     for function in FUNCTIONS {
         for role in ROLES {
             if expected(&c, function, role).is_some() {

@@ -26,6 +26,7 @@ mod model;
 mod operations;
 mod privacy;
 mod readme;
+mod recovery;
 mod reorg;
 mod sharing;
 mod web;

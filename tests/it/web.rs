@@ -293,6 +293,11 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
         "/patient/erasure/state",
         "/patient/approve-all/transaction",
         "/patient/approve-all/state",
+        "/patient/recovery",
+        "/patient/recovery/guardians-transaction?guardians=0x0000000000000000000000000000000000000002&threshold=1",
+        "/patient/recovery/guardians-state",
+        "/patient/recovery/approve-transaction?patient=0x0000000000000000000000000000000000000005&key=00",
+        "/patient/recovery/approve-state?patient=0x0000000000000000000000000000000000000005&key=00",
     ] {
         let reply = stranger.get(path).await;
         assert_eq!((reply.status, reply.header("location")), (303, "/sign-in".to_string()), "{path}");
@@ -369,6 +374,9 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
         "/patient/entries/1/envelope",
         "/patient/erasure/transaction",
         "/patient/approve-all/transaction",
+        "/patient/recovery",
+        "/patient/recovery/guardians-transaction?guardians=0x0000000000000000000000000000000000000002&threshold=1",
+        "/patient/recovery/approve-transaction?patient=0x0000000000000000000000000000000000000005&key=00",
     ] {
         assert_eq!(visitor.get(path).await.status, 403, "clerk on {path}");
     }
@@ -451,6 +459,29 @@ async fn the_server_refuses_what_each_visitor_may_not_do() {
             .status,
         400
     );
+    // Recovery: only a guardian of the patient may approve moving them, and only to a fresh
+    // account; an impossible rule is refused. Each before any wallet is asked.
+    let fresh_key = hrm::records::keys::public_key_bytes(&dev_account(9)).to_string();
+    let taken_key = hrm::records::keys::public_key_bytes(&dev_account(2)).to_string();
+    let approve =
+        |key: &str| format!("/patient/recovery/approve-transaction?patient={}&key={key}", other_patient.address());
+    let refused = alice.get(&approve(&fresh_key)).await;
+    assert!(refused.status == 400 && refused.body.contains("is not among"), "{}", refused.body);
+    let refused = alice.get(&approve("12ab")).await;
+    assert!(refused.status == 400 && refused.body.contains("64 bytes"), "{}", refused.body);
+    let refused = alice
+        .get("/patient/recovery/guardians-transaction?guardians=0x0000000000000000000000000000000000000002&threshold=2")
+        .await;
+    assert!(refused.status == 400 && refused.body.contains("1 guardian(s) with 2 needed"), "{}", refused.body);
+    let own_address = patient.address().to_string();
+    let refused =
+        alice.get(&format!("/patient/recovery/guardians-transaction?guardians={own_address}&threshold=1")).await;
+    assert!(refused.status == 400 && refused.body.contains("cannot be their own guardian"), "{}", refused.body);
+    hrm.ok(&["--from", "dev:5", "recovery", "set-guardians", "dev:4", "--threshold", "1"]);
+    let refused = alice.get(&approve(&taken_key)).await;
+    assert!(refused.status == 400 && refused.body.contains("has taken part already"), "{}", refused.body);
+    let guarding = alice.get("/patient/recovery").await;
+    assert!(guarding.body.contains(&other_patient.address().to_checksum(None)), "{}", guarding.body);
     let mut owner = HttpVisitor::new(&server);
     owner.sign_in_patient(&other_patient).await;
     let own = owner.get("/patient/records/1").await;
@@ -788,6 +819,66 @@ async fn a_patient_approves_every_waiting_entry_with_one_wallet_confirmation() {
     let refused = visitor.get("/patient/approve-all/transaction").await;
     assert!(refused.status == 400 && refused.body.contains("Nothing waits for your vote"), "{}", refused.body);
     assert_eq!(visitor.get("/patient/approve-all/state").await.json()["waiting"], 0);
+}
+
+/// A patient names three guardians, two of whom must agree, from their page; a guardian (a
+/// relative who signs in with their own wallet) approves moving them to a new account, which one
+/// approval does not do; a second, from the command line, moves them.
+#[tokio::test]
+async fn a_patient_names_guardians_and_a_guardian_approves_their_move_in_chromium() {
+    let env = TestEnv::start("web_recovery").await;
+    let hrm = Hrm::new(&env);
+    hrm.set_up_consortium(&["dev:2"], "dev:4");
+    let server = Server::start(&hrm, "dev:1", "stmary", &[], &[]);
+    let browser = Browser::start().await;
+    let (patient, relative, new_account) = (dev_account(4), dev_account(6), dev_account(9));
+    sign_in_patient(&browser, &server, &env).await;
+    browser.click_text("Guardians and a lost key").await;
+    browser.wait_for_text("You have named no guardians").await;
+    let guardians = [dev_account(6).address(), dev_account(7).address(), dev_account(2).address()];
+    let listed: Vec<String> = guardians.iter().map(|g| g.to_string()).collect();
+    browser.set_value("guardians", &listed.join("\n")).await;
+    browser.set_value("threshold", "2").await;
+    browser.install_wallet().await;
+    browser.click("button.wallet-guardians").await;
+    browser.serve_wallet(&env, &patient, 1).await;
+    browser.wait_for_text("2 of these 3 must agree to move you").await;
+    browser.wait_for_text("Hospital dev:2 (a hospital)").await;
+    browser.scroll_to("#guardians").await;
+    browser.screenshot("patient-guardians").await;
+    sign_out(&browser).await;
+
+    // The relative signs in with their own wallet and approves the move to the new account's key.
+    browser.goto(&format!("{}/sign-in", server.url)).await;
+    browser.install_wallet().await;
+    browser.click("#wallet-sign-in").await;
+    browser.serve_wallet(&env, &relative, 2).await;
+    browser.wait_for_text("My health records").await;
+    browser.goto(&format!("{}/patient/recovery", server.url)).await;
+    browser.wait_for_text("Patients who chose me as a guardian").await;
+    browser.wait_for_text(&patient.address().to_checksum(None)).await;
+    let key = hrm::records::keys::public_key_bytes(&new_account).to_string();
+    browser.set_value("key", &key).await;
+    browser.install_wallet().await;
+    browser.click("button.wallet-recovery").await;
+    browser.serve_wallet(&env, &relative, 1).await;
+    browser.wait_for_text("has 1 of 2 approvals").await;
+    browser.scroll_to("#guarding").await;
+    browser.screenshot("guardian-approves-move").await;
+    let status = hrm.json(&["recovery", "status", "dev:4"]);
+    assert!(status["moved_to"].is_null(), "one guardian alone does not move the patient: {status}");
+
+    // A second guardian, from the command line, moves them; the guardians follow them, so the
+    // relative now guards the new account.
+    hrm.ok(&["--from", "dev:7", "recovery", "approve", "dev:4", "--new-key", &key]);
+    browser.goto(&format!("{}/patient/recovery", server.url)).await;
+    browser.wait_for_text(&new_account.address().to_checksum(None)).await;
+    assert!(!browser.text().await.contains(&patient.address().to_checksum(None)));
+    let status = hrm.json(&["recovery", "status", "dev:4"]);
+    assert_eq!(
+        status["moved_to"].as_str().unwrap().parse::<alloy::primitives::Address>().unwrap(),
+        new_account.address()
+    );
 }
 
 /// Long lists page by fifty with their count, and narrow by patient, kind and submission date

@@ -196,6 +196,45 @@ async function sendErasureRequest(button) {
   });
 }
 
+// Names the patient's guardians and how many must agree.
+function sendGuardians(button) {
+  const section = button.closest("section");
+  const guardians = section.querySelector("#guardian-addresses").value.trim();
+  const threshold = section.querySelector("#guardian-threshold").value;
+  const wanted = guardians.split(/[\s,]+/).filter((g) => g).map((g) => g.toLowerCase());
+  return sendPreparedTransaction({
+    status: section.querySelector(".guardians-status"),
+    buttons: [button],
+    transactionUrl: `/patient/recovery/guardians-transaction?${new URLSearchParams({ guardians, threshold })}`,
+    what: "your guardians",
+    failure: "Nothing was changed",
+    isMined: async () => {
+      const state = await getJson("/patient/recovery/guardians-state");
+      const named = state.guardians.map((g) => g.toLowerCase());
+      return String(state.threshold) === threshold && named.length === wanted.length && wanted.every((g) => named.includes(g));
+    },
+  });
+}
+
+// A guardian approves moving a patient to the account of the new key they were given.
+async function sendRecoveryApproval(button) {
+  const form = button.closest(".recovery-form");
+  const query = new URLSearchParams({ patient: form.dataset.patient, key: form.querySelector("input.new-key").value.trim() });
+  const state = async () => getJson(`/patient/recovery/approve-state?${query}`);
+  const before = (await state().catch(() => ({}))).approvals ?? 0;
+  return sendPreparedTransaction({
+    status: form.querySelector(".recovery-status"),
+    buttons: [button],
+    transactionUrl: `/patient/recovery/approve-transaction?${query}`,
+    what: "your approval",
+    failure: "Nothing was approved",
+    isMined: async () => {
+      const now = await state();
+      return now.moved || now.approvals > before;
+    },
+  });
+}
+
 function sortTable(header) {
   const table = header.closest("table");
   const column = Array.from(header.parentNode.children).indexOf(header);
@@ -231,6 +270,8 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("button.wallet-vote").forEach((button) => button.addEventListener("click", () => sendVote(button)));
   document.querySelectorAll("button.wallet-share").forEach((button) => button.addEventListener("click", () => sendSharingChange(button)));
   document.querySelectorAll("button.wallet-erase").forEach((button) => button.addEventListener("click", () => sendErasureRequest(button)));
+  document.querySelectorAll("button.wallet-guardians").forEach((button) => button.addEventListener("click", () => sendGuardians(button)));
+  document.querySelectorAll("button.wallet-recovery").forEach((button) => button.addEventListener("click", () => sendRecoveryApproval(button)));
   document.querySelectorAll("button.wallet-approve-all").forEach((button) => button.addEventListener("click", () => sendApproveAll(button)));
   document.querySelectorAll("table.sortable thead th").forEach((th) => {
     if (th.textContent.trim() === "") return;

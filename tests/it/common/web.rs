@@ -176,6 +176,17 @@ impl HttpVisitor {
         self.send(request).await
     }
 
+    /// The body of a download, as bytes (the session's cookie is sent; a new one is not taken).
+    pub async fn get_bytes(&mut self, path: &str) -> Vec<u8> {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", format!("hrm_session={cookie}"));
+        }
+        let response = request.send().await.expect("the server answers");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.bytes().await.expect("the body").to_vec()
+    }
+
     /// A form post; `fields` should include `_csrf` unless the test means to leave it out.
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
         self.post_form_with_headers(path, fields, &[]).await

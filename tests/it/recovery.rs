@@ -1,0 +1,183 @@
+//! A patient who loses their key is moved to a new account by 2 of their 3 guardians: one alone
+//! cannot move them; two can. Their pending votes, grants, guardians and erasure requests follow;
+//! the old account can do nothing more; the submitting hospital's follower re-seals their records
+//! to the new key, and the patient opens their old records with it, pulled from that hospital's
+//! server into a database of their own.
+
+use std::time::Duration;
+
+use alloy::primitives::Address;
+use hrm::chain::ledger::EntryLedger;
+use hrm::chain::{Connection, DeploymentStore};
+use hrm::store::Archive;
+
+use crate::common::TestEnv;
+use crate::common::cli::{Hrm, health_json};
+use crate::common::dev;
+use crate::common::web::{HttpVisitor, Server};
+
+#[tokio::test]
+async fn two_of_three_guardians_move_a_patient_who_lost_their_key() {
+    let env = TestEnv::start("recovery").await;
+    let hrm = Hrm::new(&env);
+    // St Mary (dev:1) submits, Hope (dev:2) is its panel and one of the guardians, Lakeside
+    // (dev:3) is a hospital the patient grants access to. The patient is dev:5; dev:6 and dev:7
+    // are relatives; dev:8 is the patient's new account.
+    hrm.set_up_consortium(&["dev:2"], "dev:5");
+    hrm.ok(&["--from", "dev:0", "hospital", "register", "dev:3", "--name", "Lakeside"]);
+    let stmary_db = format!("{}_stmary", env.database_name);
+    let patient_db = format!("{}_patient", env.database_name);
+    let stmary = Server::start(&hrm, "dev:1", &stmary_db, &[], &["--follow", "--poll-interval", "0.2"]);
+    hrm.ok(&["--from", "dev:1", "hospital", "endpoint", "set", &stmary.url]);
+    let (old, new) = (dev(5).address(), dev(8).address());
+
+    // The patient names guardians: refused with a sentence when the rule is impossible.
+    let refused = hrm.fails(&["--from", "dev:5", "recovery", "set-guardians", "dev:6", "--threshold", "2"]);
+    assert!(refused.contains("1 guardian(s) with 2 needed to agree"), "{refused}");
+    let refused = hrm.fails(&["--from", "dev:5", "recovery", "set-guardians", "dev:5", "dev:6", "--threshold", "1"]);
+    assert!(refused.contains("cannot be their own guardian"), "{refused}");
+    let refused = hrm.fails(&["--from", "dev:1", "recovery", "set-guardians", "dev:6", "--threshold", "1"]);
+    assert!(refused.contains("not a patient"), "{refused}");
+    hrm.ok(&["--from", "dev:5", "recovery", "set-guardians", "dev:6", "dev:7", "dev:2", "--threshold", "2"]);
+    let guardians = hrm.json(&["recovery", "guardians", "dev:5"]);
+    assert_eq!((guardians["threshold"].as_u64(), guardians["guardians"].as_array().map(Vec::len)), (Some(2), Some(3)));
+
+    // Entry 1 approved and archived; entry 2 waits for the patient; entry 3's erasure asked for;
+    // Lakeside granted access.
+    let submit = |notes: &str| {
+        let file = hrm.write_file(&format!("{notes}.json"), &health_json("120", notes));
+        let args = ["--database", &stmary_db, "--from", "dev:1", "submit-health", "--patient", "dev:5", "--file"];
+        hrm.json(&[&args[..], &[file.to_str().unwrap()]].concat())["entry_id"].as_u64().unwrap()
+    };
+    let (first, second, third) = (submit("first-visit"), submit("second-visit"), submit("third-visit"));
+    hrm.ok(&["--from", "dev:2", "vote", "1", "2", "3", "--approve"]);
+    hrm.ok(&["--from", "dev:5", "vote", "1", "3", "--approve"]);
+    hrm.ok(&["--from", "dev:5", "erase", "request", "--entry", &third.to_string()]);
+    hrm.ok(&["--from", "dev:5", "share", "grant", "dev:3"]);
+    // St Mary knows the patient by an MRN, linked to their account.
+    let at_stmary = |args: &[&str]| {
+        let all: Vec<&str> = ["--database", stmary_db.as_str()].into_iter().chain(args.iter().copied()).collect();
+        hrm.json(&all)
+    };
+    let asha = ["--mrn", "SM-7", "--name", "Asha Rao", "--birth-date", "1976-05-14", "--sex", "female"];
+    at_stmary(&[&["patient", "add"][..], &asha[..]].concat());
+    let issued = at_stmary(&["--from", "dev:1", "patient", "enroll", "SM-7", "--url", &stmary.url]);
+    hrm.ok(&["--from", "dev:5", "enroll", issued["link"].as_str().unwrap()]);
+
+    // The new account's key, which the patient hands to their guardians.
+    let new_key = hrm.ok(&["--from", "dev:8", "recovery", "key"]).trim().to_string();
+    let approve = |guardian: &str, key: &str| {
+        hrm.run(&["--json", "--from", guardian, "recovery", "approve", "dev:5", "--new-key", key])
+    };
+    // Refused: someone who is not a guardian, a move to an account that took part already.
+    let refused = hrm.fails(&["--from", "dev:9", "recovery", "approve", "dev:5", "--new-key", &new_key]);
+    assert!(refused.contains("is not among") && refused.contains("guardians"), "{refused}");
+    let lakeside_key = hrm::records::keys::public_key_bytes(&dev(3)).to_string();
+    let refused = hrm.fails(&["--from", "dev:6", "recovery", "approve", "dev:5", "--new-key", &lakeside_key]);
+    assert!(refused.contains("has taken part already"), "{refused}");
+
+    // One guardian alone does not move the patient, and cannot approve twice.
+    let one = approve("dev:6", &new_key);
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    let one: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!((one["approvals"].as_u64(), one["recovered"].as_bool()), (Some(1), Some(false)), "{one}");
+    let refused = hrm.fails(&["--from", "dev:6", "recovery", "approve", "dev:5", "--new-key", &new_key]);
+    assert!(refused.contains("approved moving") && refused.contains("already"), "{refused}");
+    let status = hrm.json(&["recovery", "status", "dev:5", "--new-account", "dev:8"]);
+    assert_eq!((status["moved_to"].is_null(), status["approvals"].as_u64()), (true, Some(1)), "{status}");
+    let still = hrm.ok(&["--from", "dev:5", "share", "list"]);
+    assert!(still.contains("Lakeside"), "the patient still holds their grants: {still}");
+
+    // The second (a hospital) moves them.
+    let two = approve("dev:2", &new_key);
+    assert!(two.status.success(), "{}", String::from_utf8_lossy(&two.stderr));
+    let two: serde_json::Value = serde_json::from_slice(&two.stdout).unwrap();
+    assert_eq!(two["recovered"], true, "{two}");
+    let status = hrm.json(&["recovery", "status", "dev:5"]);
+    assert_eq!(status["moved_to"].as_str().unwrap().parse::<Address>().unwrap(), new);
+
+    // The old account can do nothing more, and nobody can submit about it.
+    for args in [
+        vec!["--from", "dev:5", "vote", &*second.to_string(), "--approve"],
+        vec!["--from", "dev:5", "share", "revoke", "dev:3"],
+        vec!["--from", "dev:5", "key", "publish"],
+        vec!["--from", "dev:5", "recovery", "set-guardians", "dev:6", "--threshold", "1"],
+        vec!["--from", "dev:5", "erase", "request", "--entry", "1"],
+    ] {
+        let refused = hrm.fails(&args);
+        assert!(refused.contains("was moved to") && refused.contains("can do nothing more"), "{args:?}: {refused}");
+    }
+    let file = hrm.write_file("later.json", &health_json("120", "later"));
+    let refused =
+        hrm.fails(&["--from", "dev:1", "submit-health", "--patient", "dev:5", "--file", file.to_str().unwrap()]);
+    assert!(refused.contains("was moved to"), "{refused}");
+
+    // Grants, guardians, the pending vote and the erasure request follow the patient.
+    let grants = hrm.json(&["share", "list", "--patient", "dev:8"]);
+    assert_eq!(grants["grants"][0]["active"], true, "{grants}");
+    let grants = hrm.json(&["share", "list", "--patient", "dev:5"]);
+    assert_eq!(grants["grants"], serde_json::json!([]), "{grants}");
+    assert_eq!(hrm.json(&["recovery", "guardians", "dev:8"])["threshold"], 2);
+    let connection = Connection::open(env.rpc_url.clone(), Duration::from_secs(30)).await.unwrap();
+    let consortium = connection.attach(&DeploymentStore::new(hrm.home().join("deployments"))).await.unwrap();
+    let mut ledger = EntryLedger::default();
+    consortium.sync_ledger(&mut ledger).await.unwrap();
+    let entry = ledger.entry(second).unwrap();
+    assert_eq!((entry.patient, entry.former_patients.clone()), (new, vec![old]));
+    assert!(entry.awaits_vote_of(new) && !entry.awaits_vote_of(old));
+    assert_eq!(ledger.entry(first).unwrap().vote_of(new).map(|v| v.approve), Some(true), "the old vote is theirs");
+    assert_eq!(ledger.erasures_of(new).len(), 1);
+    // St Mary's follower re-seals their records to the new key (the erased one excepted); on their
+    // page the new account downloads the pending entry's copy sealed to it alone, then votes.
+    let stmary_archive = Archive::connect(&env.mongodb_uri, &stmary_db).await.unwrap();
+    let mut waited = 0;
+    while stmary_archive.resealed_entries_of(new).await.unwrap().len() < 2 {
+        assert!(waited < 300, "St Mary's follower did not re-seal:\n{}", stmary.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let mut patient = HttpVisitor::new(&stmary);
+    patient.sign_in_patient(&dev(8)).await;
+    let download = patient.get_bytes(&format!("/patient/entries/{second}/envelope")).await;
+    assert!(hrm::records::envelope::is_personal_copy(&download, new), "the copy sealed to the new key");
+    let voted = hrm.json(&["--from", "dev:8", "vote", &second.to_string(), "--approve"]);
+    assert_eq!(voted["status"], "approved", "{voted}");
+    // And files them under the new account, the approval just made included.
+    while stmary_archive.records_of_patient(new).await.unwrap().len() < 2 {
+        assert!(waited < 300, "St Mary's follower did not archive under the new account:\n{}", stmary.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let resealed = stmary_archive.resealed_entries_of(new).await.unwrap();
+    assert!(resealed.contains(&first) && resealed.contains(&second) && !resealed.contains(&third), "{resealed:?}");
+    assert!(stmary_archive.records_of_patient(old).await.unwrap().is_empty());
+    assert_eq!(hrm.json(&["--database", &stmary_db, "--from", "dev:1", "recovery", "apply"]), serde_json::json!([]));
+    let known = at_stmary(&["patient", "show", "SM-7"]);
+    assert_eq!(known["account"].as_str().unwrap().parse::<Address>().unwrap(), new, "the MRN follows: {known}");
+
+    // The patient opens their old records with the new key, pulled from St Mary's server into
+    // their own database; the old account no longer can.
+    for (id, notes) in [(first, "first-visit"), (second, "second-visit")] {
+        let shown = hrm.json(&["--database", &patient_db, "--from", "dev:8", "show", &id.to_string()]);
+        assert_eq!(shown["record"]["notes"], notes, "{shown}");
+        assert_eq!(shown["patient_now"].as_str().unwrap().parse::<Address>().unwrap(), new);
+    }
+    let shown = hrm.json(&["--database", &patient_db, "--from", "dev:5", "show", &first.to_string()]);
+    assert!(shown["record"].is_null(), "{shown}");
+
+    // Their page on St Mary's server shows the new account both records, the grant and the
+    // erasure request; the old account cannot sign in.
+    let page = patient.get("/patient").await;
+    for id in [first, second] {
+        assert!(page.body.contains(&format!("href=\"/patient/records/{id}\"")), "{}", page.body);
+    }
+    assert!(
+        page.body.contains("Lakeside") && page.body.contains("<td>3</td>"),
+        "their grant and erasure: {}",
+        page.body
+    );
+    let mut lost = HttpVisitor::new(&stmary);
+    let refused = lost.sign_in_patient(&dev(5)).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("moved by its guardians"), "{}", refused.body);
+}
