@@ -64,10 +64,12 @@ pub async fn entries_to_erase(
     if !named.is_empty() {
         return Ok(named.to_vec());
     }
-    let requested = consortium.erasure_ledger(Some(patient)).await?;
+    // Entries name the account the patient had when they were submitted.
+    let accounts = consortium.accounts_of_patient(patient).await?;
+    let requested = consortium.erasure_ledger(None).await?;
     let mut ids = Vec::new();
     for entry in consortium.entries().await? {
-        if entry.patient == patient && !requested.requested(entry.id) {
+        if accounts.contains(&entry.patient) && !requested.requested(entry.id) {
             ids.push(entry.id);
         }
     }
@@ -154,9 +156,12 @@ pub async fn defer_erasure(
 
 /// Where each of a patient's erasure requests stands, hospital by hospital.
 pub async fn erasure_status(consortium: &Consortium, patient: Address) -> Result<Vec<EntryErasure>, ErasureError> {
-    let ledger = consortium.erasure_ledger(Some(patient)).await?;
+    // Requests the patient made before their guardians moved them are theirs too.
+    let accounts = consortium.accounts_of_patient(patient).await?;
+    let ledger = consortium.erasure_ledger(None).await?;
     let mut status = Vec::with_capacity(ledger.requests.len());
-    for &entry_id in ledger.requests.keys() {
+    let theirs = ledger.requests.iter().filter(|(_, request)| accounts.contains(&request.patient));
+    for (&entry_id, _) in theirs {
         let submitter = consortium.entry(entry_id).await?.submitter;
         let panel = consortium.entry_panel(entry_id).await?;
         status.extend(ledger.status_of(entry_id, std::iter::once(submitter).chain(panel)));

@@ -203,6 +203,15 @@ impl Consortium {
         self.view(self.contract().currentAccountOf(account)).await
     }
 
+    /// `patient` and every account it was before its guardians moved it, the latest first: the
+    /// accounts its entries may name.
+    pub async fn accounts_of_patient(&self, patient: Address) -> Result<Vec<Address>, ChainError> {
+        let recoveries = self.recoveries().await?;
+        let mut accounts = vec![patient];
+        accounts.extend(RecoveryMap::new(&recoveries).former_accounts_of(patient));
+        Ok(accounts)
+    }
+
     /// Every patient's move, in chain order.
     pub async fn recoveries(&self) -> Result<Vec<Recovery>, ChainError> {
         let filter = Filter::new().event_signature(HealthRecords::PatientRecovered::SIGNATURE_HASH);

@@ -19,12 +19,18 @@ pub struct StatusArgs {
 pub async fn run(context: &Context, args: StatusArgs) -> eyre::Result<()> {
     let patient = args.patient.as_deref().map(|p| context.address(p)).transpose()?;
     let consortium = context.consortium().await?;
+    // Entries name the account the patient had when they were submitted, perhaps one their
+    // guardians moved them from since.
+    let accounts = match patient {
+        Some(patient) => consortium.accounts_of_patient(patient).await?,
+        None => Vec::new(),
+    };
     let entries: Vec<_> = consortium
         .entries()
         .await?
         .into_iter()
         .filter(|e| !args.pending || e.status == EntryStatus::Pending)
-        .filter(|e| patient.is_none_or(|p| e.patient == p))
+        .filter(|e| patient.is_none() || accounts.contains(&e.patient))
         .collect();
     if context.json() {
         return print_json(&entries);

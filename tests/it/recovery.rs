@@ -16,6 +16,12 @@ use crate::common::cli::{Hrm, health_json};
 use crate::common::dev;
 use crate::common::web::{HttpVisitor, Server};
 
+/// How many transactions development account `index` has sent.
+async fn sent_by(env: &TestEnv, index: usize) -> u64 {
+    use alloy::providers::Provider;
+    env.provider_for(&dev(index)).get_transaction_count(dev(index).address()).await.unwrap()
+}
+
 #[tokio::test]
 async fn two_of_three_guardians_move_a_patient_who_lost_their_key() {
     let env = TestEnv::start("recovery").await;
@@ -69,12 +75,15 @@ async fn two_of_three_guardians_move_a_patient_who_lost_their_key() {
     let approve = |guardian: &str, key: &str| {
         hrm.run(&["--json", "--from", guardian, "recovery", "approve", "dev:5", "--new-key", key])
     };
-    // Refused: someone who is not a guardian, a move to an account that took part already.
+    // Refused, with nothing sent: someone who is not a guardian, a move to an account that took
+    // part already.
+    let (outsider_sent, guardian_sent) = (sent_by(&env, 9).await, sent_by(&env, 6).await);
     let refused = hrm.fails(&["--from", "dev:9", "recovery", "approve", "dev:5", "--new-key", &new_key]);
     assert!(refused.contains("is not among") && refused.contains("guardians"), "{refused}");
     let lakeside_key = hrm::records::keys::public_key_bytes(&dev(3)).to_string();
     let refused = hrm.fails(&["--from", "dev:6", "recovery", "approve", "dev:5", "--new-key", &lakeside_key]);
     assert!(refused.contains("has taken part already"), "{refused}");
+    assert_eq!((sent_by(&env, 9).await, sent_by(&env, 6).await), (outsider_sent, guardian_sent));
 
     // One guardian alone does not move the patient, and cannot approve twice.
     let one = approve("dev:6", &new_key);
@@ -180,4 +189,16 @@ async fn two_of_three_guardians_move_a_patient_who_lost_their_key() {
     let refused = lost.sign_in_patient(&dev(5)).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(refused.body.contains("moved by its guardians"), "{}", refused.body);
+
+    // The new account's lists hold the entries about the old one: their status, the erasure
+    // request made before the move, and an erasure of everything not yet asked about.
+    let listed = hrm.json(&["status", "--patient", "dev:8"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+    let erasures = hrm.json(&["erase", "status", "--patient", "dev:8"]);
+    assert_eq!(erasures[0]["entry_id"].as_u64(), Some(third), "{erasures}");
+    let prepared = patient.get("/patient/erasure/transaction").await.json();
+    let data: alloy::primitives::Bytes = prepared["data"].as_str().unwrap().parse().unwrap();
+    let call = <hrm::chain::HealthRecords::requestErasureCall as alloy::sol_types::SolCall>::abi_decode(&data).unwrap();
+    let ids: Vec<u64> = call.ids.iter().map(|id| id.to::<u64>()).collect();
+    assert_eq!(ids, [first, second], "every entry about them not yet asked about");
 }
