@@ -1156,6 +1156,9 @@ contract HealthRecords {
     function approveRecovery(address patient, bytes calldata newPublicKey) external {
         requireNotRecovered(msg.sender);
         requireNotRecovered(patient);
+        // Guardians move patients only: an account admitted as a hospital since it named them is
+        // moved by the membership's proposals, not by its guardians.
+        if (isHospital(patient)) revert NotPatient(patient);
         uint256 position = guardianPosition(patient, msg.sender);
         if (newPublicKey.length != PUBLIC_KEY_LENGTH) revert InvalidPublicKeyLength(newPublicKey.length);
         address newAccount = address(uint160(uint256(keccak256(newPublicKey))));

@@ -13,6 +13,7 @@ use hrm::store::Archive;
 
 use crate::common::TestEnv;
 use crate::common::cli::{Hrm, health_json};
+use crate::common::consortium::{Consortium, expect_contract_error, mined};
 use crate::common::dev;
 use crate::common::web::{HttpVisitor, Server};
 
@@ -201,4 +202,76 @@ async fn two_of_three_guardians_move_a_patient_who_lost_their_key() {
     let call = <hrm::chain::HealthRecords::requestErasureCall as alloy::sol_types::SolCall>::abi_decode(&data).unwrap();
     let ids: Vec<u64> = call.ids.iter().map(|id| id.to::<u64>()).collect();
     assert_eq!(ids, [first, second], "every entry about them not yet asked about");
+}
+
+/// The contract's rules, refusal by refusal, with the error each names.
+#[tokio::test]
+async fn the_contract_refuses_recoveries_that_cannot_work() {
+    use alloy::primitives::U256;
+    use hrm::chain::HealthRecords::{self, HealthRecordsErrors as E};
+    use hrm::records::keys::public_key_bytes;
+
+    let c = Consortium::deploy("recovery_rules", 1).await;
+    let (patient, guardian, relative, fresh) = (&c.patient, &c.stranger, dev(6), dev(7));
+    let as_patient = c.as_(patient);
+    let refused = |count: usize, threshold: u8| {
+        E::InvalidGuardians(HealthRecords::InvalidGuardians { count: U256::from(count), threshold })
+    };
+    assert_eq!(expect_contract_error(as_patient.setGuardians(vec![], 1).call().await), refused(0, 1));
+    let eleven: Vec<Address> = (10..21).map(Address::repeat_byte).collect();
+    assert_eq!(expect_contract_error(as_patient.setGuardians(eleven, 1).call().await), refused(11, 1));
+    assert_eq!(expect_contract_error(as_patient.setGuardians(vec![guardian.address()], 0).call().await), refused(1, 0));
+    assert_eq!(
+        expect_contract_error(as_patient.setGuardians(vec![Address::ZERO], 1).call().await),
+        E::ZeroAddress(HealthRecords::ZeroAddress {})
+    );
+    let twice = vec![guardian.address(), guardian.address()];
+    assert_eq!(
+        expect_contract_error(as_patient.setGuardians(twice, 1).call().await),
+        E::DuplicateGuardian(HealthRecords::DuplicateGuardian { guardian: guardian.address() })
+    );
+
+    // Two guardians, both needed. A new set lets the approvals given under the old one lapse.
+    let both = vec![guardian.address(), relative.address()];
+    mined(c.as_(patient).setGuardians(both.clone(), 2).send().await).await;
+    let key = public_key_bytes(&fresh);
+    mined(c.as_(guardian).approveRecovery(patient.address(), key.clone()).send().await).await;
+    assert_eq!(c.as_(guardian).recoveryApprovals(patient.address(), fresh.address()).call().await.unwrap(), 1);
+    mined(c.as_(patient).setGuardians(both, 2).send().await).await;
+    assert_eq!(c.as_(guardian).recoveryApprovals(patient.address(), fresh.address()).call().await.unwrap(), 0);
+    for taken in [&c.admin, &c.primary] {
+        assert_eq!(
+            expect_contract_error(
+                c.as_(guardian).approveRecovery(patient.address(), public_key_bytes(taken)).call().await
+            ),
+            E::RecoveryToParticipant(HealthRecords::RecoveryToParticipant { account: taken.address() })
+        );
+    }
+
+    // Both approve: the patient moves, and nothing more can be done about the old account.
+    mined(c.as_(guardian).approveRecovery(patient.address(), key.clone()).send().await).await;
+    mined(c.as_(&relative).approveRecovery(patient.address(), key.clone()).send().await).await;
+    assert_eq!(c.as_(guardian).currentAccountOf(patient.address()).call().await.unwrap(), fresh.address());
+    let moved = E::AccountRecovered(HealthRecords::AccountRecovered {
+        account: patient.address(),
+        newAccount: fresh.address(),
+    });
+    assert_eq!(
+        expect_contract_error(
+            c.as_(guardian).approveRecovery(patient.address(), public_key_bytes(&dev(8))).call().await
+        ),
+        moved
+    );
+    assert_eq!(expect_contract_error(c.as_(patient).grantAccess(c.outsider.address(), u64::MAX).call().await), moved);
+    // The new account inherited the guardians; it cannot be moved back to the old account.
+    assert_eq!(
+        expect_contract_error(c.as_(guardian).approveRecovery(fresh.address(), public_key_bytes(patient)).call().await),
+        E::RecoveryToParticipant(HealthRecords::RecoveryToParticipant { account: patient.address() })
+    );
+    // An account admitted as a hospital since is not its guardians' to move.
+    mined(c.as_(&c.admin).registerHospital(fresh.address(), "Clinic".into()).send().await).await;
+    assert_eq!(
+        expect_contract_error(c.as_(guardian).approveRecovery(fresh.address(), public_key_bytes(&dev(8))).call().await),
+        E::NotPatient(HealthRecords::NotPatient { caller: fresh.address() })
+    );
 }
