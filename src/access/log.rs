@@ -379,33 +379,38 @@ impl AccessLog {
         self.newest(doc! { "patient": hex_address(patient) }, limit).await
     }
 
-    /// The newest `limit` reads of `patient`'s records by anyone but the patient, newest first:
-    /// what the patient's history shows.
-    pub async fn reads_by_others(&self, patient: Address, limit: i64) -> Result<Vec<AccessLogEntry>, StoreError> {
-        self.reads_by_others_from(patient, 0, limit).await
+    /// The newest `limit` reads of a patient's records by anyone but the patient, newest first:
+    /// what the patient's history shows. `accounts` are the patient's: the one of now, then those
+    /// their guardians moved them from, whose reads are theirs too.
+    pub async fn reads_by_others(&self, accounts: &[Address], limit: i64) -> Result<Vec<AccessLogEntry>, StoreError> {
+        self.reads_by_others_from(accounts, 0, limit).await
     }
 
     /// As [`AccessLog::reads_by_others`], from the `skip`-th newest: a page of the history.
     pub async fn reads_by_others_from(
         &self,
-        patient: Address,
+        accounts: &[Address],
         skip: u64,
         limit: i64,
     ) -> Result<Vec<AccessLogEntry>, StoreError> {
-        self.newest_from(Self::by_others(patient), skip, limit).await
+        self.newest_from(Self::by_others(accounts), skip, limit).await
     }
 
-    /// How many reads of `patient`'s records by anyone but the patient the log holds.
-    pub async fn count_reads_by_others(&self, patient: Address) -> Result<u64, StoreError> {
+    /// How many reads of a patient's records (under any of `accounts`) by anyone but the patient
+    /// the log holds.
+    pub async fn count_reads_by_others(&self, accounts: &[Address]) -> Result<u64, StoreError> {
         self.entries
-            .count_documents(Self::by_others(patient))
+            .count_documents(Self::by_others(accounts))
             .await
             .map_err(StoreError::operation("counting the access log"))
     }
 
-    fn by_others(patient: Address) -> Document {
-        let patient = hex_address(patient);
-        doc! { "patient": &patient, "reader": { "$ne": &patient } }
+    fn by_others(accounts: &[Address]) -> Document {
+        let accounts: Vec<String> = accounts.iter().map(|account| hex_address(*account)).collect();
+        match accounts.as_slice() {
+            [patient] => doc! { "patient": patient, "reader": { "$ne": patient } },
+            _ => doc! { "patient": { "$in": &accounts }, "reader": { "$nin": &accounts } },
+        }
     }
 
     async fn newest(&self, filter: Document, limit: i64) -> Result<Vec<AccessLogEntry>, StoreError> {

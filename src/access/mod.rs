@@ -177,11 +177,16 @@ fn event(reader: &Reader, patient: Address, outcome: AccessOutcome, records: Vec
     }
 }
 
-/// Page `page` of `patient`'s access history (every read by anyone but the patient, and every
-/// refusal), newest first, fifty a page.
-pub async fn history_page(log: &AccessLog, patient: Address, page: usize) -> Result<Paged<AccessLogEntry>, StoreError> {
-    let total = log.count_reads_by_others(patient).await? as usize;
+/// Page `page` of a patient's access history (every read by anyone but the patient, and every
+/// refusal), newest first, fifty a page. `accounts`: the patient's account of now, then those
+/// their guardians moved them from.
+pub async fn history_page(
+    log: &AccessLog,
+    accounts: &[Address],
+    page: usize,
+) -> Result<Paged<AccessLogEntry>, StoreError> {
+    let total = log.count_reads_by_others(accounts).await? as usize;
     let (page, skip) = page_window(total, page);
-    let items = log.reads_by_others_from(patient, skip as u64, PAGE_SIZE as i64).await?;
+    let items = log.reads_by_others_from(accounts, skip as u64, PAGE_SIZE as i64).await?;
     Ok(Paged::fetched(items, total, page))
 }

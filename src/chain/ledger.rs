@@ -16,6 +16,7 @@ use alloy::sol_types::SolEvent;
 use super::contract::HealthRecords;
 use super::erasure::{ERASURE_EVENTS, EntryErasure, ErasureLedger};
 use super::events::decode;
+use super::recovery::RecoveryMap;
 use super::sharing::{AccessChange, StandingGrant, standing_grants};
 use super::{ChainError, Consortium, EntryKind, EntryStatus};
 
@@ -103,6 +104,8 @@ pub struct EntryLedger {
     access_changes: Vec<AccessChange>,
     /// Erasure requests and the holders' answers.
     erasures: ErasureLedger,
+    /// Patients' moves to new accounts.
+    recoveries: RecoveryMap,
     /// The last block read and its hash, to notice when the chain reorganised under it.
     synced_to: Option<(u64, B256)>,
     /// That block's timestamp: the time grants are judged at.
@@ -142,6 +145,11 @@ impl EntryLedger {
     /// Whether `hospital` was removed from the consortium (and not admitted again).
     pub fn is_removed(&self, hospital: Address) -> bool {
         self.removed.contains(&hospital)
+    }
+
+    /// `patient` and the accounts their guardians moved them from, the latest first.
+    pub fn accounts_of(&self, patient: Address) -> Vec<Address> {
+        self.recoveries.accounts_of(patient)
     }
 
     /// The entries about `patient`, newest first.
@@ -311,6 +319,7 @@ impl EntryLedger {
     /// A recovered patient's entries, votes and erasure requests follow them to their new account
     /// (their grants follow through the contract's own revocations and grants).
     fn move_patient(&mut self, old: Address, new: Address) {
+        self.recoveries.record(old, new);
         for entry in self.entries.values_mut().filter(|entry| entry.patient == old) {
             entry.patient = new;
             entry.former_patients.push(old);

@@ -47,10 +47,20 @@ impl RecoveryMap {
     pub fn new(recoveries: &[Recovery]) -> Self {
         let mut map = Self::default();
         for recovery in recoveries {
-            map.moved_to.insert(recovery.old_account, recovery.new_account);
-            map.moved_from.insert(recovery.new_account, recovery.old_account);
+            map.record(recovery.old_account, recovery.new_account);
         }
         map
+    }
+
+    /// Adds a move of `old` to `new`.
+    pub fn record(&mut self, old: Address, new: Address) {
+        self.moved_to.insert(old, new);
+        self.moved_from.insert(new, old);
+    }
+
+    /// `account` and the accounts it was before its moves, the latest first.
+    pub fn accounts_of(&self, account: Address) -> Vec<Address> {
+        std::iter::once(account).chain(self.former_accounts_of(account)).collect()
     }
 
     /// The account that speaks for `account` now: itself, or where it moved, through every move.
@@ -206,10 +216,7 @@ impl Consortium {
     /// `patient` and every account it was before its guardians moved it, the latest first: the
     /// accounts its entries may name.
     pub async fn accounts_of_patient(&self, patient: Address) -> Result<Vec<Address>, ChainError> {
-        let recoveries = self.recoveries().await?;
-        let mut accounts = vec![patient];
-        accounts.extend(RecoveryMap::new(&recoveries).former_accounts_of(patient));
-        Ok(accounts)
+        Ok(RecoveryMap::new(&self.recoveries().await?).accounts_of(patient))
     }
 
     /// Every patient's move, in chain order.

@@ -48,8 +48,10 @@ pub struct AccessHistories {
 }
 
 impl AccessHistories {
-    /// The newest reads of `patient`'s records by others, newest first.
-    pub async fn get(&self, log: &AccessLog, patient: Address) -> Result<Arc<Vec<AccessLogEntry>>, StoreError> {
+    /// The newest reads of a patient's records by others, newest first. `accounts`: the
+    /// patient's account of now (the cache's key), then those their guardians moved them from.
+    pub async fn get(&self, log: &AccessLog, accounts: &[Address]) -> Result<Arc<Vec<AccessLogEntry>>, StoreError> {
+        let patient = accounts[0];
         let generation = self.generation(log).await?;
         if let Some(hit) = self.patients.lock().expect("cache lock").get(&patient)
             && hit.generation == generation
@@ -57,7 +59,7 @@ impl AccessHistories {
         {
             return Ok(hit.history.clone());
         }
-        let history = Arc::new(log.reads_by_others(patient, HISTORY_ROWS).await?);
+        let history = Arc::new(log.reads_by_others(accounts, HISTORY_ROWS).await?);
         let mut patients = self.patients.lock().expect("cache lock");
         if patients.len() >= CAPACITY {
             patients.clear();

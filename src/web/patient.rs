@@ -89,6 +89,7 @@ pub async fn overview(
     let pending_page = filter.page_of(open, page_number);
     let grants = ledger.grants_of(patient);
     let erasures = ledger.erasures_of(patient);
+    let accounts = ledger.accounts_of(patient);
     drop(ledger);
     let model = app.model();
     let found = app
@@ -105,7 +106,7 @@ pub async fn overview(
     let (health, bills): (Vec<&ArchivedRecord>, Vec<&ArchivedRecord>) =
         shown.iter().partition(|record| record.kind == EntryKind::Health);
     let handled_by = hospitals_handling(shown.iter().copied());
-    let reads = app.access_histories.get(&app.access_log, patient).await.map_err(PageError::failed)?;
+    let reads = app.access_histories.get(&app.access_log, &accounts).await.map_err(PageError::failed)?;
     let known = app.patient_names([patient]).await?.remove(&patient);
 
     Ok(page(
@@ -363,8 +364,10 @@ pub async fn history(
 ) -> Result<Markup, PageError> {
     let patient = visit.patient()?;
     let page_number = parse_page(&query.page).map_err(|e| PageError::BadRequest(format!("{e}.")))?;
-    let shown = history_page(&app.access_log, patient, page_number).await.map_err(PageError::failed)?;
-    let names = app.ledger().await?.hospital_names().clone();
+    let ledger = app.ledger().await?;
+    let (accounts, names) = (ledger.accounts_of(patient), ledger.hospital_names().clone());
+    drop(ledger);
+    let shown = history_page(&app.access_log, &accounts, page_number).await.map_err(PageError::failed)?;
     Ok(page(
         &visit,
         "Who looked at my records",

@@ -71,6 +71,17 @@ async fn two_of_three_guardians_move_a_patient_who_lost_their_key() {
     let issued = at_stmary(&["--from", "dev:1", "patient", "enroll", "SM-7", "--url", &stmary.url]);
     hrm.ok(&["--from", "dev:5", "enroll", issued["link"].as_str().unwrap()]);
 
+    // Lakeside reads the archived record under its grant: a read of the old account's records.
+    let stmary_archive = Archive::connect(&env.mongodb_uri, &stmary_db).await.unwrap();
+    let mut waited = 0;
+    while stmary_archive.records_of_patient(old).await.unwrap().is_empty() {
+        assert!(waited < 300, "St Mary's follower did not archive entry 1:\n{}", stmary.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let read = hrm.json(&["--database", &stmary_db, "--from", "dev:3", "records", "--patient", "dev:5"]);
+    assert_eq!(read["records"].as_array().map(Vec::len), Some(1), "{read}");
+
     // The new account's key, which the patient hands to their guardians.
     let new_key = hrm.ok(&["--from", "dev:8", "recovery", "key"]).trim().to_string();
     let approve = |guardian: &str, key: &str| {
@@ -139,8 +150,6 @@ async fn two_of_three_guardians_move_a_patient_who_lost_their_key() {
     assert_eq!(ledger.erasures_of(new).len(), 1);
     // St Mary's follower re-seals their records to the new key (the erased one excepted); on their
     // page the new account downloads the pending entry's copy sealed to it alone, then votes.
-    let stmary_archive = Archive::connect(&env.mongodb_uri, &stmary_db).await.unwrap();
-    let mut waited = 0;
     while stmary_archive.resealed_entries_of(new).await.unwrap().len() < 2 {
         assert!(waited < 300, "St Mary's follower did not re-seal:\n{}", stmary.log_text());
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -186,6 +195,7 @@ async fn two_of_three_guardians_move_a_patient_who_lost_their_key() {
         "their grant and erasure: {}",
         page.body
     );
+    assert!(page.body.contains("(hrm records)"), "Lakeside's read before the move is in their history: {}", page.body);
     let mut lost = HttpVisitor::new(&stmary);
     let refused = lost.sign_in_patient(&dev(5)).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
