@@ -34,6 +34,11 @@ fn resealed_id(entry_id: u64, account: Address) -> String {
     format!("{entry_id}:{}", hex_address(account))
 }
 
+/// A move's `_id` in `recoveries_applied`: `<old account>:<new account>`.
+fn applied_id(old: Address, new: Address) -> String {
+    format!("{}:{}", hex_address(old), hex_address(new))
+}
+
 impl Archive {
     /// Keeps entry `entry_id`'s copy re-sealed to `account` (replacing an earlier one).
     pub async fn store_resealed_envelope(
@@ -43,6 +48,7 @@ impl Archive {
         envelope: &[u8],
     ) -> Result<(), StoreError> {
         let id = resealed_id(entry_id, account);
+        let filter = doc! { "_id": &id };
         let document = ResealedEnvelope {
             id: id.clone(),
             entry_id: entry_id as i64,
@@ -53,7 +59,7 @@ impl Archive {
         let document = bson::to_document(&document).map_err(|e| StoreError::Damaged { id, message: e.to_string() })?;
         self.db
             .collection::<Document>(RESEALED_ENVELOPES_COLLECTION)
-            .replace_one(doc! { "_id": document.get_str("_id").unwrap_or_default() }, document)
+            .replace_one(filter, document)
             .upsert(true)
             .await
             .map_err(StoreError::operation("storing a re-sealed envelope"))?;
@@ -152,11 +158,10 @@ impl Archive {
 
     /// Whether this hospital carried out the move of `old` to `new`.
     pub async fn recovery_applied(&self, old: Address, new: Address) -> Result<bool, StoreError> {
-        let id = format!("{}:{}", hex_address(old), hex_address(new));
         let found = self
             .db
             .collection::<Document>(RECOVERIES_APPLIED_COLLECTION)
-            .find_one(doc! { "_id": id })
+            .find_one(doc! { "_id": applied_id(old, new) })
             .await
             .map_err(StoreError::operation("reading the moves carried out"))?;
         Ok(found.is_some())
@@ -164,7 +169,7 @@ impl Archive {
 
     /// Remembers that this hospital carried out the move of `old` to `new`.
     pub async fn remember_recovery_applied(&self, old: Address, new: Address) -> Result<(), StoreError> {
-        let id = format!("{}:{}", hex_address(old), hex_address(new));
+        let id = applied_id(old, new);
         self.db
             .collection::<Document>(RECOVERIES_APPLIED_COLLECTION)
             .replace_one(doc! { "_id": &id }, doc! { "_id": &id, "applied_at": bson::DateTime::now() })
