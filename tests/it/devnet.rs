@@ -73,3 +73,19 @@ async fn geth_devnet_peers_its_nodes_and_stops_them_all() {
     }
     assert!(hrm.home().join("devnet/data/geth/node1").exists(), "--keep removed the data");
 }
+
+/// SecantusDB deletes the oldest oplog entries inside every write once its oplog is at the cap,
+/// which an archive of 100,000 records reaches at the default cap: the server hrm starts holds
+/// far more.
+#[tokio::test]
+async fn the_document_server_oplog_holds_more_than_a_large_archive_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = hrm::devnet::DocumentDbServer::start(&dir.path().join("docdb"), 0, true).unwrap();
+    let client = mongodb::Client::with_uri_str(server.uri()).await.unwrap();
+    let mut collections =
+        client.database("local").list_collections().filter(mongodb::bson::doc! { "name": "oplog.rs" }).await.unwrap();
+    let oplog =
+        futures_util::TryStreamExt::try_next(&mut collections).await.unwrap().expect("local.oplog.rs is listed");
+    let max = oplog.options.max.expect("the oplog is capped by entries");
+    assert!(max >= 1_000_000, "the oplog holds only {max} entries");
+}
