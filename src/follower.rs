@@ -181,6 +181,7 @@ async fn follow_pass(
     signer: &PrivateKeySigner,
     migration: &MigrationOptions,
     retention: RetentionPolicy,
+    move_failure: &mut Option<String>,
     on_event: &mut impl FnMut(FollowEvent),
 ) -> Result<crate::migration::MigrationReport, MigrationError> {
     let report = migrate(consortium, archive, signer, migration, |_| {}).await?;
@@ -192,12 +193,20 @@ async fn follow_pass(
     };
     let key = migration.recipient_key.clone().unwrap_or_else(|| recipient_key(signer));
     match apply_recoveries(consortium, archive, &key).await {
-        Ok(moves) if moves.is_empty() => {}
-        Ok(moves) => on_event(FollowEvent::PatientsMoved { moves }),
+        Ok(moves) => {
+            *move_failure = None;
+            if !moves.is_empty() {
+                on_event(FollowEvent::PatientsMoved { moves });
+            }
+        }
         Err(RecoveryError::Store(e)) => return Err(MigrationError::Store(e)),
         Err(RecoveryError::Chain(e)) => return Err(MigrationError::Chain(e)),
-        // Not a service's outage: told, and tried again at the next pass.
-        Err(error) => on_event(FollowEvent::MoveFailed { message: error.to_string() }),
+        // Not a service's outage: tried again at the next pass.
+        Err(error) => {
+            if let Some(event) = news_of_move_failure(move_failure, error.to_string()) {
+                on_event(event);
+            }
+        }
     }
     let pushes = retry_deliveries(consortium, archive, signer).await?;
     if !erased.is_empty() || !deferred.is_empty() || !pushes.delivered.is_empty() || !pushes.queued.is_empty() {
@@ -205,6 +214,16 @@ async fn follow_pass(
         on_event(FollowEvent::Exchanged { erased, deferred, pushed, still_queued });
     }
     Ok(report)
+}
+
+/// A move that fails fails again at every pass until someone mends it: it is told once, and
+/// again only when the reason changes or after a pass in which moves went through.
+fn news_of_move_failure(told: &mut Option<String>, message: String) -> Option<FollowEvent> {
+    if told.as_deref() == Some(message.as_str()) {
+        return None;
+    }
+    *told = Some(message.clone());
+    Some(FollowEvent::MoveFailed { message })
 }
 
 /// Migrates new approvals as they reach the confirmation depth until `stop` completes. Returns an
@@ -222,10 +241,11 @@ pub async fn follow(
     let mut outage: Option<(Service, Instant)> = None;
     let mut backoff = options.poll_interval;
     let mut heads = watch_new_heads(options, &mut on_event).await;
+    let mut move_failure = None;
     loop {
         // Stopping in the middle of a pass is as safe as a crash there, which loses nothing.
         let result = tokio::select! {
-            result = follow_pass(consortium, archive, signer, migration, options.retention, &mut on_event) => result,
+            result = follow_pass(consortium, archive, signer, migration, options.retention, &mut move_failure, &mut on_event) => result,
             () = &mut stop => break,
         };
         match result {
@@ -281,4 +301,22 @@ pub async fn follow(
         archive.checkpoint(deployment.chain_id, deployment.address).await.ok().flatten().map(|c| c.next_block as u64);
     on_event(FollowEvent::Stopped { next_block });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_move_that_keeps_failing_is_told_once_until_its_reason_changes() {
+        let mut told = None;
+        let told_again =
+            |told: &mut Option<String>, message: &str| news_of_move_failure(told, message.into()).is_some();
+        assert!(told_again(&mut told, "entry 4's envelope is damaged"));
+        assert!(!told_again(&mut told, "entry 4's envelope is damaged"), "the same failure at the next pass");
+        assert!(told_again(&mut told, "entry 9's envelope is damaged"), "another reason");
+        // A pass whose moves went through forgets it: a later failure is news again.
+        told = None;
+        assert!(told_again(&mut told, "entry 9's envelope is damaged"));
+    }
 }

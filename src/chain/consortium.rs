@@ -225,7 +225,7 @@ impl Connection {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let contract = HealthRecords::new(deployment.address, self.provider.clone());
-        Ok(Consortium { connection: self, contract, deployment })
+        Ok(Consortium { connection: self, contract, deployment, log_cache: Default::default() })
     }
 
     /// Waits (up to the receipt timeout) until this node has block `number`: on a multi-node
@@ -322,6 +322,7 @@ pub struct Consortium {
     connection: Connection,
     contract: HealthRecordsInstance<DynProvider>,
     deployment: DeploymentRecord,
+    log_cache: std::sync::Arc<super::logs::LogCache>,
 }
 
 impl Consortium {
@@ -333,6 +334,11 @@ impl Consortium {
     /// The connection underneath.
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// The chain-wide event logs read before (see `chain_wide_logs`).
+    pub(super) fn log_cache(&self) -> &super::logs::LogCache {
+        &self.log_cache
     }
 
     /// The contract binding.

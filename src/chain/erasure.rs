@@ -209,19 +209,20 @@ impl Consortium {
 
     /// Every erasure request (of one patient, or of all) and every answer, from the events.
     pub async fn erasure_ledger(&self, patient: Option<Address>) -> Result<ErasureLedger, ChainError> {
-        let mut requested = Filter::new().event_signature(HealthRecords::ErasureRequested::SIGNATURE_HASH);
-        if let Some(patient) = patient {
-            requested = requested.topic2(patient.into_word());
-        }
+        let requested = Filter::new().event_signature(HealthRecords::ErasureRequested::SIGNATURE_HASH);
+        let requests = match patient {
+            Some(patient) => self.logs_since_deployment(requested.topic2(patient.into_word())).await?,
+            None => self.chain_wide_logs(requested).await?,
+        };
         let mut ledger = ErasureLedger::default();
-        for log in self.logs_since_deployment(requested).await? {
+        for log in requests {
             ledger.apply(&log)?;
         }
         if ledger.requests.is_empty() {
             return Ok(ledger);
         }
         let answered = Filter::new().event_signature(ERASURE_EVENTS[1..].to_vec());
-        for log in self.logs_since_deployment(answered).await? {
+        for log in self.chain_wide_logs(answered).await? {
             ledger.apply(&log)?;
         }
         // Answers about other patients' entries (when reading one patient's) are not kept.

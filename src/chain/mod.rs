@@ -11,6 +11,7 @@ mod error;
 pub mod events;
 pub mod failover;
 pub mod ledger;
+mod logs;
 pub mod membership;
 pub mod outbox;
 pub mod provider;

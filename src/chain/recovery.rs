@@ -222,7 +222,7 @@ impl Consortium {
     /// Every patient's move, in chain order.
     pub async fn recoveries(&self) -> Result<Vec<Recovery>, ChainError> {
         let filter = Filter::new().event_signature(HealthRecords::PatientRecovered::SIGNATURE_HASH);
-        self.logs_since_deployment(filter)
+        self.chain_wide_logs(filter)
             .await?
             .iter()
             .map(|log| {
@@ -265,7 +265,7 @@ impl Consortium {
         let filter = Filter::new().event_signature(HealthRecords::GuardiansSet::SIGNATURE_HASH);
         let mut latest: HashMap<Address, Guardians> = HashMap::new();
         let mut order = Vec::new();
-        for log in self.logs_since_deployment(filter).await? {
+        for log in self.chain_wide_logs(filter).await? {
             let event = decode::<HealthRecords::GuardiansSet>(&log)?;
             if !latest.contains_key(&event.patient) {
                 order.push(event.patient);

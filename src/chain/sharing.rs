@@ -14,9 +14,6 @@ use super::contract::HealthRecords;
 use super::events::decode;
 use super::{ChainError, Consortium, TxOutcome};
 
-/// Blocks per `eth_getLogs` query (public nodes cap the range).
-const BLOCKS_PER_QUERY: u64 = 10_000;
-
 /// A grant that lasts until the patient revokes it.
 pub const UNTIL_REVOKED: u64 = u64::MAX;
 
@@ -158,17 +155,17 @@ impl Consortium {
 
     /// Every grant and revocation, of one patient or of all, in chain order.
     pub async fn access_history(&self, patient: Option<Address>) -> Result<Vec<AccessChange>, ChainError> {
-        let mut filter = Filter::new().event_signature(vec![
+        let filter = Filter::new().event_signature(vec![
             HealthRecords::AccessGranted::SIGNATURE_HASH,
             HealthRecords::AccessRevoked::SIGNATURE_HASH,
         ]);
-        if let Some(patient) = patient {
-            filter = filter.topic1(patient.into_word());
-        }
+        let mut logs = match patient {
+            Some(patient) => self.logs_since_deployment(filter.topic1(patient.into_word())).await?,
+            None => self.chain_wide_logs(filter).await?,
+        };
         // A hospital's removal ends its grants: read with them, in chain order.
         let removals = Filter::new().event_signature(HealthRecords::HospitalRemoved::SIGNATURE_HASH);
-        let mut logs = self.logs_since_deployment(filter).await?;
-        logs.extend(self.logs_since_deployment(removals).await?);
+        logs.extend(self.chain_wide_logs(removals).await?);
         logs.sort_by_key(|log| (log.block_number, log.log_index));
         let mut changes: Vec<AccessChange> = Vec::new();
         for log in logs {
@@ -202,7 +199,7 @@ impl Consortium {
     /// Every published access-log head, oldest first.
     pub async fn access_log_anchors(&self) -> Result<Vec<LogAnchor>, ChainError> {
         let filter = Filter::new().event_signature(HealthRecords::AccessLogAnchored::SIGNATURE_HASH);
-        self.logs_since_deployment(filter)
+        self.chain_wide_logs(filter)
             .await?
             .iter()
             .map(|log| {
@@ -216,25 +213,6 @@ impl Consortium {
                 })
             })
             .collect()
-    }
-
-    /// The contract's logs matching `filter` from its deployment to the head, in chain order.
-    pub(super) async fn logs_since_deployment(
-        &self,
-        filter: Filter,
-    ) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
-        let provider = self.connection().provider();
-        let rpc_error = |e| ChainError::from_transport(e, self.connection().rpc_url().as_str(), None);
-        let head = provider.get_block_number().await.map_err(rpc_error)?;
-        let mut logs = Vec::new();
-        let mut start = self.deployment().deploy_block;
-        while start <= head {
-            let end = head.min(start.saturating_add(BLOCKS_PER_QUERY - 1));
-            let range = filter.clone().address(self.deployment().address).from_block(start).to_block(end);
-            logs.extend(provider.get_logs(&range).await.map_err(rpc_error)?);
-            start = end + 1;
-        }
-        Ok(logs)
     }
 }
 

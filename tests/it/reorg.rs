@@ -136,3 +136,29 @@ async fn a_reorganisation_that_turns_an_approval_into_a_rejection_orphans_its_re
 async fn an_approval_reincluded_in_another_block_is_archived_again_with_its_new_provenance() {
     reorganised("reorg_again", Afterwards::ApprovedAgain).await;
 }
+
+/// Chain-wide events a follower reads on every pass are kept between reads, and only the blocks
+/// since are read again; a reorganisation under what was kept is seen, and the events it dropped
+/// are gone from the next read.
+#[tokio::test]
+async fn kept_chain_wide_events_follow_a_reorganisation() {
+    let env = TestEnv::start("reorg_kept_events").await;
+    let hrm = Hrm::new(&env);
+    let parties = consortium(&hrm).await;
+    let [primary, member, _] = &parties.clients;
+    let anchors = || async { primary.access_log_anchors().await.unwrap().iter().map(|a| a.length).collect::<Vec<_>>() };
+    assert_eq!(anchors().await, Vec::<u64>::new());
+
+    let snapshot: U256 = rpc(&env, "evm_snapshot", serde_json::json!([])).await;
+    primary.anchor_access_log(1, alloy::primitives::B256::repeat_byte(1)).await.unwrap();
+    assert_eq!(anchors().await, [1], "the first read keeps the anchor");
+
+    // The anchor's block is replaced by one with another hospital's anchor (sent by the member,
+    // whose nonce the revert left as it was).
+    assert!(rpc::<bool>(&env, "evm_revert", serde_json::json!([snapshot])).await);
+    member.anchor_access_log(2, alloy::primitives::B256::repeat_byte(2)).await.unwrap();
+    assert_eq!(anchors().await, [2], "the dropped anchor is still listed");
+
+    member.anchor_access_log(3, alloy::primitives::B256::repeat_byte(3)).await.unwrap();
+    assert_eq!(anchors().await, [2, 3], "a read after the kept one adds the new blocks' events");
+}
