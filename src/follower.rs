@@ -217,7 +217,7 @@ async fn follow_pass(
 }
 
 /// A move that fails fails again at every pass until someone mends it: it is told once, and
-/// again only when the reason changes or after a pass in which moves went through.
+/// again only when the reason changes or after a pass that carried out every move it found.
 fn news_of_move_failure(told: &mut Option<String>, message: String) -> Option<FollowEvent> {
     if told.as_deref() == Some(message.as_str()) {
         return None;

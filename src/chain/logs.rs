@@ -43,9 +43,9 @@ impl LogCache {
     }
 }
 
-/// The block a read resumes from: after the block read last if the chain still holds it (a
-/// block's hash commits to every block before it, so nothing up to it changed), else the
-/// deployment's block, since a reorganisation replaced what was read.
+/// The block a read resumes from: the one after the block read last, if the chain still holds
+/// that block (a block's hash commits to every block before it, so nothing up to it changed).
+/// `None` when nothing was read or a reorganisation replaced it: read from the deployment.
 fn resume_after(kept: Option<&ReadThrough>, head: u64, hash_now: Option<B256>) -> Option<u64> {
     let kept = kept?;
     (kept.block <= head && hash_now == Some(kept.hash)).then_some(kept.block + 1)

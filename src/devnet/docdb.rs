@@ -13,9 +13,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const PORT_ATTEMPTS: usize = 3;
 /// The server's oplog cap, in entries. Its default (100,000) is reached by an archive of 100,000
 /// records, and from then on SecantusDB deletes the oldest oplog entries inside every write,
-/// walking past the ones it deleted before: the patient page's p99 at 100,000 records went from
-/// about 2.4 to under 2 times its median without it. The oplog's one-hour retention still bounds
-/// it. (A MongoDB replica set caps its oplog by size and truncates it in the background.)
+/// walking past the ones it deleted before. With this cap the patient page's p99 at 100,000
+/// records fell from about 2.4 to 1.7–1.8 times its median (`hrm bench serve`). The oplog's
+/// one-hour retention still bounds it. (A MongoDB replica set caps its oplog by size and
+/// truncates it in the background.)
 const OPLOG_MAX_ENTRIES: u32 = 10_000_000;
 
 /// A running document database server, stopped when dropped.
