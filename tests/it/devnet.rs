@@ -89,3 +89,27 @@ async fn the_document_server_oplog_holds_more_than_a_large_archive_writes() {
     let max = oplog.options.max.expect("the oplog is capped by entries");
     assert!(max >= 1_000_000, "the oplog holds only {max} entries");
 }
+
+/// Anvil writes older blocks' states to disk once a chain outgrows memory and leaves them when it
+/// stops: those of a node hrm starts are in the node's own directory, removed with it, rather
+/// than piling up under ~/.foundry.
+#[tokio::test]
+async fn anvil_keeps_older_states_in_its_own_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = hrm::devnet::AnvilOptions { tie_to_parent: true, ..Default::default() };
+    let anvil = hrm::devnet::AnvilNode::start(&options, &dir.path().join("anvil.log")).unwrap();
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(anvil.rpc_url().parse().unwrap());
+    let _: serde_json::Value =
+        alloy::providers::Provider::raw_request(&provider, "anvil_mine".into(), ["0x300"]).await.unwrap();
+    let states = dir.path().join("anvil-states");
+    let written = walk_files(&states);
+    assert!(written > 0, "no state was written under {}", states.display());
+}
+
+fn walk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.flatten().map(|entry| if entry.path().is_dir() { walk_files(&entry.path()) } else { 1 }).sum()
+        })
+        .unwrap_or(0)
+}
