@@ -57,7 +57,7 @@ pub struct ConfirmedHead {
 }
 
 impl Consortium {
-    fn transport_error(&self) -> impl Fn(alloy::transports::TransportError) -> ChainError + '_ {
+    pub(super) fn transport_error(&self) -> impl Fn(alloy::transports::TransportError) -> ChainError + '_ {
         |e| ChainError::from_transport(e, self.connection().rpc_url().as_str(), None)
     }
 

@@ -8,13 +8,12 @@ use alloy::rpc::types::{Filter, Log, Topic};
 use alloy::sol_types::SolEvent;
 
 use super::contract::HealthRecords;
+use super::logs::BLOCKS_PER_QUERY;
 use super::{ChainError, Consortium, EntryKind, Submission};
 
 /// Most entry ids named in one log query's topic filter. A node reads the whole block range for
 /// each query, so fewer, larger queries are faster; Geth refuses more than 1,000 per position.
 const IDS_PER_QUERY: usize = 500;
-/// Blocks per `eth_getLogs` query when a range is read whole (public nodes cap the range).
-const BLOCKS_PER_QUERY: u64 = 10_000;
 
 /// An `EntryApproved` event: the vote that completed an entry's approval.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,12 +16,10 @@ use alloy::sol_types::SolEvent;
 use super::contract::HealthRecords;
 use super::erasure::{ERASURE_EVENTS, EntryErasure, ErasureLedger};
 use super::events::decode;
+use super::logs::BLOCKS_PER_QUERY;
 use super::recovery::RecoveryMap;
 use super::sharing::{AccessChange, StandingGrant, standing_grants};
 use super::{ChainError, Consortium, EntryKind, EntryStatus};
-
-/// Blocks per `eth_getLogs` query (public nodes cap the range).
-const BLOCKS_PER_QUERY: u64 = 10_000;
 
 /// Where on chain one step happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use alloy::rpc::types::{Filter, Log};
 use super::{ChainError, Consortium};
 
 /// Blocks per `eth_getLogs` query (public nodes cap the range).
-const BLOCKS_PER_QUERY: u64 = 10_000;
+pub(super) const BLOCKS_PER_QUERY: u64 = 10_000;
 
 /// The logs of one filter up to a block, and that block's hash then.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ fn resume_after(kept: Option<&ReadThrough>, head: u64, hash_now: Option<B256>) -
 impl Consortium {
     /// The contract's logs matching `filter` from its deployment to the head, in chain order.
     pub(super) async fn logs_since_deployment(&self, filter: Filter) -> Result<Vec<Log>, ChainError> {
-        let head = self.connection().provider().get_block_number().await.map_err(self.rpc_error())?;
+        let head = self.connection().provider().get_block_number().await.map_err(self.transport_error())?;
         self.logs_between(&filter, self.deployment().deploy_block, head).await
     }
 
@@ -67,7 +67,7 @@ impl Consortium {
         let latest = provider
             .get_block_by_number(BlockNumberOrTag::Latest)
             .await
-            .map_err(self.rpc_error())?
+            .map_err(self.transport_error())?
             .ok_or_else(|| ChainError::Rpc(format!("{} has no latest block", self.connection().rpc_url())))?;
         let (head, head_hash) = (latest.header.number, latest.header.hash);
         let kept = self.log_cache().get(&key);
@@ -97,14 +97,10 @@ impl Consortium {
         while start <= to {
             let end = to.min(start.saturating_add(BLOCKS_PER_QUERY - 1));
             let range = filter.clone().address(self.deployment().address).from_block(start).to_block(end);
-            logs.extend(provider.get_logs(&range).await.map_err(self.rpc_error())?);
+            logs.extend(provider.get_logs(&range).await.map_err(self.transport_error())?);
             start = end + 1;
         }
         Ok(logs)
-    }
-
-    fn rpc_error(&self) -> impl Fn(alloy::transports::TransportError) -> ChainError + '_ {
-        |e| ChainError::from_transport(e, self.connection().rpc_url().as_str(), None)
     }
 }
 
