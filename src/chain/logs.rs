@@ -71,14 +71,20 @@ impl Consortium {
             .ok_or_else(|| ChainError::Rpc(format!("{} has no latest block", self.connection().rpc_url())))?;
         let (head, head_hash) = (latest.header.number, latest.header.hash);
         let kept = self.log_cache().get(&key);
+        // A follower's pass with no new block finds the kept read at the head: the head's hash is
+        // at hand, and nothing is left to read or keep.
         let hash_now = match &kept {
-            Some(kept) if kept.block <= head => self.block_hash(kept.block).await?,
+            Some(kept) if kept.block == head => Some(head_hash),
+            Some(kept) if kept.block < head => self.block_hash(kept.block).await?,
             _ => None,
         };
         let (mut logs, from) = match resume_after(kept.as_ref(), head, hash_now) {
             Some(from) => (kept.map(|kept| kept.logs).unwrap_or_default(), from),
             None => (Vec::new(), self.deployment().deploy_block),
         };
+        if from > head {
+            return Ok(logs);
+        }
         logs.extend(self.logs_between(&filter, from, head).await?);
         // Kept only if the head did not change under the read: a reorganisation in between could
         // otherwise pair these logs with another chain's hash.
